@@ -1,0 +1,3 @@
+from prefbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""The ``prefbench`` command line. Thin: each command imports its implementation lazily, so
+``prefbench --help`` and ``prefbench list`` never import torch, transformers or openai."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+EPILOG = """commands:
+  prefbench run --scorer random --dataset demo         score a split, store the run, print accuracy + CI
+  prefbench evaluate --dataset imagereward --data-dir D --scores S.jsonl   score your own scores file
+  prefbench compare RUN_A RUN_B                        paired bootstrap of two runs on one split
+  prefbench list                                       scorers (and their install extras), datasets
+
+Exit codes: 0 ok, 1 failure, 2 bad input (the message names the file and line)."""
+
+
+def _fmt(x, digits=4):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, allow_nan=False, default=str))
+
+
+def _clean(obj):
+    """NaN -> None, so --json output is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def cmd_list(args) -> int:
+    from prefbench.data import DATASETS
+    from prefbench.registry import entries
+
+    scorers = [
+        {"name": e.name, "extra": e.extra, "installed": e.installed, "missing": e.missing_modules(),
+         "source": e.source, "description": e.description}
+        for e in entries().values()
+    ]
+    datasets = [
+        {"name": d.name, "splits": list(d.splits), "convention": d.convention, "needs_data_dir": d.needs_data_dir,
+         "description": d.description}
+        for d in DATASETS.values()
+    ]
+    if args.json:
+        _print_json({"scorers": scorers, "datasets": datasets})
+        return 0
+    print("Scorers:")
+    for s in scorers:
+        state = "installed" if s["installed"] else f"needs: pip install 'prefbench[{s['extra']}]'"
+        extra = s["extra"] or "core"
+        print(f"  {s['name']:<18} [{extra}] {state:<40} {s['description']}")
+    print("\nDatasets (--dataset, --split):")
+    for d in datasets:
+        print(f"  {d['name']:<12} splits: {', '.join(d['splits']):<36} convention: {d['convention']}")
+        print(f"  {'':<12} {d['description']}")
+    return 0
+
+
+def _run_text(rec: dict) -> str:
+    m, c = rec["metrics"], rec["counts"]
+    ds = rec["dataset"]
+    model = f" ({rec['model']['id']})" if rec["model"].get("id") else ""
+    lines = [
+        f"{rec['scorer']['name']}{model} on {ds['name']}/{ds['split']} — {m['convention']} convention"
+        + (" [cached]" if rec.get("cached") else ""),
+        f"  accuracy {_fmt(m['accuracy'])}  95% CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]"
+        f"  ({m['n_prompts']} prompts, {m['n_pairs']} pairs; cluster bootstrap over prompts)",
+        f"  per-item Kendall tau-b {_fmt(m.get('kendall_tau_b'), 3)}  Spearman {_fmt(m.get('spearman'), 3)}",
+        f"  images: {c['ok']} ok, {c['unparsed']} unparsed, {c['error']} error, {c.get('forced', 0)} forced"
+        + (f", {c['missing']} missing" if c.get("missing") else ""),
+    ]
+    if "brier" in m:
+        lines.append(f"  calibration: Brier {_fmt(m['brier'])}  ECE {_fmt(m['ece'])}")
+    if ds.get("note"):
+        lines.append(f"  note: {ds['note']}")
+    lines.append(f"  run: {rec['run_dir']}")
+    return "\n".join(lines)
+
+
+def cmd_run(args) -> int:
+    from prefbench.registry import parse_param
+    from prefbench.runner import RunConfig, flat_summary, run
+
+    params = dict(parse_param(p) for p in args.S)
+    cfg = RunConfig(
+        scorer=args.scorer, model=args.model, dataset=args.dataset, split=args.split, data_dir=args.data_dir,
+        limit=args.limit, rollouts=args.rollouts, seed=args.seed, out=args.out, params=params,
+        convention=args.convention, tie_threshold=args.tie_threshold, bootstrap_resamples=args.bootstrap_resamples,
+        results_root=args.results, progress=not args.no_progress, batch_size=args.batch_size,
+    )
+    record = run(cfg)
+    if args.json:
+        _print_json(_clean(flat_summary(record)))
+    else:
+        print(_run_text(record))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from prefbench.evaluate import evaluate_file
+
+    result = evaluate_file(args.dataset, args.scores, args.split, args.data_dir, args.convention,
+                           args.tie_threshold, args.bootstrap_resamples)
+    if args.json:
+        _print_json(_clean(result))
+    else:
+        print(f"{args.scores} on {result['dataset']}/{result['split']} — {result['convention']} convention")
+        print(f"  accuracy {_fmt(result['accuracy'])}  95% CI [{_fmt(result['ci_low'])}, {_fmt(result['ci_high'])}]"
+              f"  ({result['n_prompts']} prompts, {result['n_pairs']} pairs)")
+        print(f"  per-item Kendall tau-b {_fmt(result['kendall_tau_b'], 3)}  Spearman {_fmt(result['spearman'], 3)}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from prefbench.metrics import paired_bootstrap
+    from prefbench.runner import ensure_same_split, load_per_prompt
+    from prefbench.store import read_run
+
+    a, b = read_run(args.run_a), read_run(args.run_b)
+    ensure_same_split(a, b)
+    res = paired_bootstrap(load_per_prompt(a), load_per_prompt(b), n_resamples=args.bootstrap_resamples)
+    out = {
+        "dataset": a["dataset"]["name"], "split": a["dataset"]["split"], "convention": a["metrics"]["convention"],
+        "a": {"run_dir": str(args.run_a), "scorer": a["scorer"]["name"], "model": a["model"].get("id"),
+              "accuracy": a["metrics"]["accuracy"]},
+        "b": {"run_dir": str(args.run_b), "scorer": b["scorer"]["name"], "model": b["model"].get("id"),
+              "accuracy": b["metrics"]["accuracy"]},
+        **res.to_json(),
+    }
+    if args.json:
+        _print_json(_clean(out))
+    else:
+        print(f"{out['dataset']}/{out['split']} — {out['convention']} convention, {res.n_common} shared prompts")
+        print(f"  A {out['a']['scorer']}: {_fmt(out['a']['accuracy'])}   B {out['b']['scorer']}: {_fmt(out['b']['accuracy'])}")
+        print(f"  A - B = {_fmt(res.difference)}  95% CI [{_fmt(res.ci_low)}, {_fmt(res.ci_high)}]"
+              f"  (paired cluster bootstrap, {res.n_resamples} resamples)")
+        print(f"  one-sided p: A better {_fmt(res.p_a_better)}, B better {_fmt(res.p_b_better)}")
+    return 0
+
+
+def _add_metric_options(p) -> None:
+    p.add_argument("--convention", choices=["imagereward", "hpdv2", "pickapic"],
+                   help="override the split's official accuracy convention")
+    p.add_argument("--tie-threshold", type=float, default=0.0,
+                   help="pickapic: predict a tie when |p0 - p1| <= this (tune on validation_unique; default 0)")
+    p.add_argument("--bootstrap-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from prefbench import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="prefbench", description="How well do reward models predict human preferences between generated images?",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"prefbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="scorers with their install extra and status; datasets and splits")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="score a split with a scorer; resumable; writes a run folder")
+    p.add_argument("--scorer", required=True, help="scorer name (see `prefbench list`)")
+    p.add_argument("--model", help="model path or id for scorers that load one")
+    p.add_argument("--dataset", default="demo", help="dataset name (default: demo)")
+    p.add_argument("--split", help="split (default: the dataset's test split)")
+    p.add_argument("--data-dir", help="folder holding the dataset's files")
+    p.add_argument("--limit", type=int, help="score only the first N items")
+    p.add_argument("--rollouts", type=int, help="Mean@k: reasoning rollouts per image (VLM scorers)")
+    p.add_argument("--seed", type=int, default=0, help="scorer seed (default 0)")
+    p.add_argument("--out", help="run folder (default: results/<dataset>-<split>/<scorer>-...-<config hash>)")
+    p.add_argument("--results", default="results", help="root for default run folders (default: results)")
+    p.add_argument("-S", action="append", default=[], metavar="KEY=VALUE",
+                   help="scorer option; repeatable (values parse as JSON when they can)")
+    p.add_argument("--batch-size", type=int, help="items per scorer batch (default: the scorer's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    _add_metric_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("evaluate", help="official accuracy + CI of your own per-image scores (JSONL)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split")
+    p.add_argument("--data-dir", help="folder holding the annotation file (images are not needed)")
+    p.add_argument("--scores", required=True, help='JSONL: {"prompt_id": ..., "image_index": i, "score": x} per image')
+    p.add_argument("--json", action="store_true")
+    _add_metric_options(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="paired cluster bootstrap of two runs on the same split")
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--bootstrap-resamples", type=int, default=10_000)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    from prefbench.errors import PrefbenchError
+
+    try:
+        return args.func(args)
+    except PrefbenchError as exc:
+        print(f"prefbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Datasets: one loader per dataset, all returning a :class:`Split` of :class:`Item`.
+
+Nothing here touches the network. A split whose files are missing raises
+:class:`~prefbench.errors.MissingDataError` naming the files to provide and where.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefbench.data.model import ImageRef, Item, Split
+from prefbench.errors import UsageError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    splits: tuple[str, ...]
+    convention: str
+    module: str
+    description: str
+    needs_data_dir: bool = True
+    default_split: str = "test"
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "imagereward": DatasetInfo(
+        "imagereward", ("test",), "imagereward", "prefbench.data.imagereward",
+        "ImageReward test: 466 prompts, 2,720 images, human ranks with ties (Xu et al. 2023)",
+    ),
+    "hpdv2": DatasetInfo(
+        "hpdv2", ("test", "train"), "hpdv2", "prefbench.data.hpdv2",
+        "HPDv2 test: 400 prompts x 9 images, ranked (Wu et al. 2023); train: preference pairs",
+    ),
+    "pickapic": DatasetInfo(
+        "pickapic", ("test", "test_unique", "validation_unique"), "pickapic", "prefbench.data.pickapic",
+        "Pick-a-Pic: image pairs with label_0 in {0, 0.5, 1} (Kirstain et al. 2023)",
+    ),
+    "jsonl": DatasetInfo(
+        "jsonl", ("test",), "imagereward", "prefbench.data.jsonl",
+        "your own data: one JSON object per line (see README 'Your own data')",
+    ),
+    "demo": DatasetInfo(
+        "demo", ("test", "train", "ood"), "imagereward", "prefbench.data.demo",
+        "synthetic shapes world generated offline from a seed (a smoke-test set, not a benchmark)",
+        needs_data_dir=False,
+    ),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, DATASETS, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"unknown dataset {name!r}.{hint} Known: {', '.join(DATASETS)}") from None
+
+
+def load_dataset(
+    name: str,
+    split: str | None = None,
+    data_dir: str | Path | None = None,
+    *,
+    with_images: bool = True,
+    limit: int | None = None,
+) -> Split:
+    """Load ``split`` of dataset ``name`` from ``data_dir``.
+
+    ``with_images=False`` reads only the annotation (enough for ``prefbench evaluate``).
+    ``limit`` keeps the first N items.
+    """
+    import importlib
+
+    info = dataset_info(name)
+    split = split or info.default_split
+    if split not in info.splits:
+        raise UsageError(f"dataset {name!r} has no split {split!r}; splits: {', '.join(info.splits)}")
+    if info.needs_data_dir and data_dir is None:
+        raise UsageError(f"dataset {name!r} needs --data-dir (see `prefbench list` and the README)")
+    module = importlib.import_module(info.module)
+    result: Split = module.load(split=split, data_dir=Path(data_dir) if data_dir else None, with_images=with_images)
+    if limit is not None:
+        if limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {limit}")
+        result.items = result.items[:limit]
+    return result
+
+
+__all__ = ["DATASETS", "DatasetInfo", "ImageRef", "Item", "Split", "dataset_info", "load_dataset"]

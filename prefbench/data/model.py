@@ -1,0 +1,113 @@
+"""The data model: an item is one prompt, its candidate images and the human ranking of them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefbench.data.images import decode_image
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """Where an image comes from: a file path, or bytes held by the loader (parquet cells).
+
+    ``key`` is a stable name used in hashes and samples (relative path, or ``row:col``).
+    """
+
+    key: str
+    path: Path | None = None
+    data: bytes | None = field(default=None, repr=False)
+    loader: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+
+    def read_bytes(self) -> bytes:
+        from prefbench.errors import ImageError
+
+        if self.data is not None:
+            return self.data
+        if self.loader is not None:
+            return self.loader()
+        if self.path is None:
+            raise ImageError(f"{self.key}: no path or data")
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"{self.path}: file not found") from None
+        except OSError as exc:
+            raise ImageError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+
+    def open(self):
+        """Decode to an RGB ``PIL.Image``; raises :class:`~prefbench.errors.ImageError`."""
+        return decode_image(io.BytesIO(self.read_bytes()), name=str(self.path or self.key))
+
+
+@dataclass(frozen=True)
+class Item:
+    """One prompt with N candidate images.
+
+    ``ranks[i]`` is the human rank of ``images[i]``: 1 = best, equal numbers are ties.
+    For a two-image dataset with soft labels (Pick-a-Pic) ``label_0`` holds the original label
+    (1 = image 0 preferred, 0.5 = tie, 0 = image 1 preferred).
+    """
+
+    item_id: str
+    prompt: str
+    images: Sequence[ImageRef]
+    ranks: Sequence[float]
+    label_0: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        if len(self.images) != len(self.ranks):
+            raise ValueError(f"item {self.item_id}: {len(self.images)} images but {len(self.ranks)} ranks")
+
+    @property
+    def n_images(self) -> int:
+        return len(self.images)
+
+    def annotation(self) -> dict[str, Any]:
+        """What identifies this item's content (used for hashing and in samples)."""
+        out: dict[str, Any] = {
+            "item_id": self.item_id,
+            "prompt": self.prompt,
+            "images": [ref.key for ref in self.images],
+            "ranks": list(self.ranks),
+        }
+        if self.label_0 is not None:
+            out["label_0"] = self.label_0
+        return out
+
+
+@dataclass
+class Split:
+    """A loaded split: its items plus the convention the official code scores it with."""
+
+    dataset: str
+    split: str
+    convention: str
+    items: list[Item]
+    source: str = ""
+    note: str = ""
+
+    def content_hash(self) -> str:
+        """sha256 over every item's id, prompt, image keys and ranks, in order.
+
+        Image bytes are not hashed (they can be gigabytes); their keys are.
+        """
+        h = hashlib.sha256()
+        for item in self.items:
+            h.update(json.dumps(item.annotation(), sort_keys=True, ensure_ascii=False).encode())
+            h.update(b"\n")
+        return h.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_images(self) -> int:
+        return sum(item.n_images for item in self.items)

@@ -1,0 +1,56 @@
+"""Error types. Each maps to a CLI exit code; messages are meant to be shown to users as-is."""
+
+from __future__ import annotations
+
+
+class PrefbenchError(Exception):
+    """Base class; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class UsageError(PrefbenchError):
+    """Bad input from the user: a malformed file, an unknown option value, missing data."""
+
+    exit_code = 2
+
+
+class DataError(UsageError):
+    """A dataset or scores file that cannot be read. The message names the file (and line)."""
+
+    def __init__(self, message: str, path: object | None = None, line: int | None = None):
+        where = ""
+        if path is not None:
+            where = f"{path}"
+            if line is not None:
+                where += f", line {line}"
+            where += ": "
+        super().__init__(where + message)
+        self.path = path
+        self.line = line
+
+
+class MissingDataError(UsageError):
+    """Dataset files are not on disk (no hub here); the message says which files go where."""
+
+
+class UnknownScorerError(UsageError):
+    """A scorer name that is neither built in nor provided by an installed plugin."""
+
+
+class MissingExtraError(PrefbenchError):
+    """A scorer needs an install extra that is not installed."""
+
+    def __init__(self, scorer: str, extra: str, missing: str):
+        super().__init__(
+            f"scorer {scorer!r} needs {missing}, which is not installed: "
+            f"install it with `pip install 'prefbench[{extra}]'`"
+        )
+        self.extra = extra
+
+
+class ImageError(Exception):
+    """An image that cannot be used (missing, empty, truncated, undecodable, oversized).
+
+    Raised per image and turned into a per-image ``error`` status; it never stops a run.
+    """

@@ -1,0 +1,150 @@
+"""Scorer registry: a lazy manifest of built-ins plus the ``prefbench.scorers`` entry points.
+
+Listing imports nothing heavy: the manifest holds ``"module:Class"`` strings and the Python
+modules each scorer needs, checked with ``importlib.util.find_spec``. Third-party scorers are
+classes declared under the entry-point group ``prefbench.scorers``; they are loaded only when
+a lookup misses the built-ins or a listing asks. Built-in names win on a clash; a plugin that
+fails to load is a warning that names it, never a crash.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import json
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefbench.errors import MissingExtraError, UnknownScorerError, UsageError
+
+ENTRY_POINT_GROUP = "prefbench.scorers"
+
+#: Python modules each install extra provides (checked without importing them).
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "vlm": ("torch", "torchvision", "transformers"),
+    "train": ("torch", "transformers", "trl"),
+    "openai": ("openai",),
+    "clip": ("torch", "transformers"),
+}
+
+
+@dataclass(frozen=True)
+class ScorerEntry:
+    name: str
+    target: str  # "module:Class"
+    description: str
+    extra: str | None = None
+    source: str = "builtin"
+    requires: tuple[str, ...] = field(default=())
+
+    def missing_modules(self) -> list[str]:
+        needed = self.requires or EXTRA_MODULES.get(self.extra or "", ())
+        return [m for m in needed if importlib.util.find_spec(m) is None]
+
+    @property
+    def installed(self) -> bool:
+        return not self.missing_modules()
+
+    def load(self) -> type:
+        missing = self.missing_modules()
+        if missing:
+            raise MissingExtraError(self.name, self.extra or self.name, ", ".join(missing))
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+BUILTIN: dict[str, ScorerEntry] = {
+    e.name: e
+    for e in [
+        ScorerEntry("random", "prefbench.scorers.random:RandomScorer",
+                    "seeded uniform scores: the floor row of every leaderboard"),
+    ]
+}
+
+
+def _plugin_entries() -> dict[str, ScorerEntry]:
+    from importlib.metadata import entry_points
+
+    out: dict[str, ScorerEntry] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in BUILTIN:
+            warnings.warn(
+                f"plugin scorer {ep.name!r} ({ep.value}) clashes with a built-in scorer; the built-in wins",
+                stacklevel=3,
+            )
+            continue
+        try:
+            cls = ep.load()
+        except Exception as exc:  # any failure in third-party code must not break prefbench
+            warnings.warn(f"could not load plugin scorer {ep.name!r} ({ep.value}): {exc!r}", stacklevel=3)
+            continue
+        doc = (inspect.getdoc(cls) or "").splitlines()
+        out[ep.name] = ScorerEntry(ep.name, ep.value, doc[0] if doc else "", getattr(cls, "extra", None),
+                                   source=f"plugin: {ep.dist.name if ep.dist else ep.module}", requires=())
+    return out
+
+
+def entries(include_plugins: bool = True) -> dict[str, ScorerEntry]:
+    """All scorers, built-ins first."""
+    out = dict(BUILTIN)
+    if include_plugins:
+        out.update(_plugin_entries())
+    return out
+
+
+def lookup(name: str) -> ScorerEntry:
+    if name in BUILTIN:
+        return BUILTIN[name]
+    plugins = _plugin_entries()
+    if name in plugins:
+        return plugins[name]
+    known = list(BUILTIN) + list(plugins)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise UnknownScorerError(f"unknown scorer {name!r}.{hint} Known scorers: {', '.join(sorted(known))}")
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``key=value`` from ``-S``; the value is read as JSON when it parses (numbers, true,
+    null, lists), else kept as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"-S expects key=value, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip().replace("-", "_"), parsed
+
+
+def options(cls: type) -> dict[str, inspect.Parameter]:
+    sig = inspect.signature(cls.__init__)
+    return {n: p for n, p in sig.parameters.items() if n != "self" and p.kind is p.KEYWORD_ONLY}
+
+
+def build(name: str, params: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Instantiate scorer ``name`` with ``params``; returns (scorer, spec).
+
+    The spec records what the user passed and every resolved value, so a run can be replayed
+    from run.json alone.
+    """
+    params = dict(params or {})
+    entry = lookup(name)
+    cls = entry.load()
+    accepted = options(cls)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise UsageError(
+            f"scorer {name!r} has no option(s) {', '.join(unknown)}; "
+            f"its options: {', '.join(sorted(accepted)) or '(none)'}"
+        )
+    try:
+        scorer = cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"scorer {name!r}: {exc}") from None
+    spec = {"name": name, "target": entry.target, "source": entry.source, "passed": params,
+            "resolved": scorer.params()}
+    return scorer, spec

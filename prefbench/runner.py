@@ -1,0 +1,332 @@
+"""Runs a scorer over a split: batching, progress, per-image samples, resume, run.json.
+
+Resume: the run folder is keyed by a hash of everything that changes the scores (scorer
+options, model, prompt templates, dataset content, --limit). Starting the same configuration
+again reads ``samples.jsonl``, scores only the images without a row (plus rows a crashed batch
+marked ``retryable``) and ends with the same metrics. A finished run whose samples are
+unchanged is answered from its run.json without loading the scorer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefbench.data import Split, load_dataset
+from prefbench.errors import UsageError
+from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, accuracy_for, anchor_outcomes, brier_score
+from prefbench.metrics import expected_calibration_error, reliability_bins
+from prefbench.store import (
+    RUN_FILE,
+    RUN_SCHEMA_VERSION,
+    SAMPLES_FILE,
+    SampleWriter,
+    git_commit,
+    package_versions,
+    read_run,
+    read_samples,
+    write_json_atomic,
+)
+
+
+@dataclass
+class RunConfig:
+    scorer: str
+    model: str | None = None
+    dataset: str = "demo"
+    split: str | None = None
+    data_dir: str | None = None
+    limit: int | None = None
+    rollouts: int | None = None
+    seed: int = 0
+    out: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    convention: str | None = None
+    tie_threshold: float = 0.0
+    bootstrap_resamples: int = DEFAULT_RESAMPLES
+    bootstrap_seed: int = DEFAULT_SEED
+    results_root: str = "results"
+    progress: bool = True
+    batch_size: int | None = None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[-48:] or "model"
+
+
+def build_scorer(cfg: RunConfig):
+    from prefbench.registry import build, lookup, options
+
+    params = dict(cfg.params)
+    accepted = options(lookup(cfg.scorer).load())
+    for key, value in (("model", cfg.model), ("rollouts", cfg.rollouts)):
+        if value is None:
+            continue
+        if key not in accepted:
+            raise UsageError(f"scorer {cfg.scorer!r} does not take --{key}")
+        params[key] = value
+    if "seed" in accepted:
+        params.setdefault("seed", cfg.seed)
+    return build(cfg.scorer, params)
+
+
+def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig) -> dict:
+    return {
+        "scorer": spec["name"],
+        "params": spec["resolved"],
+        "model": scorer.model_info(),
+        "prompt_template_hash": scorer.prompt_template_hash(),
+        "dataset": split.dataset,
+        "split": split.split,
+        "dataset_hash": split.content_hash(),
+        "limit": cfg.limit,
+    }
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def default_run_dir(cfg: RunConfig, spec: dict, scorer, config_hash: str, split: Split) -> Path:
+    model = scorer.model_info().get("id")
+    name = spec["name"] + (f"-{_slug(Path(str(model)).name)}" if model else "") + f"-{config_hash[:8]}"
+    return Path(cfg.results_root) / f"{split.dataset}-{split.split}" / name
+
+
+def _todo(split: Split, rows: dict) -> list[tuple[Any, list[int]]]:
+    tasks = []
+    for item in split.items:
+        missing = [k for k in range(item.n_images)
+                   if (item.item_id, k) not in rows or rows[(item.item_id, k)].get("retryable")]
+        if missing:
+            tasks.append((item, missing))
+    return tasks
+
+
+def _row(item, k: int, result) -> dict:
+    row = {"item_id": item.item_id, "image_index": k, "image": item.images[k].key,
+           "score": result.score, "status": result.status}
+    if result.error:
+        row["error"] = result.error
+    if result.detail:
+        row["detail"] = result.detail
+    return row
+
+
+def _score(scorer, tasks, writer: SampleWriter, cfg: RunConfig, log) -> tuple[int, float]:
+    from tqdm import tqdm
+
+    batch = cfg.batch_size or getattr(scorer, "batch_size", 16) or 16
+    total = sum(len(ix) for _, ix in tasks)
+    scored, start = 0, time.perf_counter()
+    with tqdm(total=total, desc=f"{scorer.name}", unit="img", disable=not cfg.progress, file=sys.stderr,
+              mininterval=0.5, dynamic_ncols=True) as bar:
+        for b in range(0, len(tasks), batch):
+            chunk = tasks[b:b + batch]
+            try:
+                results = scorer.score_batch(chunk)
+                rows = []
+                for (item, indices), res in zip(chunk, results, strict=True):
+                    for k in indices:
+                        r = res.get(k)
+                        if r is None:
+                            raise RuntimeError(f"scorer returned no result for item {item.item_id} image {k}")
+                        rows.append(_row(item, k, r))
+            except Exception as exc:  # a crashing batch must not lose the rest of the run
+                log(f"warning: batch at item {chunk[0][0].item_id} failed: {exc!r}; its images are marked "
+                    "error (retried on the next run)")
+                rows = [{"item_id": item.item_id, "image_index": k, "image": item.images[k].key, "score": None,
+                         "status": "error", "error": f"scorer failed: {exc!r}", "retryable": True}
+                        for item, indices in chunk for k in indices]
+            writer.write(rows)
+            n = sum(len(ix) for _, ix in chunk)
+            scored += n
+            bar.update(n)
+    return scored, time.perf_counter() - start
+
+
+def _calibration(split: Split, rows: dict) -> dict:
+    probs, outs = [], []
+    for item in split.items:
+        anchor = None
+        item_probs = []
+        for k in range(item.n_images):
+            row = rows.get((item.item_id, k), {})
+            detail = row.get("detail") or {}
+            anchor = detail.get("anchor_index", anchor)
+            item_probs.append(detail.get("prob") if row.get("status") == "ok" else None)
+        if anchor is None:
+            continue
+        p, y = anchor_outcomes(item.ranks, [float("nan") if v is None else v for v in item_probs], anchor)
+        probs += p
+        outs += y
+    if not probs:
+        return {}
+    return {"brier": brier_score(probs, outs), "ece": expected_calibration_error(probs, outs),
+            "n_calibration_pairs": len(probs), "reliability": reliability_bins(probs, outs)}
+
+
+def summarize(split: Split, rows: dict, cfg: RunConfig, convention: str | None = None) -> tuple[dict, dict, dict]:
+    """Metrics, per-prompt block and status counts from sample rows."""
+    scores = {key: row["score"] for key, row in rows.items() if row.get("status") == "ok"}
+    metrics, stats = accuracy_for(split, scores, convention or cfg.convention, cfg.tie_threshold,
+                                  cfg.bootstrap_resamples, cfg.bootstrap_seed)
+    calibration = _calibration(split, rows)
+    reliability = calibration.pop("reliability", None)
+    metrics.update(calibration)
+    counts = {"ok": 0, "unparsed": 0, "error": 0, "forced": 0, "missing": 0}
+    for item in split.items:
+        for k in range(item.n_images):
+            row = rows.get((item.item_id, k))
+            if row is None:
+                counts["missing"] += 1
+                continue
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+            if (row.get("detail") or {}).get("forced"):
+                counts["forced"] += 1
+    extra = {"per_prompt": stats.to_json()}
+    if reliability:
+        extra["reliability"] = reliability
+    return metrics, extra, counts
+
+
+def _finite(x):
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+    """Score, store and summarise; returns the run record (also written to run.json)."""
+    split = load_dataset(cfg.dataset, cfg.split, cfg.data_dir, limit=cfg.limit)
+    scorer, spec = build_scorer(cfg)
+    identity = config_identity(spec, scorer, split, cfg)
+    config_hash = _hash(identity)
+    run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, spec, scorer, config_hash, split)
+    run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
+    previous = None
+    if run_path.exists():
+        previous = read_run(run_path)
+        if previous.get("config_hash") != config_hash:
+            raise UsageError(
+                f"{run_dir} holds a run with a different configuration (config hash "
+                f"{str(previous.get('config_hash'))[:8]} vs {config_hash[:8]}); use another --out or delete it"
+            )
+    elif samples_path.exists() and samples_path.stat().st_size:
+        raise UsageError(f"{run_dir} has samples but no run.json; use another --out or delete it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    metric_opts = {"convention": cfg.convention or split.convention, "tie_threshold": cfg.tie_threshold,
+                   "bootstrap_resamples": cfg.bootstrap_resamples, "bootstrap_seed": cfg.bootstrap_seed}
+    # Fast path: a finished run whose samples are untouched is answered from run.json.
+    if previous and previous.get("status") == "complete" and previous.get("metric_options") == metric_opts:
+        st = samples_path.stat() if samples_path.exists() else None
+        if st and previous.get("samples_bytes") == st.st_size:
+            log(f"cached: {run_dir} is complete; nothing to score")
+            previous["cached"] = True
+            return previous
+
+    rows = read_samples(samples_path)
+    tasks = _todo(split, rows)
+    created = (previous or {}).get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record: dict[str, Any] = {
+        "schema_version": RUN_SCHEMA_VERSION,
+        "status": "running",
+        "run_dir": str(run_dir),
+        "config_hash": config_hash,
+        "created": created,
+        "scorer": spec,
+        "model": scorer.model_info(),
+        "prompt_template_hash": scorer.prompt_template_hash(),
+        "dataset": {"name": split.dataset, "split": split.split, "content_hash": identity["dataset_hash"],
+                    "n_items": len(split), "n_images": split.n_images, "source": split.source,
+                    "note": split.note, "limit": cfg.limit},
+        "seeds": {"seed": cfg.seed, "bootstrap_seed": cfg.bootstrap_seed},
+        "metric_options": metric_opts,
+        "versions": package_versions(),
+        "git": git_commit(),
+        "command": sys.argv,
+    }
+    if not previous:
+        write_json_atomic(run_path, record)
+    scored, wall = 0, 0.0
+    if tasks:
+        n_todo = sum(len(ix) for _, ix in tasks)
+        if rows:
+            log(f"resuming {run_dir}: {len(rows)} images already scored, {n_todo} to go")
+        scorer.setup()
+        writer = SampleWriter(samples_path)
+        try:
+            scored, wall = _score(scorer, tasks, writer, cfg, log)
+        except KeyboardInterrupt:
+            record["status"] = "interrupted"
+            write_json_atomic(run_path, record)
+            log(f"interrupted; rerun the same command to resume ({run_dir})")
+            raise
+        finally:
+            writer.close()
+            scorer.close()
+        rows = read_samples(samples_path)
+    metrics, extra, counts = summarize(split, rows, cfg)
+    summary = scorer.summary() if tasks else (previous or {}).get("scorer_summary", {})
+    prev_tp = (previous or {}).get("throughput", {})
+    throughput = {
+        "images_scored_this_session": scored,
+        "wall_s": round(wall, 3) if scored else prev_tp.get("wall_s"),
+        "images_per_s": round(scored / wall, 3) if scored and wall > 0 else prev_tp.get("images_per_s"),
+    }
+    tokens = sum(int((r.get("detail") or {}).get("generated_tokens", 0) or 0) for r in rows.values())
+    if tokens:
+        throughput["generated_tokens"] = tokens
+        if scored and wall > 0:
+            throughput["generated_tokens_per_s"] = round(tokens / wall, 3)
+    record.update({
+        "status": "complete" if counts["missing"] == 0 else "incomplete",
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "metrics": {k: _finite(v) for k, v in metrics.items()},
+        "counts": counts,
+        "throughput": throughput,
+        "scorer_summary": summary,
+        "samples_bytes": samples_path.stat().st_size if samples_path.exists() else 0,
+        **extra,
+    })
+    write_json_atomic(run_path, record)
+    return record
+
+
+def flat_summary(record: dict) -> dict:
+    """The flat JSON object `prefbench run --json` prints."""
+    m = record.get("metrics", {})
+    return {
+        "dataset": record["dataset"]["name"], "split": record["dataset"]["split"],
+        "scorer": record["scorer"]["name"], "model": record["model"].get("id"),
+        "convention": m.get("convention"), "accuracy": m.get("accuracy"),
+        "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
+        "n_prompts": m.get("n_prompts"), "n_pairs": m.get("n_pairs"),
+        "kendall_tau_b": m.get("kendall_tau_b"), "spearman": m.get("spearman"),
+        **{k: m[k] for k in ("brier", "ece") if k in m},
+        "counts": record.get("counts"), "images_per_s": record.get("throughput", {}).get("images_per_s"),
+        "status": record.get("status"), "cached": bool(record.get("cached")), "run_dir": record["run_dir"],
+    }
+
+
+def load_per_prompt(record: dict):
+    from prefbench.metrics import PerPrompt
+
+    return PerPrompt.from_json(record["metrics"]["convention"], record["per_prompt"], record["metrics"]["n_pairs"])
+
+
+def ensure_same_split(a: dict, b: dict, names: Sequence[str] = ("A", "B")) -> None:
+    da, db = a["dataset"], b["dataset"]
+    if (da["name"], da["split"]) != (db["name"], db["split"]):
+        raise UsageError(f"runs are on different splits: {names[0]} {da['name']}/{da['split']}, "
+                         f"{names[1]} {db['name']}/{db['split']}")
+    if a["metrics"]["convention"] != b["metrics"]["convention"]:
+        raise UsageError("runs use different metric conventions")

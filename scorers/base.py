@@ -1,0 +1,123 @@
+"""The scorer contract.
+
+``__init__`` validates and stores parameters (cheap, no weights); ``setup()`` loads weights;
+``score_batch(tasks)`` returns, for each (item, image indices) task, one :class:`ImageResult`
+per requested image with an explicit status. A scorer never folds a failure into a number:
+a failed image has ``score=None`` and status ``error`` or ``unparsed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from prefbench.data.model import Item
+from prefbench.errors import ImageError
+
+STATUSES = ("ok", "unparsed", "error")
+
+
+@dataclass
+class ImageResult:
+    """One image's outcome. ``detail`` holds traces, per-rollout scores, token counts, flags
+    such as ``forced``, and for anchor-pairwise scorers ``anchor_index`` and ``prob``."""
+
+    score: float | None
+    status: str = "ok"
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        if self.status == "ok" and self.score is None:
+            raise ValueError("an ok result needs a score")
+        if self.status != "ok" and self.score is not None:
+            raise ValueError(f"a {self.status} result must not carry a score")
+
+    @classmethod
+    def failed(cls, reason: str, status: str = "error", **detail) -> ImageResult:
+        return cls(None, status, reason, detail)
+
+
+Task = tuple[Item, Sequence[int]]
+
+
+class Scorer:
+    """Base class. Subclasses set ``name`` and implement ``score_item`` or ``score_batch``.
+
+    Keyword parameters of ``__init__`` are the scorer's options; ``prefbench run -S key=value``
+    sets them, and :meth:`params` records every resolved value in ``run.json``.
+    """
+
+    name: ClassVar[str] = ""
+    #: items per ``score_batch`` call chosen by the runner
+    batch_size: int = 16
+    #: True for scorers whose results carry ``detail['prob']`` vs ``detail['anchor_index']``
+    anchor_pairwise: ClassVar[bool] = False
+
+    def __init__(self, *, seed: int = 0, model: str | None = None):
+        self.seed = seed
+        self.model = model
+
+    # -- identity -------------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """Every option with its resolved value (JSON-serialisable)."""
+        import inspect
+
+        out = {}
+        for name in inspect.signature(type(self).__init__).parameters:
+            if name in ("self", "args", "kwargs"):
+                continue
+            out[name] = getattr(self, name, None)
+        return out
+
+    def model_info(self) -> dict[str, Any]:
+        """Model id and revision as recorded in run.json."""
+        return {"id": self.model, "revision": None}
+
+    def prompt_template_hash(self) -> str | None:
+        """sha256 of the prompt templates this scorer renders, or None if it has none."""
+        return None
+
+    def cache_key(self) -> str:
+        """Hash of everything that changes the scores (params, model, prompts)."""
+        blob = json.dumps(
+            {"name": self.name, "params": self.params(), "model": self.model_info(),
+             "prompt": self.prompt_template_hash()},
+            sort_keys=True, default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load weights. Called once, after the runner knows there is work to do."""
+
+    def close(self) -> None:
+        """Free resources."""
+
+    def summary(self) -> dict[str, Any]:
+        """Extra run-level numbers for run.json (e.g. generated tokens, position bias)."""
+        return {}
+
+    # -- scoring --------------------------------------------------------------------------
+    def score_item(self, item: Item, indices: Sequence[int]) -> dict[int, ImageResult]:
+        raise NotImplementedError(f"{type(self).__name__} implements neither score_item nor score_batch")
+
+    def score_batch(self, tasks: Sequence[Task]) -> list[dict[int, ImageResult]]:
+        return [self.score_item(item, indices) for item, indices in tasks]
+
+    # -- helpers --------------------------------------------------------------------------
+    @staticmethod
+    def load_images(item: Item, indices: Sequence[int]):
+        """Decode the requested images: ({index: PIL.Image}, {index: failed ImageResult})."""
+        images, failed = {}, {}
+        for k in indices:
+            try:
+                images[k] = item.images[k].open()
+            except ImageError as exc:
+                failed[k] = ImageResult.failed(str(exc))
+        return images, failed

@@ -1,0 +1,1 @@
+"""GRPO trainer for reasoning VLM scorers (installed as ``prefbench.training``)."""
