@@ -23,8 +23,15 @@ from typing import Any
 
 from prefbench.data import Split, load_dataset
 from prefbench.errors import UsageError
-from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, accuracy_for, anchor_outcomes, brier_score
-from prefbench.metrics import expected_calibration_error, reliability_bins
+from prefbench.metrics import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    accuracy_for,
+    anchor_outcomes,
+    brier_score,
+    expected_calibration_error,
+    reliability_bins,
+)
 from prefbench.store import (
     RUN_FILE,
     RUN_SCHEMA_VERSION,
@@ -288,7 +295,8 @@ def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
         if scored and wall > 0:
             throughput["generated_tokens_per_s"] = round(tokens / wall, 3)
     record.update({
-        "status": "complete" if counts["missing"] == 0 else "incomplete",
+        # retryable rows (a crashed batch) keep the run open so that the next start retries them
+        "status": "complete" if counts["missing"] == 0 and not _todo(split, rows) else "incomplete",
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "metrics": {k: _finite(v) for k, v in metrics.items()},
         "counts": counts,
