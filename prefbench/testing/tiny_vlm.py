@@ -1,0 +1,193 @@
+"""A tiny random-weight Qwen2.5-VL checkpoint for tests and users' offline smoke tests.
+
+``python -m prefbench.testing.tiny_vlm OUT_DIR`` writes a checkpoint (a few MB) that
+``AutoModelForImageTextToText`` + ``AutoProcessor`` load with ``HF_HUB_OFFLINE=1``: the real
+transformers classes (``Qwen2_5_VLForConditionalGeneration``, ``Qwen2_5_VLProcessor``), random
+weights from a fixed seed, and a small byte-level BPE tokenizer trained here with Qwen's
+pre-tokenizer and Qwen's special tokens in their official order.
+
+Constraints the tokenizer meets (tests check them):
+
+* the digits ``0``-``9`` are single tokens (rating and pairwise answers);
+* every token id decodes to distinct, non-empty text (the vocabulary is printable ASCII plus
+  whitespace, so no token is a lone UTF-8 continuation byte), and the model's vocabulary size
+  equals the tokenizer's, so a sampled id always decodes to something;
+* head_dim = hidden / heads = 32, the minimum vLLM's CPU attention accepts.
+
+Characters outside the alphabet (non-ASCII) have no token and are dropped by the tokenizer:
+fine for a smoke-test model, never for real use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+#: Qwen2.5's special tokens in their official order (ids follow the regular vocabulary).
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>",
+    "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+)
+
+# Qwen2's pre-tokenizer regex (digits are split one by one).
+PRETOKENIZE_REGEX = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"""
+    r"""\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+TEXT_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                   num_key_value_heads=1, max_position_embeddings=4096, rms_norm_eps=1e-6,
+                   rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0,
+                                    "mrope_section": [4, 6, 6]})
+VISION_CONFIG = dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2, out_hidden_size=64,
+                     patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                     fullatt_block_indexes=[1])
+VOCAB_SIZE = 1024
+SEED = 1234
+
+_CORPUS_WORDS = """
+the a an of and to in is it that this with for on as are be by at or from image images picture
+prompt think answer rating rate scale better worse first second which more less quality aesthetic
+aesthetics alignment detail details color colour colours shape shapes circle square triangle red green
+blue yellow white black grey background one two three four five object objects text human preference
+preferred compare comparing generated generation model score scores good bad best worst high low
+reason reasoning step steps look looks matches match describe description sharp blurry noise noisy
+user assistant system you helpful please output only between tags inside then final number
+"""
+
+
+def _alphabet() -> list[str]:
+    """Printable ASCII plus tab/newline/CR, as the byte-level characters ByteLevel maps them to."""
+    from tokenizers import pre_tokenizers
+
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    chars = [chr(c) for c in range(32, 127)] + ["\t", "\n", "\r"]
+    return [byte_level.pre_tokenize_str(ch)[0][0] for ch in chars]
+
+
+def _corpus() -> list[str]:
+    """Training text: our prompt templates, demo prompts and a small English word list."""
+    lines = [" ".join(_CORPUS_WORDS.split())]
+    try:
+        from prefbench.scorers.vlm.prompts import template_texts
+
+        lines += list(template_texts().values())
+    except ImportError:  # templates not installed yet: words alone still give a usable tokenizer
+        pass
+    try:
+        from prefbench.data.demo import BACKGROUNDS, COLOURS, COUNTS, SHAPES
+
+        for n in COUNTS.values():
+            for c in COLOURS:
+                for s in SHAPES:
+                    for b in BACKGROUNDS:
+                        lines.append(f"{n} {c} {s}s on a {b} background")
+    except ImportError:
+        pass
+    lines.append("<think>I compare the images.</think><answer>3</answer> 0 1 2 3 4 5 6 7 8 9")
+    return lines
+
+
+def build_tokenizer(vocab_size: int = VOCAB_SIZE):
+    """Train the byte-level BPE and wrap it as a ``Qwen2TokenizerFast``-compatible tokenizer."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    alphabet = _alphabet()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(QWEN_SPECIAL_TOKENS), initial_alphabet=alphabet, limit_alphabet=len(alphabet),
+        show_progress=False, special_tokens=[],
+    )
+    tok.train_from_iterator(_corpus() * 4, trainer=trainer)
+    # Re-wrap the trained vocabulary and merges in transformers' own Qwen2Tokenizer, which builds
+    # the same pipeline (NFC, Qwen regex split, byte-level) from them.
+    from transformers import Qwen2Tokenizer
+
+    model = json.loads(tok.to_str())["model"]
+    vocab = dict(model["vocab"])
+    for token in QWEN_SPECIAL_TOKENS:  # official order, ids right after the regular vocabulary
+        vocab[token] = len(vocab)
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    qwen = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, eos_token="<|im_end|>",
+                          pad_token="<|endoftext|>", clean_up_tokenization_spaces=False,
+                          model_max_length=4096, errors="replace")
+    qwen.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS)})
+    qwen.padding_side = "left"
+    return qwen
+
+
+def chat_template() -> str:
+    """Qwen2.5-VL's chat template (TRL ships a copy)."""
+    from importlib.resources import files
+
+    return (files("trl") / "chat_templates" / "qwen2_5_vl.jinja").read_text()
+
+
+def build_tiny_vlm(out_dir: str | Path, seed: int = SEED) -> Path:
+    """Write the tiny checkpoint + processor to ``out_dir`` and return it."""
+    import torch
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    vocab = len(tokenizer)
+    config = Qwen2_5_VLConfig(
+        text_config={**TEXT_CONFIG, "vocab_size": vocab, "bos_token_id": ids["<|endoftext|>"],
+                     "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]},
+        vision_config=VISION_CONFIG,
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    # Random init leaves logits nearly uniform; a larger lm_head spreads them so that greedy and
+    # sampled decoding differ visibly and soft scores are not all ~equal.
+    with torch.no_grad():
+        model.lm_head.weight.normal_(0.0, 0.5)
+    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.generation_config.do_sample = False
+    model.save_pretrained(out, safe_serialization=True)
+    image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14,
+                                            merge_size=2, temporal_patch_size=2)
+    video_processor = Qwen2VLVideoProcessor(min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14,
+                                            merge_size=2, temporal_patch_size=2)
+    processor = Qwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                    video_processor=video_processor, chat_template=chat_template())
+    processor.save_pretrained(out)
+    (out / "prefbench_tiny.json").write_text(json.dumps({"builder": "prefbench.testing.tiny_vlm", "seed": seed},
+                                                        indent=2) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m prefbench.testing.tiny_vlm", description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", help="folder to write the checkpoint and processor into")
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    path = build_tiny_vlm(args.out_dir, seed=args.seed)
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    print(f"wrote tiny Qwen2.5-VL to {path} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
