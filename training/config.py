@@ -1,0 +1,131 @@
+"""``TrainConfig``: everything one GRPO run needs, validated up front, recorded in
+``prefbench_train.json`` so that a run can be repeated from that file alone."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefbench.errors import UsageError
+
+TASKS = ("rating", "pairwise")
+BACKENDS = ("auto", "transformers", "unsloth")
+
+#: The paper's rewards (sec. 4): ImageReward ratings use format + exact + approximate match;
+#: HPSv2 pairwise comparisons use format + exact match.
+DEFAULT_REWARD_WEIGHTS: dict[str, dict[str, float]] = {
+    "rating": {"format": 1.0, "exact": 1.0, "approx": 1.0},
+    "pairwise": {"format": 1.0, "exact": 1.0},
+}
+
+#: ImageRewardDB's ``overall_rating`` runs 1-7; other sources default to the scorers' 1-5.
+DEFAULT_RATING_MAX = {"imagereward": 7}
+
+
+@dataclass
+class TrainConfig:
+    """One GRPO training run (``prefbench train`` builds this from its options).
+
+    ``trl`` holds extra :class:`trl.GRPOConfig` fields (``-T key=value``); they override what
+    this config derives, and unknown names are an error.
+    """
+
+    task: str
+    model: str
+    output: str
+    dataset: str = "demo"
+    split: str = "train"
+    data_dir: str | None = None
+    fraction: float = 1.0
+    seed: int = 0
+    limit: int | None = None
+    rating_min: int = 1
+    rating_max: int | None = None  # None: 7 for imagereward, 5 otherwise
+    # optimisation
+    max_steps: int = -1
+    epochs: float = 1.0
+    learning_rate: float | None = None  # None: 1e-5 with LoRA, 1e-6 full fine-tuning
+    num_generations: int = 4
+    max_completion_length: int = 256
+    temperature: float = 1.0
+    beta: float = 0.04  # KL coefficient (DeepSeekMath's GRPO value; the paper keeps the KL term)
+    per_device_batch_size: int | None = None  # None: num_generations (one prompt per device step)
+    gradient_accumulation_steps: int = 1
+    reward_weights: dict[str, float] | None = None
+    # parameters
+    lora: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    # bookkeeping
+    save_steps: int = 50
+    save_total_limit: int | None = 2
+    logging_steps: int = 1
+    resume: bool = False
+    backend: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda
+    progress: bool = True
+    trl: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise UsageError(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UsageError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if not 0.0 < self.fraction <= 1.0:
+            raise UsageError(f"--fraction must be in (0, 1], got {self.fraction}")
+        if self.num_generations < 2:
+            raise UsageError("--num-generations must be at least 2: GRPO's advantage compares rollouts of one prompt")
+        if self.max_completion_length < 1:
+            raise UsageError("--max-completion-length must be positive")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise UsageError(f"--max-steps must be positive (or -1 for --epochs), got {self.max_steps}")
+        if self.rating_max is not None and self.rating_max <= self.rating_min:
+            raise UsageError(f"rating scale {self.rating_min}..{self.rating_max} is empty")
+        weights = self.resolved_reward_weights()
+        known = DEFAULT_REWARD_WEIGHTS[self.task]
+        unknown = set(weights) - set(known)
+        if unknown:
+            raise UsageError(
+                f"unknown reward(s) {', '.join(sorted(unknown))} for task {self.task!r}; known: {', '.join(known)}"
+            )
+        if not any(w != 0 for w in weights.values()):
+            raise UsageError("every reward weight is 0: nothing to learn from")
+
+    # -- resolved values (what a run actually used; recorded in prefbench_train.json) ------
+    def resolved_rating_max(self) -> int:
+        if self.rating_max is not None:
+            return self.rating_max
+        return DEFAULT_RATING_MAX.get(self.dataset, 5)
+
+    def resolved_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 1e-5 if self.lora else 1e-6
+
+    def resolved_reward_weights(self) -> dict[str, float]:
+        out = dict(DEFAULT_REWARD_WEIGHTS[self.task])
+        if self.reward_weights:
+            out.update({k: float(v) for k, v in self.reward_weights.items()})
+        return out
+
+    def resolved_batch_size(self) -> int:
+        return self.per_device_batch_size or self.num_generations
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["resolved"] = {
+            "rating_scale": [self.rating_min, self.resolved_rating_max()] if self.task == "rating" else None,
+            "learning_rate": self.resolved_learning_rate(),
+            "reward_weights": self.resolved_reward_weights(),
+            "per_device_batch_size": self.resolved_batch_size(),
+        }
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in names})

@@ -1,0 +1,372 @@
+"""GRPO training of a reasoning VLM scorer: TRL's ``GRPOTrainer``, configured, not rewritten.
+
+``train(TrainConfig(...))`` builds the task's examples, loads the policy (Unsloth on a CUDA GPU
+when installed, else transformers + PEFT), trains with the paper's rewards and writes OUT:
+
+* the merged model + processor (what ``prefbench run --model OUT`` loads), and for LoRA runs
+  the adapter alone under ``OUT/adapter/`` (its ``adapter_config.json`` names the base model);
+* ``OUT/prefbench_train.json``: config, dataset hash, base model, backend, per-reward and KL
+  curves, steps, wall time, and ``scorer_defaults`` (the rating scale and templates the model
+  was trained with, which the VLM scorers read);
+* ``OUT/checkpoints/checkpoint-N/``: periodic TRL checkpoints; ``resume=True`` continues from
+  the newest complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from prefbench.training.config import TrainConfig
+from prefbench.training.tasks import TaskData, build_task
+
+from prefbench.errors import UsageError
+
+SCHEMA_VERSION = 1
+RECORD_NAME = "prefbench_train.json"
+CONFIG_NAME = "prefbench_train_config.json"  # written at start; --resume checks it
+CHECKPOINTS = "checkpoints"
+
+#: config fields that may change on --resume (everything else must match the first run)
+RESUMABLE_CHANGES = {"resume", "max_steps", "epochs", "save_steps", "save_total_limit", "logging_steps", "progress"}
+
+
+# -- data -----------------------------------------------------------------------------------
+def rating_scale(cfg: TrainConfig):
+    from prefbench.scorers.vlm.prompts import RatingScale
+
+    try:
+        return RatingScale(cfg.rating_min, cfg.resolved_rating_max())
+    except ValueError as exc:
+        raise UsageError(f"rating scale {cfg.rating_min}-{cfg.resolved_rating_max()}: {exc}") from None
+
+
+def example_messages(task: str, prompt: str, scale) -> list[dict]:
+    """The chat messages of one example: exactly what the scorers render at scoring time."""
+    from prefbench.scorers.vlm.prompts import pairwise_messages, rating_messages
+
+    return rating_messages(prompt, scale) if task == "rating" else pairwise_messages(prompt)
+
+
+def to_hf_dataset(data: TaskData, scale=None):
+    """A ``datasets.Dataset`` with TRL's columns: ``prompt`` (chat messages with image
+    placeholders), ``images`` (decoded lazily, RGB), plus ``target``/``choices`` for the rewards."""
+    import datasets
+
+    def image_cell(ref):
+        if ref.path is not None:
+            return {"path": str(ref.path), "bytes": None}
+        return {"path": None, "bytes": ref.read_bytes()}
+
+    rows = {
+        "example_id": [ex.example_id for ex in data.examples],
+        "prompt": [example_messages(data.task, ex.prompt, scale) for ex in data.examples],
+        "images": [[image_cell(r) for r in ex.images] for ex in data.examples],
+        "target": [int(ex.target) for ex in data.examples],
+        "choices": [list(ex.choices) for ex in data.examples],
+    }
+    ds = datasets.Dataset.from_dict({k: v for k, v in rows.items() if k != "images"})
+    images = datasets.Dataset.from_dict({"images": rows["images"]},
+                                        features=datasets.Features({"images": datasets.List(datasets.Image(mode="RGB"))}))
+    return datasets.concatenate_datasets([ds, images], axis=1)
+
+
+def check_answer_tokens(tokenizer, answers: Sequence[str], what: str) -> None:
+    """Each answer must be one token, or the soft read-out (and this training target) is not
+    expressible; e.g. a 1-10 scale fails because "10" is two tokens."""
+    bad = {a: tokenizer.encode(a, add_special_tokens=False) for a in answers}
+    bad = {a: ids for a, ids in bad.items() if len(ids) != 1}
+    if bad:
+        detail = ", ".join(f"{a!r} -> {len(ids)} tokens" for a, ids in bad.items())
+        raise UsageError(f"{what} cannot be expressed as single tokens by this model's tokenizer ({detail}); "
+                         "choose a scale whose values are single tokens (single digits for Qwen)")
+
+
+# -- output folder --------------------------------------------------------------------------
+def last_checkpoint(out: Path) -> Path | None:
+    """The newest ``checkpoint-N`` whose ``trainer_state.json`` exists (written last, so a
+    checkpoint cut short by a kill is skipped)."""
+    root = out / CHECKPOINTS
+    found = []
+    for p in root.glob("checkpoint-*") if root.is_dir() else []:
+        m = re.fullmatch(r"checkpoint-(\d+)", p.name)
+        if m and (p / "trainer_state.json").is_file():
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def _prepare_output(cfg: TrainConfig) -> Path | None:
+    """Create OUT; on resume, check the config matches and return the checkpoint to resume from."""
+    out = Path(cfg.output)
+    saved = out / CONFIG_NAME
+    if not cfg.resume:
+        if saved.is_file() or (out / CHECKPOINTS).exists():
+            raise UsageError(f"{out} already holds a training run; pass --resume to continue it, "
+                             "or choose another --output")
+        out.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(cfg.to_json(), indent=2) + "\n")
+        return None
+    if not saved.is_file():
+        raise UsageError(f"--resume: {out} holds no training run ({CONFIG_NAME} missing)")
+    before = json.loads(saved.read_text())
+    now = cfg.to_json()
+    changed = sorted(k for k in set(before) | set(now) - RESUMABLE_CHANGES
+                     if k not in RESUMABLE_CHANGES and k != "resolved" and before.get(k) != now.get(k))
+    if changed:
+        detail = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise UsageError(f"--resume with a different configuration ({detail}); resume with the same options")
+    return last_checkpoint(out)
+
+
+# -- TRL configuration ----------------------------------------------------------------------
+def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, n_rewards: list[float]):
+    """The ``trl.GRPOConfig`` for ``cfg``; ``cfg.trl`` entries override, unknown ones fail."""
+    import dataclasses
+
+    import torch
+    from trl import GRPOConfig
+
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir), seed=cfg.seed, learning_rate=cfg.resolved_learning_rate(),
+        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature, beta=cfg.beta, per_device_train_batch_size=cfg.resolved_batch_size(),
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, reward_weights=n_rewards,
+        max_steps=cfg.max_steps, num_train_epochs=cfg.epochs, logging_steps=cfg.logging_steps,
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        report_to="none", use_cpu=device == "cpu", bf16=bf16, fp16=False,
+        # checkpointing recomputation only pays off for large models on a GPU
+        gradient_checkpointing=device == "cuda", disable_tqdm=not cfg.progress,
+        dataloader_num_workers=0,
+    )
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    unknown = sorted(set(cfg.trl) - names)
+    if unknown:
+        raise UsageError(f"unknown TRL GRPOConfig option(s) {', '.join(unknown)} (-T key=value)")
+    kwargs.update(cfg.trl)
+    try:
+        return GRPOConfig(**kwargs)
+    except ValueError as exc:
+        raise UsageError(f"invalid GRPO settings: {exc}") from None
+
+
+def _readout_callback():
+    """A progress bar whose log line is a compact reward/KL readout instead of the raw dict."""
+    from transformers.trainer_callback import ProgressCallback
+
+    class RewardReadout(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs or "reward" not in logs:
+                return
+            line = readout_line(state.global_step, state.max_steps, logs)
+            if self.training_bar is not None:
+                self.training_bar.write(line)
+            else:
+                print(line, file=sys.stderr, flush=True)
+
+    return RewardReadout
+
+
+def readout_line(step: int, max_steps: int, logs: dict[str, float]) -> str:
+    """``step 3/10  reward 1.250  format 0.500  exact 0.250  approx 0.500  kl 0.0003  loss 0.0100``
+
+    >>> readout_line(3, 10, {"reward": 1.25, "rewards/format_reward/mean": 0.5, "kl": 0.0003, "loss": 0.01})
+    'step 3/10  reward 1.250  format 0.500  kl 0.00030  loss 0.0100'
+    """
+    parts = [f"step {step}/{max_steps}", f"reward {logs['reward']:.3f}"]
+    for key, value in logs.items():
+        m = re.fullmatch(r"rewards/(.+)/mean", key)
+        if m:
+            short = m.group(1).removesuffix("_reward").removesuffix("_match")
+            parts.append(f"{short} {value:.3f}")
+    if "kl" in logs:
+        parts.append(f"kl {logs['kl']:.5f}")
+    if "loss" in logs:
+        parts.append(f"loss {logs['loss']:.4f}")
+    return "  ".join(parts)
+
+
+def reward_curves(log_history: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
+    """Per-metric curves ``{name: [[step, value], ...]}`` from the trainer's log history:
+    the total reward, each reward's mean and std, KL, loss, entropy, completion length."""
+    keep = re.compile(r"^(reward|reward_std|kl|loss|entropy|learning_rate|step_time|completions/mean_length"
+                      r"|rewards/.+/(mean|std))$")
+    curves: dict[str, list[list[float]]] = {}
+    for entry in log_history:
+        step = entry.get("step")
+        if step is None or "reward" not in entry:
+            continue
+        for key, value in entry.items():
+            if keep.match(key) and isinstance(value, (int, float)) and math.isfinite(value):
+                curves.setdefault(key, []).append([int(step), float(value)])
+    return curves
+
+
+# -- the run --------------------------------------------------------------------------------
+def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
+          callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Run GRPO for ``cfg``; returns (and writes) the ``prefbench_train.json`` record.
+
+    ``extra_reward_funcs`` are added to the paper's rewards with weight 1 (e.g. a shaping
+    reward of your own); ``callbacks`` are TRL/transformers ``TrainerCallback`` objects.
+    """
+    from prefbench.training.backends import load_transformers, select_backend
+    from prefbench.training.rewards import reward_functions
+
+    t_start = time.perf_counter()
+    resume_from = _prepare_output(cfg)
+    if cfg.resume and resume_from is None:
+        print(f"prefbench train: --resume: no complete checkpoint in {Path(cfg.output) / CHECKPOINTS}; "
+              "starting from step 0", file=sys.stderr)
+    choice = select_backend(cfg.backend, cfg.device)
+    scale = rating_scale(cfg) if cfg.task == "rating" else None
+    data = build_task(cfg.task, cfg.dataset, cfg.split, cfg.data_dir, rating_min=cfg.rating_min,
+                      rating_max=cfg.resolved_rating_max(), fraction=cfg.fraction, seed=cfg.seed, limit=cfg.limit)
+    print(f"prefbench train: backend {choice.name} on {choice.device} ({choice.reason}); "
+          f"{len(data.examples)} {cfg.task} examples from {cfg.dataset}/{cfg.split}", file=sys.stderr)
+
+    if choice.name == "unsloth":  # before TRL is imported, so that Unsloth's patches apply
+        from prefbench.training import unsloth_backend
+
+        model, processor = unsloth_backend.load(
+            cfg.model, lora=cfg.lora, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+            seed=cfg.seed, max_seq_length=4096 + cfg.max_completion_length)
+        peft_config = None
+    else:
+        model, processor, peft_config = load_transformers(
+            cfg.model, device=choice.device, lora=cfg.lora, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    if cfg.task == "rating":
+        check_answer_tokens(tokenizer, scale.tokens, f"rating scale {scale}")
+    else:
+        from prefbench.scorers.vlm.prompts import PAIRWISE_TOKENS
+
+        check_answer_tokens(tokenizer, PAIRWISE_TOKENS, "the pairwise answers")
+    dataset = to_hf_dataset(data, scale)
+
+    from transformers.trainer_callback import ProgressCallback
+    from trl import GRPOTrainer
+
+    funcs, weights = reward_functions(cfg.resolved_reward_weights())
+    funcs, weights = funcs + list(extra_reward_funcs), weights + [1.0] * len(extra_reward_funcs)
+    args = grpo_args(cfg, choice.device, Path(cfg.output) / CHECKPOINTS, weights)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
+                          processing_class=processor, peft_config=peft_config, callbacks=list(callbacks))
+    if cfg.progress:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(_readout_callback())
+    t_train = time.perf_counter()
+    start_step = 0
+    if resume_from is not None:
+        start_step = json.loads((resume_from / "trainer_state.json").read_text()).get("global_step", 0)
+        print(f"prefbench train: resuming from {resume_from} (step {start_step})", file=sys.stderr)
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    train_seconds = time.perf_counter() - t_train
+
+    out = Path(cfg.output)
+    save_format = _save(trainer, processor, choice.name, out, cfg.lora)
+    steps_run = trainer.state.global_step - start_step
+    samples = steps_run * args.per_device_train_batch_size * args.gradient_accumulation_steps
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "task": cfg.task,
+        "config": cfg.to_json(),
+        "trl_args": {k: getattr(args, k) for k in ("learning_rate", "num_generations", "max_completion_length",
+                                                   "temperature", "beta", "per_device_train_batch_size",
+                                                   "gradient_accumulation_steps", "reward_weights", "max_steps",
+                                                   "lr_scheduler_type", "seed", "bf16")},
+        "base_model": _model_identity(cfg.model),
+        "dataset": data.summary(),
+        "backend": choice.to_json(),
+        "rewards": [getattr(f, "__name__", type(f).__name__) for f in funcs],
+        "reward_weights": weights,
+        "scorer_defaults": _scorer_defaults(cfg, scale),
+        "output": {"format": save_format, "adapter": "adapter" if save_format == "merged+adapter" else None},
+        "steps": trainer.state.global_step,
+        "resumed_from_step": start_step if resume_from is not None else None,
+        "steps_this_run": steps_run,
+        "train_seconds_this_run": round(train_seconds, 3),
+        "wall_seconds_this_run": round(time.perf_counter() - t_start, 3),
+        "steps_per_second": round(steps_run / train_seconds, 4) if train_seconds > 0 else None,
+        "samples_per_second": round(samples / train_seconds, 4) if train_seconds > 0 else None,
+        "train_loss": result.training_loss,
+        "curves": reward_curves(trainer.state.log_history),
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+    }
+    (out / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return record
+
+
+def _save(trainer, processor, backend: str, out: Path, lora: bool) -> str:
+    """The final model in OUT, loadable by transformers alone (so by every VLM scorer)."""
+    if backend == "unsloth":
+        from prefbench.training import unsloth_backend
+
+        unsloth_backend.save_merged(trainer.model, processor, str(out))
+        return "merged"
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if lora and hasattr(model, "merge_and_unload"):
+        model.save_pretrained(out / "adapter")  # adapter_config.json records base_model_name_or_path
+        model = model.merge_and_unload()
+        fmt = "merged+adapter"
+    else:
+        fmt = "full"
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return fmt
+
+
+def _scorer_defaults(cfg: TrainConfig, scale) -> dict[str, Any]:
+    from prefbench.scorers.vlm.prompts import DEFAULT_TEMPLATES, template_hash
+
+    template = DEFAULT_TEMPLATES[cfg.task]
+    out: dict[str, Any] = {"task": cfg.task, "template": template}
+    if scale is not None:
+        out["rating_scale"] = str(scale)
+        out["template_hash"] = template_hash([template], scale=str(scale))
+    else:
+        out["template_hash"] = template_hash([template])
+    return out
+
+
+def _model_identity(model: str) -> dict[str, Any]:
+    path = Path(model)
+    out: dict[str, Any] = {"id": model, "local_path": str(path.resolve()) if path.exists() else None}
+    cfg_file = path / "config.json"
+    if cfg_file.is_file():
+        import hashlib
+
+        out["config_sha256"] = hashlib.sha256(cfg_file.read_bytes()).hexdigest()
+    return out
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("prefbench", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "unsloth"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=5, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
