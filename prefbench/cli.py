@@ -13,6 +13,7 @@ EPILOG = """commands:
   prefbench evaluate --dataset imagereward --data-dir D --scores S.jsonl   score your own scores file
   prefbench compare RUN_A RUN_B                        paired bootstrap of two runs on one split
   prefbench list                                       scorers (and their install extras), datasets
+  prefbench train --task rating --model M --dataset demo --output OUT   GRPO-train a reasoning VLM scorer
 
 Exit codes: 0 ok, 1 failure, 2 bad input (the message names the file and line)."""
 
@@ -149,6 +150,42 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from prefbench.registry import parse_param
+    from prefbench.training.config import TrainConfig
+    from prefbench.training.trainer import train
+
+    scale = {}
+    if args.rating_scale:
+        from prefbench.errors import UsageError
+
+        low, sep, high = args.rating_scale.partition("-")
+        if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+            raise UsageError(f"--rating-scale must look like 1-7, got {args.rating_scale!r}")
+        scale = {"rating_min": int(low), "rating_max": int(high)}
+    cfg = TrainConfig(
+        task=args.task, model=args.model, output=args.output, dataset=args.dataset, split=args.split,
+        data_dir=args.data_dir, fraction=args.fraction, seed=args.seed, limit=args.limit, max_steps=args.max_steps,
+        epochs=args.epochs, learning_rate=args.learning_rate, num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length, temperature=args.temperature, beta=args.beta,
+        per_device_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
+        reward_weights=dict(parse_param(w) for w in args.reward_weight) or None, lora=args.lora,
+        lora_r=args.lora_r, save_steps=args.save_steps, resume=args.resume, backend=args.backend,
+        device=args.device, progress=not args.no_progress, trl=dict(parse_param(t) for t in args.T), **scale,
+    )
+    rec = train(cfg)
+    if args.json:
+        _print_json(_clean({k: v for k, v in rec.items() if k != "curves"}))
+        return 0
+    reward = rec["curves"].get("reward") or [[None, float("nan")]]
+    scorer = "expected_rating" if rec["task"] == "rating" else "anchor_pairwise"
+    print(f"trained {rec['steps']} steps ({rec['steps_this_run']} in this run, {_fmt(rec['steps_per_second'], 3)} steps/s)"
+          f" with {rec['backend']['name']} on {rec['backend']['device']}; last reward {_fmt(reward[-1][1], 3)}")
+    print(f"  wrote {args.output} ({rec['output']['format']}) and {args.output}/prefbench_train.json")
+    print(f"  score it: prefbench run --scorer {scorer} --model {args.output} --dataset demo")
+    return 0
+
+
 def _add_metric_options(p) -> None:
     p.add_argument("--convention", choices=["imagereward", "hpdv2", "pickapic"],
                    help="override the split's official accuracy convention")
@@ -205,6 +242,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap-resamples", type=int, default=10_000)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("train", help="GRPO-train a reasoning VLM scorer (TRL; Unsloth on a CUDA GPU)")
+    p.add_argument("--task", required=True, choices=["rating", "pairwise"],
+                   help="rating: one image -> a rating; pairwise: anchor vs candidate -> 1/0")
+    p.add_argument("--model", required=True, help="base VLM folder or id (Qwen2.5-VL-style, with its processor)")
+    p.add_argument("--dataset", default="demo", help="imagereward, hpdv2, jsonl, demo, ... (default: demo)")
+    p.add_argument("--split", default="train", help="split to train on (default: train)")
+    p.add_argument("--data-dir", help="folder (or JSONL file) holding the dataset's files")
+    p.add_argument("--fraction", type=float, default=1.0, help="seeded random fraction of the items (paper: 0.25 of HPDv2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the subset, pair order and training (default 0)")
+    p.add_argument("--limit", type=int, help="keep only the first N examples")
+    p.add_argument("--output", required=True, help="folder for the trained model, checkpoints and prefbench_train.json")
+    p.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (default: --epochs over the data)")
+    p.add_argument("--epochs", type=float, default=1.0, help="epochs when --max-steps is not given (default 1)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--lora", dest="lora", action="store_true", default=True, help="LoRA on the language layers (default)")
+    g.add_argument("--full", dest="lora", action="store_false", help="full fine-tuning")
+    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank (default 16)")
+    p.add_argument("--rating-scale", help="rating task: LOW-HIGH (default 1-7 for imagereward, else 1-5)")
+    p.add_argument("--num-generations", type=int, default=4, help="rollouts per prompt, GRPO's group (default 4)")
+    p.add_argument("--max-completion-length", type=int, default=256, help="reasoning + answer tokens (default 256)")
+    p.add_argument("--learning-rate", type=float, help="default 1e-5 with LoRA, 1e-6 full fine-tuning")
+    p.add_argument("--beta", type=float, default=0.04, help="KL coefficient (default 0.04)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the rollouts (default 1.0)")
+    p.add_argument("--batch-size", type=int, help="completions per device step (default: --num-generations)")
+    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
+    p.add_argument("--reward-weight", action="append", default=[], metavar="NAME=W",
+                   help="reward weight: format, exact, approx (rating only); default 1 each; repeatable")
+    p.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (default 50)")
+    p.add_argument("--resume", action="store_true", help="continue OUT's run from its last checkpoint")
+    p.add_argument("--backend", default="auto", choices=["auto", "transformers", "unsloth"],
+                   help="auto: Unsloth on a CUDA GPU when installed, else transformers + PEFT")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("-T", action="append", default=[], metavar="KEY=VALUE",
+                   help="any trl.GRPOConfig field, e.g. -T top_p=0.9 (values parse as JSON when they can)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar / live reward readout")
+    p.add_argument("--json", action="store_true", help="print the training record (without curves) as JSON")
+    p.set_defaults(func=cmd_train)
     return parser
 
 
