@@ -14,6 +14,8 @@ EPILOG = """commands:
   prefbench compare RUN_A RUN_B                        paired bootstrap of two runs on one split
   prefbench list                                       scorers (and their install extras), datasets
   prefbench train --task rating --model M --dataset demo --output OUT   GRPO-train a reasoning VLM scorer
+  prefbench report                                     results/leaderboard.md + leaderboard.html
+  prefbench check --baseline baseline.json             CI gate: exit 1 if a run is significantly worse
 
 Exit codes: 0 ok, 1 failure, 2 bad input (the message names the file and line)."""
 
@@ -150,6 +152,35 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from prefbench.report import write_report
+
+    if args.items < 0:
+        from prefbench.errors import UsageError
+
+        raise UsageError(f"--items must be >= 0, got {args.items}")
+    md, html = write_report(args.results, args.out, n_items=args.items, n_resamples=args.bootstrap_resamples)
+    print(f"wrote {md}\nwrote {html}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from prefbench.report.check import format_table, run_check, write_baseline
+    from prefbench.report.runs import find_runs
+
+    _, runs = find_runs(args.results)
+    if args.write_baseline:
+        n = write_baseline(args.baseline, runs)
+        print(f"wrote {args.baseline} ({n} entries from {args.results})")
+        return 0
+    rows = run_check(args.baseline, runs, args.alpha, args.bootstrap_resamples)
+    if args.json:
+        _print_json(_clean([r.to_json() for r in rows]))
+    else:
+        print(format_table(rows, args.alpha))
+    return 1 if any(r.verdict == "FAIL" for r in rows) else 0
+
+
 def cmd_train(args) -> int:
     from prefbench.registry import parse_param
     from prefbench.training.config import TrainConfig
@@ -280,6 +311,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar / live reward readout")
     p.add_argument("--json", action="store_true", help="print the training record (without curves) as JSON")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("report", help="write leaderboard.md and a self-contained leaderboard.html from the runs")
+    p.add_argument("--results", default="results", help="folder searched for run.json files (default: results)")
+    p.add_argument("--out", help="output folder (default: the --results folder)")
+    p.add_argument("--items", type=int, default=30, help="items per split in the HTML item browser (default 30; 0: none)")
+    p.add_argument("--bootstrap-resamples", type=int, default=10_000, help="paired bootstrap resamples (default 10000)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check", help="regression gate: fail (exit 1) when a run is significantly worse than its baseline")
+    p.add_argument("--baseline", required=True, metavar="FILE", help="baseline JSON (format: README 'Baseline file')")
+    p.add_argument("--results", default="results", help="folder searched for run.json files (default: results)")
+    p.add_argument("--alpha", type=float, default=0.05, help="one-sided significance level (default 0.05)")
+    p.add_argument("--write-baseline", action="store_true", help="write FILE from the current runs instead of checking")
+    p.add_argument("--bootstrap-resamples", type=int, default=10_000, help="paired bootstrap resamples (default 10000)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

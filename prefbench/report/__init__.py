@@ -1,0 +1,31 @@
+"""Leaderboard reports (Markdown + self-contained HTML) and the CI regression gate.
+
+``write_report`` reads only run.json files for the tables and plots; the HTML item browser
+additionally reloads the dataset and the samples of the items it shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefbench.metrics import DEFAULT_RESAMPLES
+
+
+def write_report(results: str | Path = "results", out: str | Path | None = None, n_items: int = 30,
+                 n_resamples: int = DEFAULT_RESAMPLES) -> tuple[Path, Path]:
+    """Write ``leaderboard.md`` and ``leaderboard.html`` into ``out`` (default: ``results``)."""
+    from prefbench.report.html import render_html
+    from prefbench.report.markdown import render_markdown
+    from prefbench.report.runs import build_leaderboard, find_runs
+
+    _, runs = find_runs(results)
+    board = build_leaderboard(runs, n_resamples)
+    out_dir = Path(out) if out is not None else Path(results)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, html = out_dir / "leaderboard.md", out_dir / "leaderboard.html"
+    md.write_text(render_markdown(board), encoding="utf-8")
+    html.write_text(render_html(board, n_items), encoding="utf-8")
+    return md, html
+
+
+__all__ = ["write_report"]

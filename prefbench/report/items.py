@@ -1,0 +1,174 @@
+"""The HTML item browser: prompts, candidate images (as inline thumbnails), human ranks, every
+run's score and the scorers' reasoning traces.
+
+This is the one part of the report that reads more than run.json: it reloads the dataset from
+the run's recorded source (checking its content hash) and reads the runs' ``samples.jsonl``,
+only for the items it shows. Nothing here writes to a run folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+from prefbench.report.runs import Group, RunView
+from prefbench.store import SAMPLES_FILE, read_samples
+
+#: characters of one reasoning trace shown before it is cut (keeps the page a sane size)
+TRACE_CHARS = 4000
+THUMB_PX = 160
+
+
+@dataclass
+class Browser:
+    """What the browser shows for one split: items and the runs (columns) that scored them."""
+
+    runs: list[tuple[int, RunView]]
+    items: list = field(default_factory=list)
+    samples: dict[str, dict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _data_dir(rec: dict) -> Path | None:
+    source = (rec.get("dataset") or {}).get("source") or ""
+    path = Path(source) if source else None
+    if path is None or not path.exists():
+        return None
+    if path.is_dir() or path.suffix == ".jsonl":
+        return path
+    return path.parent
+
+
+def load_browser(group: Group, n_items: int) -> Browser:
+    """Items of the best run's data (first ``n_items`` in dataset order) and the samples of every
+    run in the group that scored the same data."""
+    from prefbench.data import dataset_info, load_dataset
+    from prefbench.errors import PrefbenchError
+
+    top = group.runs[0]
+    runs = [(i, r) for i, r in enumerate(group.runs) if r.content_hash == top.content_hash]
+    browser = Browser(runs)
+    rec = top.record
+    ds = rec.get("dataset") or {}
+    data_dir = _data_dir(rec)
+    try:
+        info = dataset_info(top.dataset)
+        if data_dir is None and info.needs_data_dir:
+            browser.notes.append(f"dataset files not found at {ds.get('source')!r}; no items to show")
+            return browser
+        split = load_dataset(top.dataset, top.split, data_dir, limit=ds.get("limit"))
+    except (PrefbenchError, OSError, ValueError) as exc:
+        browser.notes.append(f"could not reload the dataset ({exc}); no items to show")
+        return browser
+    if split.content_hash() != top.content_hash:
+        browser.notes.append(f"the dataset at {split.source!r} differs from the scored one (content hash "
+                             f"{split.content_hash()[:8]} vs {str(top.content_hash)[:8]}); no items to show")
+        return browser
+    browser.items = split.items[:n_items]
+    if len(split.items) > n_items:
+        browser.notes.append(f"showing the first {n_items} of {len(split.items)} items (prefbench report --items N "
+                             "shows more)")
+    wanted = {it.item_id for it in browser.items}
+    for _, r in runs:
+        path = r.file.parent / SAMPLES_FILE
+        if not path.is_file():
+            browser.notes.append(f"{r.path}: no {SAMPLES_FILE}; its scores are not shown")
+            continue
+        rows = read_samples(path, repair=False)
+        browser.samples[r.path] = {key: row for key, row in rows.items() if key[0] in wanted}
+    return browser
+
+
+def thumbnail(ref) -> str | None:
+    """A data: URI JPEG thumbnail of an image, or None when it cannot be decoded."""
+    from prefbench.errors import ImageError
+
+    try:
+        img = ref.open()
+    except (ImageError, OSError):
+        return None
+    img.thumbnail((THUMB_PX, THUMB_PX))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=82, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _traces(detail: dict) -> list[str]:
+    traces = detail.get("traces")
+    if traces is None:
+        traces = detail.get("trace")
+    if traces is None:
+        return []
+    if not isinstance(traces, list):
+        traces = [traces]
+    out = []
+    for t in traces:
+        text = t if isinstance(t, str) else json.dumps(t, ensure_ascii=False, sort_keys=True)
+        if len(text) > TRACE_CHARS:
+            text = text[:TRACE_CHARS] + f"… [cut: {len(text)} characters in all]"
+        out.append(text)
+    return out
+
+
+def _score_cell(row: dict | None) -> str:
+    if row is None:
+        return '<td class="missing">missing</td>'
+    detail = row.get("detail") or {}
+    flags = []
+    if detail.get("forced"):
+        flags.append("forced")
+    if "anchor_index" in detail and detail.get("anchor_index") == row.get("image_index"):
+        flags.append("anchor")
+    rollouts = detail.get("rollouts")
+    sub = ""
+    if isinstance(rollouts, list) and rollouts:
+        vals = ", ".join(f"{v:.3g}" if isinstance(v, (int, float)) else escape(str(v)) for v in rollouts)
+        sub = f'<div class="sub">rollouts: {vals}</div>'
+    if row.get("status") != "ok" or not isinstance(row.get("score"), (int, float)):
+        err = escape(str(row.get("error") or ""))
+        return f'<td class="bad" title="{err}">{escape(str(row.get("status")))}{sub}</td>'
+    flag = f' <span class="flag">{" ".join(flags)}</span>' if flags else ""
+    return f'<td>{row["score"]:.4f}{flag}{sub}</td>'
+
+
+def _item_accuracy(r: RunView, item_id: str) -> str:
+    pp = r.per_prompt()
+    if pp is None or item_id not in pp.item_ids:
+        return "n/a"
+    k = pp.item_ids.index(item_id)
+    return f"{pp.num[k]:g}/{pp.den[k]:g}"
+
+
+def render_browser(browser: Browser) -> str:
+    """The browser as HTML: one collapsible block per item, no script needed."""
+    parts = [f'<p class="note">{escape(n)}</p>' for n in browser.notes]
+    for n, item in enumerate(browser.items):
+        credit = " · ".join(f"#{i + 1} {_item_accuracy(r, item.item_id)}" for i, r in browser.runs)
+        opened = " open" if n == 0 else ""  # the first item shows what a row holds
+        parts.append(f'<details class="item"{opened} data-item="{escape(item.item_id)}"><summary><code>'
+                     f'{escape(item.item_id)}</code> <span class="prompt">{escape(item.prompt)}</span>'
+                     f' <span class="sub">credit: {escape(credit)}</span></summary>')
+        head = "".join(f'<th title="{escape(r.label)}">#{i + 1}</th>' for i, r in browser.runs)
+        parts.append(f'<table class="images"><thead><tr><th>image</th><th>human rank</th>{head}</tr></thead><tbody>')
+        trace_blocks = []
+        for k, ref in enumerate(item.images):
+            uri = thumbnail(ref)
+            img = (f'<img src="{uri}" alt="{escape(ref.key)}" loading="lazy">' if uri
+                   else '<span class="bad">image unavailable</span>')
+            cells = []
+            for i, r in browser.runs:
+                row = browser.samples.get(r.path, {}).get((item.item_id, k))
+                cells.append(_score_cell(row) if r.path in browser.samples else '<td class="missing">n/a</td>')
+                for t, text in enumerate(_traces((row or {}).get("detail") or {})):
+                    trace_blocks.append(f'<details class="trace"><summary>#{i + 1} {escape(r.label)} · image {k}'
+                                        f" · trace {t + 1}</summary><pre>{escape(text)}</pre></details>")
+            parts.append(f'<tr><td class="thumb">{img}<div class="sub">{escape(ref.key)}</div></td>'
+                         f'<td class="rank">{item.ranks[k]:g}</td>{"".join(cells)}</tr>')
+        parts.append("</tbody></table>")
+        parts += trace_blocks
+        parts.append("</details>")
+    return "\n".join(parts)

@@ -1,0 +1,133 @@
+"""leaderboard.md: one section per dataset/split with the ranked table, the paired comparison
+matrix, Mean@k and calibration tables; then the runs that are not ranked.
+
+Output depends only on the run.json files (no clock, no absolute paths), so the same runs give
+byte-identical Markdown.
+"""
+
+from __future__ import annotations
+
+from prefbench.report.runs import MARK_ALPHA, Group, Leaderboard, Pair, RunView, mean_at_k_series
+
+MARKS = {"best": "★", "tied": "≈", "": ""}
+LEGEND = (f"★ best accuracy on the split; ≈ not significantly below the best (paired cluster bootstrap, "
+          f"one-sided p ≥ {MARK_ALPHA}).")
+
+
+def fmt(x: float | None, digits: int = 4, signed: bool = False) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def fmt_ci(lo: float | None, hi: float | None, digits: int = 4, signed: bool = False) -> str:
+    if lo is None or hi is None:
+        return "n/a"
+    return f"[{fmt(lo, digits, signed)}, {fmt(hi, digits, signed)}]"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_rate(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.1f}" if x < 1000 else f"{x:,.0f}"
+
+
+def md_escape(text: object) -> str:
+    """Text from datasets and models, made inert in a Markdown table cell: HTML is escaped
+    (Markdown renderers pass raw HTML through), pipes and backticks are escaped, newlines go."""
+    s = str(text)
+    for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\\", "\\\\"), ("|", "\\|"), ("`", "\\`"),
+                 ("*", "\\*"), ("_", "\\_"), ("[", "\\["), ("]", "\\]")):
+        s = s.replace(a, b)
+    return " ".join(s.split())
+
+
+def md_code(text: object) -> str:
+    """A run path as inline code (paths may hold characters Markdown would interpret)."""
+    s = " ".join(str(text).replace("|", "\\|").split())
+    fence = "``" if "`" in s else "`"
+    return f"{fence}{s}{fence}"
+
+
+def count(r: RunView, key: str) -> str:
+    v = r.counts.get(key, 0)
+    return str(v) if isinstance(v, int) else "n/a"
+
+
+TABLE_HEAD = ["#", "", "scorer", "model", "accuracy", "95% CI", "prompts", "pairs", "unparsed", "forced",
+              "error", "images/s", "date", "commit", "run"]
+
+
+def table_row(g: Group, i: int) -> list[str]:
+    r = g.runs[i]
+    return [str(i + 1), MARKS[g.mark(i)], md_escape(r.label), md_escape(r.model) if r.model else "—",
+            fmt(r.accuracy), fmt_ci(r.ci_low, r.ci_high), str(r.n_prompts), str(r.n_pairs), count(r, "unparsed"),
+            count(r, "forced"), count(r, "error"), fmt_rate(r.images_per_s), r.date or "n/a",
+            md_escape(r.commit) or "n/a", md_code(r.path)]
+
+
+def pair_cell(pair: Pair | None) -> str:
+    if pair is None:
+        return "different data"
+    return f"{fmt(pair.difference, 3, True)} {fmt_ci(pair.ci_low, pair.ci_high, 3, True)} p={fmt_p(pair.p_row_better)}"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out
+
+
+def group_section(g: Group) -> list[str]:
+    lines = [f"## {md_escape(g.title)} — {md_escape(g.convention)} convention", ""]
+    lines += [f"> {md_escape(n)}" for n in g.notes]
+    if g.notes:
+        lines.append("")
+    lines += _table(TABLE_HEAD, [table_row(g, i) for i in range(len(g.runs))])
+    lines.append("")
+    if len(g.runs) > 1:
+        lines += ["### Paired comparisons (row − column)", "",
+                  "Accuracy difference, its 95% CI and the one-sided p-value that the row is better, from a "
+                  "paired cluster bootstrap over the prompts both runs scored.", ""]
+        head = [""] + [f"#{j + 1}" for j in range(len(g.runs))]
+        rows = []
+        for i, r in enumerate(g.runs):
+            cells = [f"#{i + 1} {md_escape(r.label)}"]
+            cells += ["—" if i == j else pair_cell(g.pairs.get((i, j))) for j in range(len(g.runs))]
+            rows.append(cells)
+        lines += _table(head, rows) + [""]
+    series = mean_at_k_series(g)
+    if series:
+        lines += ["### Mean@k (accuracy by number of rollouts)", ""]
+        rows = [[md_escape(s.label), str(k), fmt(r.accuracy), fmt_ci(r.ci_low, r.ci_high), md_code(r.path)]
+                for s in series for k, r in s.points]
+        lines += _table(["series", "k", "accuracy", "95% CI", "run"], rows) + [""]
+    calibrated = [(i, r) for i, r in enumerate(g.runs) if "brier" in r.metrics or r.reliability]
+    if calibrated:
+        lines += ["### Calibration (anchor-pairwise probabilities)", ""]
+        rows = [[f"#{i + 1}", md_escape(r.label), fmt(r.metrics.get("brier")), fmt(r.metrics.get("ece")),
+                 str(r.metrics.get("n_calibration_pairs", "n/a"))] for i, r in calibrated]
+        lines += _table(["#", "scorer", "Brier", "ECE", "pairs"], rows) + [""]
+    return lines
+
+
+def render_markdown(board: Leaderboard) -> str:
+    lines = ["# prefbench leaderboard", "",
+             f"{board.n_runs} run(s). Accuracy follows each split's official convention; 95% CIs are cluster "
+             f"bootstraps over prompts; comparisons are paired bootstraps ({board.n_resamples} resamples, seed 0).",
+             LEGEND + " Counts of unparsed, forced and error are images.", ""]
+    for g in board.groups:
+        lines += group_section(g)
+    if board.unranked:
+        lines += ["## Runs not ranked", "", "Runs that did not finish (or have no accuracy) are listed, not ranked.",
+                  ""]
+        rows = [[md_escape(r.label), md_escape(f"{r.dataset}/{r.split}"), md_escape(r.status),
+                 str(r.counts.get("missing", "n/a")) if r.counts else "n/a", md_code(r.path)] for r in board.unranked]
+        lines += _table(["scorer", "split", "status", "missing images", "run"], rows) + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"

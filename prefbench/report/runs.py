@@ -1,0 +1,318 @@
+"""Reads the run store for reports and checks: run.json files only, validated, grouped by split.
+
+Everything here is deterministic: runs are found in sorted path order, sorted by accuracy
+with explicit tie-breaks, and paired bootstraps use a fixed seed, so the same runs always give
+the same leaderboard.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefbench.errors import DataError, UsageError
+from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, PerPrompt, paired_bootstrap
+from prefbench.store import RUN_FILE, RUN_SCHEMA_VERSION, read_run
+
+#: alpha for the leaderboard's "not significantly below the best" marker
+MARK_ALPHA = 0.05
+_RANKED_FIELDS = ("convention", "accuracy", "ci_low", "ci_high", "n_prompts", "n_pairs")
+
+
+def _num(x: Any) -> float | None:
+    """A finite float, or None (run.json stores NaN as NaN or null)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    return float(x) if math.isfinite(x) else None
+
+
+@dataclass
+class RunView:
+    """One run as the report sees it; ``path`` is the run folder relative to the results root."""
+
+    path: str
+    file: Path
+    record: dict
+    scorer: str
+    model: str | None
+    params: dict
+    dataset: str
+    split: str
+    status: str
+    convention: str | None = None
+    content_hash: str | None = None
+    accuracy: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n_prompts: int | None = None
+    n_pairs: int | None = None
+    counts: dict = field(default_factory=dict)
+    images_per_s: float | None = None
+    date: str = ""
+    commit: str = ""
+    label: str = ""
+    _per_prompt: PerPrompt | None = field(default=None, repr=False)
+
+    @property
+    def ranked(self) -> bool:
+        return self.status == "complete" and self.accuracy is not None
+
+    @property
+    def rollouts(self) -> int | None:
+        k = self.params.get("rollouts")
+        return k if isinstance(k, int) and not isinstance(k, bool) and k >= 1 else None
+
+    @property
+    def reliability(self) -> list[dict]:
+        return [b for b in self.record.get("reliability") or [] if isinstance(b, dict)]
+
+    @property
+    def metrics(self) -> dict:
+        return self.record.get("metrics") or {}
+
+    def per_prompt(self) -> PerPrompt | None:
+        """Per-prompt sufficient statistics (None when run.json has none)."""
+        if self._per_prompt is None and self.ranked and isinstance(self.record.get("per_prompt"), dict):
+            self._per_prompt = per_prompt_from(self.record["per_prompt"], self.convention, self.n_pairs or 0,
+                                               self.file, "per_prompt")
+        return self._per_prompt
+
+
+def per_prompt_from(data: Any, convention: str | None, n_pairs: int, file: Path, where: str) -> PerPrompt:
+    """Validate and build a :class:`PerPrompt` from its JSON block; errors name the file."""
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("item_ids", "num", "den")):
+        raise DataError(f"{where} needs lists item_ids, num and den", file)
+    if not len(data["item_ids"]) == len(data["num"]) == len(data["den"]):
+        raise DataError(f"{where}: item_ids, num and den differ in length", file)
+    try:
+        return PerPrompt.from_json(convention or "", data, n_pairs)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{where}: {exc}", file) from None
+
+
+def _require(rec: dict, file: Path, dotted: str) -> Any:
+    obj: Any = rec
+    for part in dotted.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            raise DataError(f"not a usable run record: missing field {dotted!r}", file)
+        obj = obj[part]
+    return obj
+
+
+def run_view(file: Path, root: Path) -> RunView:
+    """Validate one run.json; any problem is a :class:`DataError` naming the file."""
+    rec = read_run(file)
+    version = rec.get("schema_version")
+    if not isinstance(version, int) or version > RUN_SCHEMA_VERSION:
+        raise DataError(f"schema_version {version!r} is not one this prefbench reads (<= {RUN_SCHEMA_VERSION}); "
+                        "upgrade prefbench", file)
+    scorer = _require(rec, file, "scorer.name")
+    dataset, split = _require(rec, file, "dataset.name"), _require(rec, file, "dataset.split")
+    status = _require(rec, file, "status")
+    for name, value in (("scorer.name", scorer), ("dataset.name", dataset), ("dataset.split", split),
+                        ("status", status)):
+        if not isinstance(value, str) or not value:
+            raise DataError(f"field {name!r} must be a non-empty string", file)
+    model = (rec.get("model") or {}).get("id") if isinstance(rec.get("model"), dict) else None
+    params = (rec.get("scorer") or {}).get("resolved") or {}
+    if not isinstance(params, dict):
+        raise DataError("field 'scorer.resolved' must be an object", file)
+    git = rec.get("git") if isinstance(rec.get("git"), dict) else {}
+    commit = str(git.get("commit") or "")[:8] + ("*" if git.get("dirty") and git.get("commit") else "")
+    view = RunView(
+        path=file.parent.relative_to(root).as_posix() or ".", file=file, record=rec, scorer=scorer,
+        model=str(model) if model is not None else None, params=params, dataset=dataset, split=split,
+        status=status, content_hash=(rec.get("dataset") or {}).get("content_hash"),
+        date=str(rec.get("finished") or rec.get("created") or "")[:10], commit=commit,
+        counts=rec["counts"] if isinstance(rec.get("counts"), dict) else {},
+    )
+    if status != "complete":
+        return view
+    metrics = _require(rec, file, "metrics")
+    for key in _RANKED_FIELDS:
+        _require(rec, file, f"metrics.{key}")
+    if not isinstance(metrics["convention"], str):
+        raise DataError("field 'metrics.convention' must be a string", file)
+    for key in ("accuracy", "ci_low", "ci_high"):
+        if metrics[key] is not None and not isinstance(metrics[key], (int, float)):
+            raise DataError(f"field 'metrics.{key}' must be a number", file)
+    counts = _require(rec, file, "counts")
+    if not isinstance(counts, dict):
+        raise DataError("field 'counts' must be an object", file)
+    view.convention = metrics["convention"]
+    view.accuracy, view.ci_low, view.ci_high = (_num(metrics[k]) for k in ("accuracy", "ci_low", "ci_high"))
+    view.n_prompts, view.n_pairs = metrics["n_prompts"], metrics["n_pairs"]
+    view.counts = counts
+    view.images_per_s = _num((rec.get("throughput") or {}).get("images_per_s"))
+    return view
+
+
+def find_runs(results: str | Path) -> tuple[Path, list[RunView]]:
+    """Every run.json under ``results`` (sorted by path). Raises UsageError when there is none."""
+    root = Path(results)
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such results folder")
+    files = sorted(p for p in root.rglob(RUN_FILE) if not any(part.startswith(".") for part in p.parts[-3:]))
+    if not files:
+        raise UsageError(f"{root}: no run.json files found (run `prefbench run` first)")
+    return root, [run_view(f, root) for f in files]
+
+
+def _sort_key(r: RunView):
+    return (-(r.accuracy if r.accuracy is not None else -1.0), -(r.ci_low if r.ci_low is not None else -1.0),
+            r.scorer, r.model or "", r.path)
+
+
+def _params_text(params: dict) -> str:
+    return ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted(params.items()))
+
+
+def assign_labels(runs: list[RunView]) -> None:
+    """Short labels: scorer (+ model), plus the parameters that tell apart runs sharing both."""
+    by_key: dict[tuple, list[RunView]] = {}
+    for r in runs:
+        by_key.setdefault((r.scorer, r.model), []).append(r)
+    for (scorer, model), same in by_key.items():
+        base = scorer + (f" · {model}" if model else "")
+        keys = sorted({k for r in same for k in r.params})
+        differing = [k for k in keys if len({json.dumps(r.params.get(k), sort_keys=True) for r in same}) > 1]
+        for r in same:
+            r.label = base + (f" ({_params_text({k: r.params.get(k) for k in differing})})" if differing else "")
+    seen: dict[str, int] = {}
+    for r in runs:
+        seen[r.label] = seen.get(r.label, 0) + 1
+    for r in runs:  # same configuration stored twice: the folder tells them apart
+        if seen[r.label] > 1:
+            r.label += f" [{r.path.rsplit('/', 1)[-1]}]"
+
+
+@dataclass
+class Pair:
+    """Paired bootstrap of row - column (``p_row_better`` small when the row is reliably better)."""
+
+    difference: float
+    ci_low: float | None
+    ci_high: float | None
+    p_row_better: float | None
+    p_col_better: float | None
+    n_common: int
+
+
+@dataclass
+class Group:
+    """The runs of one dataset/split/convention: ranked ones sorted best first."""
+
+    dataset: str
+    split: str
+    convention: str
+    runs: list[RunView]
+    pairs: dict[tuple[int, int], Pair] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} / {self.split}"
+
+    @property
+    def anchor(self) -> str:
+        return f"{self.dataset}-{self.split}-{self.convention}".replace("_", "-")
+
+    def mark(self, i: int) -> str:
+        """'best' for the top row, 'tied' when not significantly below it, else ''."""
+        if i == 0:
+            return "best"
+        pair = self.pairs.get((0, i))
+        if pair and pair.p_row_better is not None and pair.p_row_better >= MARK_ALPHA:
+            return "tied"
+        return ""
+
+
+@dataclass
+class Leaderboard:
+    groups: list[Group]
+    unranked: list[RunView]
+    n_runs: int
+    n_resamples: int
+
+
+def compare(a: RunView, b: RunView, n_resamples: int, seed: int = DEFAULT_SEED) -> Pair | None:
+    """Paired bootstrap of a - b, or None when the runs did not score the same data."""
+    if a.content_hash != b.content_hash or a.content_hash is None:
+        return None
+    pa, pb = a.per_prompt(), b.per_prompt()
+    if pa is None or pb is None:
+        return None
+    res = paired_bootstrap(pa, pb, n_resamples=n_resamples, seed=seed)
+    return Pair(res.difference, _num(res.ci_low), _num(res.ci_high), _num(res.p_a_better), _num(res.p_b_better),
+                res.n_common)
+
+
+def build_leaderboard(runs: list[RunView], n_resamples: int = DEFAULT_RESAMPLES) -> Leaderboard:
+    """Group ranked runs by dataset/split/convention, sort them and run every paired bootstrap."""
+    grouped: dict[tuple[str, str, str], list[RunView]] = {}
+    unranked = []
+    for r in runs:
+        if r.ranked:
+            grouped.setdefault((r.dataset, r.split, r.convention or ""), []).append(r)
+        else:
+            unranked.append(r)
+    groups = []
+    for (dataset, split, convention), members in sorted(grouped.items()):
+        members.sort(key=_sort_key)
+        assign_labels(members)
+        group = Group(dataset, split, convention, members)
+        for i in range(len(members)):
+            for j in range(i + 1, len(members)):
+                pair = compare(members[i], members[j], n_resamples)
+                if pair is None:
+                    continue
+                group.pairs[(i, j)] = pair
+                group.pairs[(j, i)] = Pair(-pair.difference, None if pair.ci_high is None else -pair.ci_high,
+                                           None if pair.ci_low is None else -pair.ci_low, pair.p_col_better,
+                                           pair.p_row_better, pair.n_common)
+        hashes = sorted({m.content_hash or "unknown" for m in members})
+        if len(hashes) > 1:
+            group.notes.append(f"these runs scored {len(hashes)} different versions of the data (content hashes "
+                               f"{', '.join(h[:8] for h in hashes)}); only runs on the same data are compared")
+        notes = sorted({str((m.record.get("dataset") or {}).get("note") or "") for m in members} - {""})
+        group.notes.extend(notes)
+        groups.append(group)
+    unranked.sort(key=lambda r: r.path)
+    assign_labels(unranked)
+    return Leaderboard(groups, unranked, len(runs), n_resamples)
+
+
+@dataclass
+class MeanAtK:
+    """Runs that differ only in ``rollouts``: accuracy as a function of k (paper's Mean@k)."""
+
+    label: str
+    points: list[tuple[int, RunView]]
+
+
+def mean_at_k_series(group: Group) -> list[MeanAtK]:
+    series: dict[str, list[RunView]] = {}
+    for r in group.runs:
+        if r.rollouts is None:
+            continue
+        rest = {k: v for k, v in r.params.items() if k != "rollouts"}
+        key = json.dumps([r.scorer, r.model, r.content_hash, rest], sort_keys=True, default=str)
+        series.setdefault(key, []).append(r)
+    out = []
+    for key in sorted(series):
+        by_k: dict[int, RunView] = {}
+        for r in sorted(series[key], key=lambda r: r.path):
+            by_k.setdefault(r.rollouts, r)
+        if len(by_k) < 2:
+            continue
+        first = series[key][0]
+        out.append(MeanAtK(first.scorer + (f" · {first.model}" if first.model else ""), sorted(by_k.items())))
+    bases = [m.label for m in out]
+    for m in out:
+        if bases.count(m.label) > 1:  # same scorer and model: say which options differ
+            r = m.points[0][1]
+            m.label += f" ({_params_text({k: v for k, v in r.params.items() if k not in ('rollouts', 'model')})})"
+    return out
