@@ -61,6 +61,8 @@ BUILTIN: dict[str, ScorerEntry] = {
     for e in [
         ScorerEntry("random", "prefbench.scorers.random:RandomScorer",
                     "seeded uniform scores: the floor row of every leaderboard"),
+        ScorerEntry("demo_oracle", "prefbench.scorers.demo_oracle:DemoOracle",
+                    "the demo world's noise-free utility: the accuracy ceiling of the demo splits"),
     ]
 }
 

@@ -133,7 +133,8 @@ def test_demo_is_deterministic(tmp_path, monkeypatch):
     b = load_dataset("demo", "test")
     assert a.content_hash() == b.content_hash()
     assert a.items[0].images[0].read_bytes() == b.items[0].images[0].read_bytes()
-    assert len(a) == 60 and all(it.n_images == 4 for it in a.items)
+    assert len(a) == 100 and all(4 <= it.n_images <= 6 for it in a.items)
+    assert all(len(it.meta["utility"]) == it.n_images for it in a.items)
     assert any(len(set(it.ranks)) < it.n_images for it in a.items), "the demo split should contain human ties"
 
 
@@ -144,3 +145,17 @@ def test_unknown_dataset_and_split():
         load_dataset("demo", "dev")
     with pytest.raises(UsageError, match="needs --data-dir"):
         load_dataset("hpdv2", "test")
+
+
+def test_demo_world_structure():
+    from prefbench.data.demo import OOD_PAIRS, ceiling
+
+    test, ood = load_dataset("demo", "test"), load_dataset("demo", "ood")
+    assert any(" left of " in it.prompt or " above " in it.prompt for it in test.items)
+    # ood prompts use held-out (colour, shape) pairs; test prompts never do
+    held_out = [f"{c} {s}" for c, s in OOD_PAIRS]
+    assert all(any(h in it.prompt for h in held_out) for it in ood.items)
+    assert not any(f" {c} {s}" in it.prompt for it in test.items for c, s in OOD_PAIRS)
+    assert test.items[0].images[0].open().size == (112, 112)
+    m = ceiling("test")
+    assert 0.8 < m["accuracy"] < 0.95, "the noise-free utility should be good but well short of 100%"

@@ -15,7 +15,10 @@ import pytest
 from conftest import run_cli
 from PIL import Image
 
+from prefbench.data import load_dataset
 from prefbench.runner import RunConfig, run
+
+N_DEMO = 499  # images in the demo test split (checked in test_run_json_and_samples)
 
 
 def _jsonl_dataset(root: Path, n_items=6, bad=None) -> Path:
@@ -54,10 +57,12 @@ def test_run_json_and_samples(tmp_path):
     assert record["scorer"]["resolved"] == {"seed": 0, "check_images": True}
     assert len(record["dataset"]["content_hash"]) == 64
     assert record["versions"]["numpy"] and "torch" not in record["versions"]
-    assert record["counts"] == {"ok": 240, "unparsed": 0, "error": 0, "forced": 0, "missing": 0}
+    n = record["dataset"]["n_images"]
+    assert n == sum(it.n_images for it in load_dataset("demo").items) == N_DEMO
+    assert record["counts"] == {"ok": n, "unparsed": 0, "error": 0, "forced": 0, "missing": 0}
     assert len(record["per_prompt"]["item_ids"]) == out["n_prompts"]
     rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
-    assert len(rows) == 240 and len({(r["item_id"], r["image_index"]) for r in rows}) == 240
+    assert len(rows) == n and len({(r["item_id"], r["image_index"]) for r in rows}) == n
     # seeded: a second seed gives a different run folder and different scores
     proc2 = run_cli(["run", "--scorer", "random", "--seed", "1", "--json", "--no-progress"], cwd=tmp_path)
     assert json.loads(proc2.stdout)["run_dir"] != out["run_dir"]
@@ -86,7 +91,7 @@ def _kill_and_resume(tmp_path, plugin_env):
     samples = tmp_path / "killed" / "samples.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline:
-        if samples.exists() and 40 <= len(samples.read_bytes().splitlines()) < 200:
+        if samples.exists() and 40 <= len(samples.read_bytes().splitlines()) < N_DEMO - 100:
             break
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
@@ -95,13 +100,13 @@ def _kill_and_resume(tmp_path, plugin_env):
     with samples.open("a") as fh:
         fh.write('{"item_id": "test-00')
     n_before = len(samples.read_bytes().splitlines()) - 1
-    assert 0 < n_before < 240
+    assert 0 < n_before < N_DEMO
     resumed = run_cli(args, cwd=tmp_path, env_extra=plugin_env)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
     rows = [json.loads(x) for x in samples.read_text().splitlines()]
     keys = [(r["item_id"], r["image_index"]) for r in rows]
-    assert len(keys) == len(set(keys)) == 240
+    assert len(keys) == len(set(keys)) == N_DEMO
     return json.loads(resumed.stdout), n_before
 
 
@@ -114,7 +119,7 @@ def test_kill_and_resume_gives_the_same_result(tmp_path, with_plugin):
     for key in ("accuracy", "ci_low", "ci_high", "n_pairs", "kendall_tau_b"):
         assert resumed[key] == fresh[key]
     record = json.loads((tmp_path / "killed" / "run.json").read_text())
-    assert record["throughput"]["images_scored_this_session"] == 240 - n_before
+    assert record["throughput"]["images_scored_this_session"] == N_DEMO - n_before
 
 
 def test_cached_rerun_skips_scoring(tmp_path):
@@ -154,12 +159,14 @@ def test_crashing_batch_is_recorded_and_retried(tmp_path, monkeypatch):
     monkeypatch.setattr(RandomScorer, "score_batch", flaky)
     cfg = RunConfig(scorer="random", out=str(tmp_path / "r"), progress=False, batch_size=10)
     rec = run(cfg, log=lambda m: None)
-    assert rec["counts"]["error"] == 40 and rec["status"] == "incomplete"
+    assert rec["counts"]["error"] == sum(it.n_images for it in load_dataset("demo").items[10:20])
+    assert rec["status"] == "incomplete"
     monkeypatch.setattr(RandomScorer, "score_batch", original)
     rec2 = run(cfg, log=lambda m: None)
-    assert rec2["counts"]["error"] == 0 and rec2["counts"]["ok"] == 240 and rec2["status"] == "complete"
+    assert rec2["counts"]["error"] == 0 and rec2["counts"]["ok"] == N_DEMO and rec2["status"] == "complete"
     rows = (tmp_path / "r" / "samples.jsonl").read_text().splitlines()
-    assert len(rows) == 280  # 40 retried rows appended; the last row per image wins
+    # the failed batch's rows were retried and appended; the last row per image wins
+    assert len(rows) == N_DEMO + rec["counts"]["error"]
 
 
 def test_compare_two_runs(tmp_path):
@@ -187,3 +194,14 @@ def test_imagereward_run_on_placeholder_images(tmp_path, ir_data_dir):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["counts"]["error"] == 2 and out["n_prompts"] <= 50
+
+
+def test_demo_oracle_is_the_ceiling(tmp_path):
+    from prefbench.data.demo import ceiling
+
+    rec = run(RunConfig(scorer="demo_oracle", out=str(tmp_path / "o"), progress=False), log=lambda m: None)
+    assert rec["metrics"]["accuracy"] == ceiling("test")["accuracy"]
+    f = _jsonl_dataset(tmp_path / "mine")
+    rec = run(RunConfig(scorer="demo_oracle", dataset="jsonl", data_dir=str(f), out=str(tmp_path / "j"),
+                        progress=False), log=lambda m: None)
+    assert rec["counts"]["error"] == 18 and rec["metrics"]["accuracy"] == 0.0

@@ -44,7 +44,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "demo": DatasetInfo(
         "demo", ("test", "train", "ood"), "imagereward", "prefbench.data.demo",
-        "synthetic shapes world generated offline from a seed (a smoke-test set, not a benchmark)",
+        "synthetic preference world generated offline from a seed: known truth, 4-6 images per prompt",
         needs_data_dir=False,
     ),
 }

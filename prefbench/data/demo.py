@@ -1,17 +1,29 @@
-"""The demo split: a synthetic shapes world generated offline, deterministically, from a seed.
+"""The demo world: a synthetic text-to-image preference benchmark whose truth we control.
 
-It exists so that a new user's first command runs end to end with no downloads. It is a
-smoke-test set, not a benchmark: prompts come from a tiny grammar ("two red circles on a blue
-background"); each prompt gets 4 candidate images drawn with PIL that differ in prompt
-alignment (wrong colour, shape or count) and quality (blur, noise). Human ranks come from a
-latent utility (alignment + quality) plus simulated annotator noise, rounded so that ties exist.
+Generated offline and deterministically from a seed (no binary data is needed to regenerate
+it). Prompts come from a small grammar, either ``count x colour x shape x background``
+("two red circles on a grey background") or a spatial relation between two objects ("a red
+circle left of a blue square on a white background"). Each prompt gets 4 to 6 candidate
+images, 112 x 112, drawn with PIL, that differ in
 
-Images are written once to ``$PREFBENCH_CACHE/demo-v1-<seed>/`` (default
-``~/.cache/prefbench``) and reused.
+- prompt alignment: wrong colour (-1.0), wrong shape (-1.0), wrong count (-0.7), relation
+  swapped (-0.8);
+- quality: blur (-0.25 per unit of radius), noise (-sigma / 40), heavy JPEG compression (-0.5),
+  over-exposure clipping (-0.6), low contrast (-0.5).
+
+The latent utility is the sum of those terms. Simulated annotators see
+``utility + N(0, 0.45)`` on a half-point scale, and equal judgements are ties, so human ties exist
+and even the noise-free utility falls well short of 100% (the *ceiling*, measured by the
+``demo_oracle`` scorer and printed by ``python -m prefbench.data.demo``).
+
+Splits: ``train`` (400 prompts), ``test`` (100, the standard split) and ``ood`` (60 prompts whose
+(colour, shape) pairs never occur in train/test prompts). Files are written once to
+``$PREFBENCH_CACHE/demo-v2-<seed>/`` (default ``~/.cache/prefbench``) and reused.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -22,91 +34,184 @@ import numpy as np
 
 from prefbench.data.model import ImageRef, Item, Split
 
-VERSION = "demo-v1"
+VERSION = "demo-v2"
 SEED = 20250325
-SPLIT_SIZES = {"train": 200, "test": 60, "ood": 30}
-IMAGES_PER_PROMPT = 4
-SIZE = 64
+SPLIT_SIZES = {"train": 400, "test": 100, "ood": 60}
+SIZE = 112
+ANNOTATOR_NOISE = 0.45
 
-COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (50, 80, 220), "yellow": (235, 210, 40)}
+COLOURS = {
+    "red": (215, 40, 40), "green": (40, 160, 60), "blue": (45, 80, 215),
+    "yellow": (235, 205, 35), "purple": (135, 60, 175), "orange": (240, 135, 30),
+}
 SHAPES = ("circle", "square", "triangle")
-BACKGROUNDS = {"white": (245, 245, 245), "black": (20, 20, 20), "grey": (128, 128, 128)}
+BACKGROUNDS = {"white": (245, 245, 245), "black": (25, 25, 25), "grey": (128, 128, 128), "beige": (225, 210, 175)}
 COUNTS = {1: "one", 2: "two", 3: "three"}
-# (colour, shape) pairs that never appear in train/test prompts, kept for the ood split.
-OOD_PAIRS = {("yellow", "triangle"), ("green", "square")}
+RELATIONS = ("left of", "above")
+# (colour, shape) pairs that never appear in train/test prompts: the ood split's prompts use them.
+OOD_PAIRS = {("yellow", "triangle"), ("green", "square"), ("purple", "circle"), ("orange", "square")}
+
+PENALTY = {"colour": 1.0, "shape": 1.0, "count": 0.7, "relation": 0.8,
+           "jpeg": 0.5, "clipping": 0.6, "low_contrast": 0.5}
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("PREFBENCH_CACHE", Path.home() / ".cache" / "prefbench"))
 
 
-def _draw(rng: np.random.Generator, colour: str, shape: str, count: int, bg: str, blur: float, noise: float):
-    from PIL import Image, ImageDraw, ImageFilter
+def _shape(draw, shape: str, box: tuple[int, int, int, int], colour: str) -> None:
+    x0, y0, x1, y1 = box
+    fill = COLOURS[colour]
+    if shape == "circle":
+        draw.ellipse(box, fill=fill)
+    elif shape == "square":
+        draw.rectangle(box, fill=fill)
+    else:
+        draw.polygon([((x0 + x1) // 2, y0), (x0, y1), (x1, y1)], fill=fill)
 
-    img = Image.new("RGB", (SIZE, SIZE), BACKGROUNDS[bg])
-    draw = ImageDraw.Draw(img)
-    slots = [(8, 8), (36, 8), (8, 36), (36, 36)]
-    for k in rng.permutation(len(slots))[:count]:
-        x, y = slots[k]
-        x, y = x + int(rng.integers(-3, 4)), y + int(rng.integers(-3, 4))
-        box = (x, y, x + 20, y + 20)
-        if shape == "circle":
-            draw.ellipse(box, fill=COLOURS[colour])
-        elif shape == "square":
-            draw.rectangle(box, fill=COLOURS[colour])
-        else:
-            draw.polygon([(x + 10, y), (x, y + 20), (x + 20, y + 20)], fill=COLOURS[colour])
-    if blur > 0:
-        img = img.filter(ImageFilter.GaussianBlur(blur))
-    if noise > 0:
-        arr = np.asarray(img, dtype=np.float32) + rng.normal(0, noise, (SIZE, SIZE, 3))
+
+def _degrade(img, rng: np.random.Generator, spec: dict):
+    from PIL import Image, ImageEnhance, ImageFilter
+
+    if spec["blur"]:
+        img = img.filter(ImageFilter.GaussianBlur(spec["blur"]))
+    if spec["low_contrast"]:
+        img = ImageEnhance.Contrast(img).enhance(0.35)
+    if spec["clipping"]:
+        img = ImageEnhance.Brightness(img).enhance(1.9)
+    if spec["noise"]:
+        arr = np.asarray(img, dtype=np.float32) + rng.normal(0, spec["noise"], (SIZE, SIZE, 3))
         img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    if spec["jpeg"]:
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=6)
+        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
     return img
 
 
-def _prompt_text(colour: str, shape: str, count: int, bg: str) -> str:
+def _render(rng: np.random.Generator, scene: dict, quality: dict):
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (SIZE, SIZE), BACKGROUNDS[scene["background"]])
+    draw = ImageDraw.Draw(img)
+    jitter = lambda: int(rng.integers(-4, 5))  # noqa: E731
+    if scene["kind"] == "relation":
+        a, b = scene["a"], scene["b"]
+        first, second = (a, b) if not scene["swapped"] else (b, a)
+        if scene["relation"] == "left of":
+            boxes = [(14, 38), (62, 38)]
+        else:
+            boxes = [(38, 12), (38, 62)]
+        for (colour, shape), (x, y) in zip((first, second), boxes):
+            x, y = x + jitter(), y + jitter()
+            _shape(draw, shape, (x, y, x + 34, y + 34), colour)
+    else:
+        slots = [(12, 12), (62, 12), (12, 62), (62, 62)]
+        for k in rng.permutation(len(slots))[: scene["count"]]:
+            x, y = slots[k][0] + jitter(), slots[k][1] + jitter()
+            _shape(draw, scene["shape"], (x, y, x + 36, y + 36), scene["colour"])
+    return _degrade(img, rng, quality)
+
+
+def _prompt(rng: np.random.Generator, split: str) -> dict:
+    def pair():
+        while True:
+            c, s = str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES))
+            if ((c, s) in OOD_PAIRS) == (split == "ood"):
+                return c, s
+
+    bg = str(rng.choice(list(BACKGROUNDS)))
+    if rng.random() < 0.3:
+        a = pair()
+        while True:
+            b = (str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES)))
+            if b != a and (b not in OOD_PAIRS or split == "ood"):
+                break
+        rel = str(rng.choice(RELATIONS))
+        text = f"a {a[0]} {a[1]} {rel} a {b[0]} {b[1]} on a {bg} background"
+        return {"kind": "relation", "a": a, "b": b, "relation": rel, "background": bg, "text": text}
+    colour, shape = pair()
+    count = int(rng.integers(1, 4))
     noun = shape + ("s" if count > 1 else "")
-    return f"{COUNTS[count]} {colour} {noun} on a {bg} background"
+    text = f"{COUNTS[count]} {colour} {noun} on a {bg} background"
+    return {"kind": "count", "colour": colour, "shape": shape, "count": count, "background": bg, "text": text}
+
+
+def _candidate(rng: np.random.Generator, prompt: dict) -> tuple[dict, dict, float, list[str]]:
+    """A scene that may deviate from the prompt, a quality spec, its utility and its flaws."""
+    scene = {k: v for k, v in prompt.items() if k != "text"}
+    utility, flaws = 0.0, []
+
+    def other(options, current):
+        return str(rng.choice([o for o in options if o != current]))
+
+    if prompt["kind"] == "relation":
+        scene["swapped"] = False
+        a, b = list(scene["a"]), list(scene["b"])
+        if rng.random() < 0.3:
+            a[0] = other(COLOURS, a[0])
+            utility -= PENALTY["colour"]
+            flaws.append("colour")
+        if rng.random() < 0.25:
+            b[1] = other(SHAPES, b[1])
+            utility -= PENALTY["shape"]
+            flaws.append("shape")
+        if rng.random() < 0.35:
+            scene["swapped"] = True
+            utility -= PENALTY["relation"]
+            flaws.append("relation")
+        scene["a"], scene["b"] = tuple(a), tuple(b)
+    else:
+        if rng.random() < 0.3:
+            scene["colour"] = other(COLOURS, scene["colour"])
+            utility -= PENALTY["colour"]
+            flaws.append("colour")
+        if rng.random() < 0.25:
+            scene["shape"] = other(SHAPES, scene["shape"])
+            utility -= PENALTY["shape"]
+            flaws.append("shape")
+        if rng.random() < 0.3:
+            scene["count"] = int(rng.choice([c for c in COUNTS if c != scene["count"]]))
+            utility -= PENALTY["count"]
+            flaws.append("count")
+    quality = {
+        "blur": float(rng.choice([0.0, 0.0, 0.0, 1.2, 2.5])),
+        "noise": float(rng.choice([0.0, 0.0, 0.0, 10.0, 25.0])),
+        "jpeg": bool(rng.random() < 0.15),
+        "clipping": bool(rng.random() < 0.12),
+        "low_contrast": bool(rng.random() < 0.12),
+    }
+    utility -= 0.25 * quality["blur"] + quality["noise"] / 40.0
+    for key in ("jpeg", "clipping", "low_contrast"):
+        if quality[key]:
+            utility -= PENALTY[key]
+            flaws.append(key)
+    if quality["blur"]:
+        flaws.append("blur")
+    if quality["noise"]:
+        flaws.append("noise")
+    return scene, quality, round(utility, 4), flaws
 
 
 def _generate(split: str, seed: int, out: Path) -> list[dict]:
     rng = np.random.default_rng([seed, list(SPLIT_SIZES).index(split)])
     records = []
     for p in range(SPLIT_SIZES[split]):
-        while True:
-            colour = str(rng.choice(list(COLOURS)))
-            shape = str(rng.choice(SHAPES))
-            if ((colour, shape) in OOD_PAIRS) == (split == "ood"):
-                break
-        count = int(rng.integers(1, 4))
-        bg = str(rng.choice(list(BACKGROUNDS)))
-        files, utility = [], []
-        for i in range(IMAGES_PER_PROMPT):
-            c, s, n = colour, shape, count
-            u = 0.0
-            if rng.random() < 0.35:
-                c = str(rng.choice([x for x in COLOURS if x != colour]))
-                u -= 1.0
-            if rng.random() < 0.3:
-                s = str(rng.choice([x for x in SHAPES if x != shape]))
-                u -= 1.0
-            if rng.random() < 0.3:
-                n = int(rng.choice([x for x in COUNTS if x != count]))
-                u -= 0.6
-            blur = float(rng.choice([0.0, 0.0, 1.0, 2.5]))
-            noise = float(rng.choice([0.0, 0.0, 12.0, 30.0]))
-            u -= 0.25 * blur + noise / 40.0
+        prompt = _prompt(rng, split)
+        n = int(rng.integers(4, 7))
+        files, utility, flaws = [], [], []
+        for i in range(n):
+            scene, quality, u, f = _candidate(rng, prompt)
             name = f"{split}/{p:04d}_{i}.png"
-            _draw(rng, c, s, n, bg, blur, noise).save(out / name)
+            _render(rng, scene, quality).save(out / name)
             files.append(name)
             utility.append(u)
-        noisy = np.asarray(utility) + rng.normal(0, 0.35, len(utility))
-        levels = np.round(noisy * 2) / 2  # coarse judgements: equal levels are ties
+            flaws.append(f)
+        noisy = np.asarray(utility) + rng.normal(0, ANNOTATOR_NOISE, n)
+        levels = np.round(noisy * 2) / 2  # half-point judgements: equal levels are ties
         ranks = [int(1 + np.sum(levels > lv)) for lv in levels]
-        records.append({
-            "prompt_id": f"{split}-{p:04d}", "prompt": _prompt_text(colour, shape, count, bg),
-            "images": files, "ranks": ranks, "utility": [round(u, 4) for u in utility],
-        })
+        records.append({"prompt_id": f"{split}-{p:04d}", "prompt": prompt["text"], "images": files,
+                        "ranks": ranks, "utility": utility, "flaws": flaws})
     return records
 
 
@@ -141,6 +246,24 @@ def load(split: str, data_dir: Path | None = None, with_images: bool = True) -> 
     for line in (root / f"{split}.jsonl").read_text().splitlines():
         rec = json.loads(line)
         refs = [ImageRef(key=f, path=root / f) for f in rec["images"]]
-        items.append(Item(rec["prompt_id"], rec["prompt"], refs, rec["ranks"], meta={"utility": rec["utility"]}))
+        items.append(Item(rec["prompt_id"], rec["prompt"], refs, rec["ranks"],
+                          meta={"utility": rec["utility"], "flaws": rec["flaws"]}))
     return Split("demo", split, "imagereward", items, source=str(root),
-                 note="synthetic smoke-test data, not a benchmark")
+                 note="synthetic demo world (prefbench.data.demo), not a real benchmark")
+
+
+def ceiling(split: str = "test") -> dict:
+    """Accuracy of the noise-free utility under the split's convention (with its CI)."""
+    from prefbench.metrics import accuracy_for
+
+    data = load(split)
+    scores = {(it.item_id, k): u for it in data.items for k, u in enumerate(it.meta["utility"])}
+    metrics, _ = accuracy_for(data, scores)
+    return metrics
+
+
+if __name__ == "__main__":
+    for name in SPLIT_SIZES:
+        m = ceiling(name)
+        print(f"{name:<6} noise-free utility accuracy {m['accuracy']:.4f} "
+              f"[{m['ci_low']:.4f}, {m['ci_high']:.4f}]  ({m['n_prompts']} prompts, {m['n_pairs']} pairs)")
