@@ -18,7 +18,7 @@ and even the noise-free utility falls well short of 100% (the *ceiling*, measure
 
 Splits: ``train`` (400 prompts), ``test`` (100, the standard split) and ``ood`` (60 prompts whose
 (colour, shape) pairs never occur in train/test prompts). Files are written once to
-``$PREFBENCH_CACHE/demo-v2-<seed>/`` (default ``~/.cache/prefbench``) and reused.
+``$PREFBENCH_CACHE/demo-v3-<seed>/`` (default ``~/.cache/prefbench``) and reused.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 
 from prefbench.data.model import ImageRef, Item, Split
 
-VERSION = "demo-v2"
+VERSION = "demo-v3"
 SEED = 20250325
 SPLIT_SIZES = {"train": 400, "test": 100, "ood": 60}
 SIZE = 112
@@ -193,13 +193,32 @@ def _candidate(rng: np.random.Generator, prompt: dict) -> tuple[dict, dict, floa
     return scene, quality, round(utility, 4), flaws
 
 
+QUALITY_WORDS = {"blur": "blurry", "noise": "noisy", "jpeg": "compressed", "clipping": "overexposed",
+                 "low_contrast": "low contrast"}
+
+
+def describe(scene: dict, flaws: list[str]) -> str:
+    """What an image actually shows, in the prompt grammar, plus its quality defects.
+
+    Used as the caption target when pre-training the demo's base VLM (``prefbench.demo_zoo``).
+    """
+    if scene["kind"] == "relation":
+        first, second = (scene["a"], scene["b"]) if not scene["swapped"] else (scene["b"], scene["a"])
+        text = f"a {first[0]} {first[1]} {scene['relation']} a {second[0]} {second[1]}"
+    else:
+        noun = scene["shape"] + ("s" if scene["count"] > 1 else "")
+        text = f"{COUNTS[scene['count']]} {scene['colour']} {noun}"
+    quality = [QUALITY_WORDS[f] for f in flaws if f in QUALITY_WORDS]
+    return f"{text} on a {scene['background']} background, " + (", ".join(quality) if quality else "clean and sharp")
+
+
 def _generate(split: str, seed: int, out: Path) -> list[dict]:
     rng = np.random.default_rng([seed, list(SPLIT_SIZES).index(split)])
     records = []
     for p in range(SPLIT_SIZES[split]):
         prompt = _prompt(rng, split)
         n = int(rng.integers(4, 7))
-        files, utility, flaws = [], [], []
+        files, utility, flaws, captions = [], [], [], []
         for i in range(n):
             scene, quality, u, f = _candidate(rng, prompt)
             name = f"{split}/{p:04d}_{i}.png"
@@ -207,11 +226,12 @@ def _generate(split: str, seed: int, out: Path) -> list[dict]:
             files.append(name)
             utility.append(u)
             flaws.append(f)
+            captions.append(describe(scene, f))
         noisy = np.asarray(utility) + rng.normal(0, ANNOTATOR_NOISE, n)
         levels = np.round(noisy * 2) / 2  # half-point judgements: equal levels are ties
         ranks = [int(1 + np.sum(levels > lv)) for lv in levels]
         records.append({"prompt_id": f"{split}-{p:04d}", "prompt": prompt["text"], "images": files,
-                        "ranks": ranks, "utility": utility, "flaws": flaws})
+                        "ranks": ranks, "utility": utility, "flaws": flaws, "captions": captions})
     return records
 
 
@@ -247,7 +267,7 @@ def load(split: str, data_dir: Path | None = None, with_images: bool = True) -> 
         rec = json.loads(line)
         refs = [ImageRef(key=f, path=root / f) for f in rec["images"]]
         items.append(Item(rec["prompt_id"], rec["prompt"], refs, rec["ranks"],
-                          meta={"utility": rec["utility"], "flaws": rec["flaws"]}))
+                          meta={"utility": rec["utility"], "flaws": rec["flaws"], "captions": rec["captions"]}))
     return Split("demo", split, "imagereward", items, source=str(root),
                  note="synthetic demo world (prefbench.data.demo), not a real benchmark")
 
