@@ -65,9 +65,9 @@ def test_markdown_ranks_marks_and_lists_unfinished_runs(three_runs, tmp_path):
     # the matrix: good vs weak is a significant positive difference
     matrix = _table_rows(md, "### Paired comparisons")
     assert matrix[0][0].startswith("#1 good")
-    diff, p = re.match(r"([+-][\d.]+) \[.*\] p=(\S+)", matrix[0][3]).groups()
+    diff, p = re.match(r"([+-][\d.]+) \[.*\] p([=<][\d.]+)", matrix[0][3]).groups()
     assert float(diff) == pytest.approx(acc[0] - acc[2], abs=1e-3)
-    assert p == "<0.001" or float(p) < 0.01
+    assert p == "<0.001" or float(p[1:]) < 0.01
     assert matrix[2][1].startswith("-")  # antisymmetric
     unfinished = _table_rows(md, "## Runs not ranked")
     assert unfinished == [["crashy", "demo/test", "interrupted", "5", "`demo-test/crashed`"]]

@@ -56,7 +56,7 @@ def _matrix(g: Group) -> str:
             else:
                 cls = ' class="num"'
             cells.append(f"<td{cls}>{fmt(pair.difference, 3, True)}<div class=\"sub\">"
-                         f"{fmt_ci(pair.ci_low, pair.ci_high, 3, True)} p={fmt_p(pair.p_row_better)}</div></td>")
+                         f"{fmt_ci(pair.ci_low, pair.ci_high, 3, True)} {escape(fmt_p(pair.p_row_better))}</div></td>")
         rows.append(f"<tr><th>#{i + 1} {escape(r.label)}</th>{''.join(cells)}</tr>")
     return (f'<table class="matrix"><thead><tr><th>row − column</th>{head}</tr></thead><tbody>'
             + "".join(rows) + "</tbody></table>")
@@ -108,7 +108,7 @@ def _section(g: Group, n_items: int) -> str:
         parts.append(_matrix(g))
     calibrated = [(i, r) for i, r in enumerate(g.runs) if "brier" in r.metrics]
     if calibrated:
-        parts.append('<table class="calibration"><thead><tr><th>#</th><th>scorer</th><th>Brier</th><th>ECE</th>'
+        parts.append('<h3>Calibration</h3><table class="calibration"><thead><tr><th>#</th><th>scorer</th><th>Brier</th><th>ECE</th>'
                      "</tr></thead><tbody>" + "".join(
                          f"<tr><td>{i + 1}</td><td>{escape(r.label)}</td><td class=\"num\">"
                          f"{fmt(r.metrics.get('brier'))}</td><td class=\"num\">{fmt(r.metrics.get('ece'))}</td></tr>"

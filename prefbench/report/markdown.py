@@ -27,9 +27,10 @@ def fmt_ci(lo: float | None, hi: float | None, digits: int = 4, signed: bool = F
 
 
 def fmt_p(p: float | None) -> str:
+    """``p=0.123`` or ``p<0.001``."""
     if p is None:
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+        return "p=n/a"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
 def fmt_rate(x: float | None) -> str:
@@ -75,7 +76,7 @@ def table_row(g: Group, i: int) -> list[str]:
 def pair_cell(pair: Pair | None) -> str:
     if pair is None:
         return "different data"
-    return f"{fmt(pair.difference, 3, True)} {fmt_ci(pair.ci_low, pair.ci_high, 3, True)} p={fmt_p(pair.p_row_better)}"
+    return f"{fmt(pair.difference, 3, True)} {fmt_ci(pair.ci_low, pair.ci_high, 3, True)} {fmt_p(pair.p_row_better)}"
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
