@@ -13,10 +13,11 @@ Sources (``--dataset``):
 * ``jsonl``: ``--data-dir`` is a JSONL file (or a folder with ``<split>.jsonl``), one
   ``{"prompt": ..., "image": "path", "rating": 4}`` per line; ``prompt_id`` optional; image
   paths relative to the file.
-* ``demo``: the synthetic shapes world. Its images carry a latent utility ``u`` in
-  ``[DEMO_UTILITY_MIN, 0]`` (0 = perfectly on-prompt and clean); the target rating is the
-  linear map ``rating_min + round((rating_max - rating_min) * (u - DEMO_UTILITY_MIN) / -DEMO_UTILITY_MIN)``,
-  a deterministic function of ``u`` alone.
+* ``demo``: the synthetic shapes world, whose images carry a latent utility (higher = better;
+  ``prefbench.data.demo``). The target rating is the utility's quantile bin over all images of
+  the split: K = rating_max - rating_min + 1 equal-count bins, the lowest bin rated
+  ``rating_min``. Deterministic given the split, independent of the utility's units, and it
+  uses the whole scale.
 
 ``pairwise``: two images of one prompt with different human ranks, shown as (anchor,
 candidate) = (Image 1, Image 2) of the scorers' pairwise template; target ``1`` when the
@@ -36,6 +37,7 @@ import hashlib
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,10 +46,6 @@ import numpy as np
 
 from prefbench.data.model import ImageRef
 from prefbench.errors import DataError, MissingDataError, UsageError
-
-#: the lowest latent utility the demo world can produce (wrong colour, shape and count, maximal
-#: blur and noise: -1 - 1 - 0.6 - 0.25 * 2.5 - 30 / 40); see ``prefbench.data.demo``
-DEMO_UTILITY_MIN = -3.975
 
 IMAGEREWARD_COLUMNS = ("prompt", "image_path", "overall_rating")
 
@@ -111,15 +109,16 @@ def subset_indices(n: int, fraction: float, seed: int) -> list[int]:
     return sorted(int(i) for i in rng.permutation(n)[:k])
 
 
-def demo_rating(utility: float, rating_min: int, rating_max: int) -> int:
-    """The demo world's target rating for a latent utility (see the module docstring).
+def quantile_ratings(utilities: Sequence[float], rating_min: int, rating_max: int) -> list[int]:
+    """Ratings from latent utilities: equal-count quantile bins, lowest bin = ``rating_min``.
 
-    >>> [demo_rating(u, 1, 7) for u in (0.0, -1.0, -2.0, -3.975)]
-    [7, 5, 4, 1]
+    >>> quantile_ratings([0.0, -1.0, -2.0, -3.0, -0.5, -2.5], 1, 3)
+    [3, 2, 2, 1, 3, 1]
     """
-    frac = (float(utility) - DEMO_UTILITY_MIN) / -DEMO_UTILITY_MIN
-    frac = min(1.0, max(0.0, frac))
-    return int(rating_min + round((rating_max - rating_min) * frac))
+    u = np.asarray(utilities, dtype=float)
+    k = rating_max - rating_min + 1
+    edges = np.quantile(u, np.linspace(0, 1, k + 1)[1:-1])
+    return [int(rating_min + b) for b in np.searchsorted(edges, u, side="right")]
 
 
 # -- rating ---------------------------------------------------------------------------------
@@ -223,10 +222,11 @@ def _demo_rating_rows(split: str, lo: int, hi: int):
     from prefbench.data import load_dataset
 
     data = load_dataset("demo", split)
+    ratings = iter(quantile_ratings([u for item in data.items for u in item.meta["utility"]], lo, hi))
     out = []
     for item in data.items:
-        for k, (ref, u) in enumerate(zip(item.images, item.meta["utility"], strict=True)):
-            out.append((item.item_id, f"{item.item_id}/{k}", item.prompt, ref, demo_rating(u, lo, hi)))
+        for k, ref in enumerate(item.images):
+            out.append((item.item_id, f"{item.item_id}/{k}", item.prompt, ref, next(ratings)))
     return out, data.source
 
 

@@ -102,27 +102,34 @@ def last_checkpoint(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _prepare_output(cfg: TrainConfig) -> Path | None:
-    """Create OUT; on resume, check the config matches and return the checkpoint to resume from."""
+def _check_output(cfg: TrainConfig) -> Path | None:
+    """Refuse to overwrite a run; on resume, check the config matches and return the
+    checkpoint to resume from. Writes nothing (see :func:`_claim_output`)."""
     out = Path(cfg.output)
     saved = out / CONFIG_NAME
     if not cfg.resume:
         if saved.is_file() or (out / CHECKPOINTS).exists():
             raise UsageError(f"{out} already holds a training run; pass --resume to continue it, "
                              "or choose another --output")
-        out.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(cfg.to_json(), indent=2) + "\n")
         return None
     if not saved.is_file():
         raise UsageError(f"--resume: {out} holds no training run ({CONFIG_NAME} missing)")
     before = json.loads(saved.read_text())
     now = cfg.to_json()
-    changed = sorted(k for k in set(before) | set(now) - RESUMABLE_CHANGES
+    changed = sorted(k for k in set(before) | set(now)
                      if k not in RESUMABLE_CHANGES and k != "resolved" and before.get(k) != now.get(k))
     if changed:
         detail = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
         raise UsageError(f"--resume with a different configuration ({detail}); resume with the same options")
     return last_checkpoint(out)
+
+
+def _claim_output(cfg: TrainConfig) -> None:
+    """Create OUT and record the config, once everything before training has succeeded."""
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        (out / CONFIG_NAME).write_text(json.dumps(cfg.to_json(), indent=2) + "\n")
 
 
 # -- TRL configuration ----------------------------------------------------------------------
@@ -142,11 +149,12 @@ def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, n_rewards: list[f
         max_steps=cfg.max_steps, num_train_epochs=cfg.epochs, logging_steps=cfg.logging_steps,
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         report_to="none", use_cpu=device == "cpu", bf16=bf16, fp16=False,
-        # checkpointing recomputation only pays off for large models on a GPU
-        gradient_checkpointing=device == "cuda", disable_tqdm=not cfg.progress,
-        dataloader_num_workers=0,
+        disable_tqdm=not cfg.progress, dataloader_num_workers=0,
     )
     names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    # recomputing activations only pays off for large models on a GPU (renamed in transformers 5.x)
+    kwargs["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = (
+        device == "cuda")
     unknown = sorted(set(cfg.trl) - names)
     if unknown:
         raise UsageError(f"unknown TRL GRPOConfig option(s) {', '.join(unknown)} (-T key=value)")
@@ -221,12 +229,12 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     from prefbench.training.rewards import reward_functions
 
     t_start = time.perf_counter()
-    resume_from = _prepare_output(cfg)
+    scale = rating_scale(cfg) if cfg.task == "rating" else None
+    resume_from = _check_output(cfg)
     if cfg.resume and resume_from is None:
         print(f"prefbench train: --resume: no complete checkpoint in {Path(cfg.output) / CHECKPOINTS}; "
               "starting from step 0", file=sys.stderr)
     choice = select_backend(cfg.backend, cfg.device)
-    scale = rating_scale(cfg) if cfg.task == "rating" else None
     data = build_task(cfg.task, cfg.dataset, cfg.split, cfg.data_dir, rating_min=cfg.rating_min,
                       rating_max=cfg.resolved_rating_max(), fraction=cfg.fraction, seed=cfg.seed, limit=cfg.limit)
     print(f"prefbench train: backend {choice.name} on {choice.device} ({choice.reason}); "
@@ -260,6 +268,7 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     args = grpo_args(cfg, choice.device, Path(cfg.output) / CHECKPOINTS, weights)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
                           processing_class=processor, peft_config=peft_config, callbacks=list(callbacks))
+    _claim_output(cfg)
     if cfg.progress:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(_readout_callback())
