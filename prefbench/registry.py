@@ -28,6 +28,10 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "train": ("torch", "transformers", "trl"),
     "openai": ("openai",),
     "clip": ("torch", "transformers"),
+    "pickscore": ("torch", "transformers"),
+    "aesthetic": ("torch", "transformers"),
+    "hpsv2": ("torch", "torchvision", "open_clip"),
+    "imagereward": ("torch", "torchvision", "transformers"),
 }
 
 
@@ -61,6 +65,24 @@ BUILTIN: dict[str, ScorerEntry] = {
     for e in [
         ScorerEntry("random", "prefbench.scorers.random:RandomScorer",
                     "seeded uniform scores: the floor row of every leaderboard"),
+        ScorerEntry("clip", "prefbench.scorers.encoders.clip:ClipScorer",
+                    "CLIP text-image cosine similarity (default openai/clip-vit-large-patch14)", extra="clip"),
+        ScorerEntry("pickscore", "prefbench.scorers.encoders.clip:PickScoreScorer",
+                    "PickScore v1: logit_scale x CLIP cosine (yuvalkirstain/PickScore_v1)", extra="pickscore"),
+        ScorerEntry("hpsv2", "prefbench.scorers.encoders.hpsv2:HPSv2Scorer",
+                    "HPS v2.1 / v2.0 on open_clip ViT-H-14 with HPSv2's preprocessing", extra="hpsv2"),
+        ScorerEntry("aesthetic", "prefbench.scorers.encoders.aesthetic:AestheticScorer",
+                    "LAION improved aesthetic predictor (MLP on CLIP ViT-L/14 image embeddings)", extra="aesthetic"),
+        ScorerEntry("imagereward", "prefbench.scorers.encoders.imagereward:ImageRewardScorer",
+                    "ImageReward v1.0 (BLIP) ported onto transformers' BLIP classes", extra="imagereward"),
+        ScorerEntry("expected_rating", "prefbench.scorers.vlm.scorers:ExpectedRatingScorer",
+                    "VLM reasons, then rates; score = expected rating over rating-token probabilities", extra="vlm"),
+        ScorerEntry("anchor_pairwise", "prefbench.scorers.vlm.scorers:AnchorPairwiseScorer",
+                    "VLM compares each image with a seeded anchor; score = P(image beats anchor)", extra="vlm"),
+        ScorerEntry("naive_sampling", "prefbench.scorers.vlm.scorers:NaiveSamplingScorer",
+                    "VLM reasons, then answers; score = the discrete answer parsed from the text", extra="vlm"),
+        ScorerEntry("zero_shot", "prefbench.scorers.vlm.scorers:ZeroShotScorer",
+                    "untrained instruct VLM with a plain reasoning prompt; soft or hard read-out", extra="vlm"),
         ScorerEntry("demo_oracle", "prefbench.scorers.demo_oracle:DemoOracle",
                     "the demo world's noise-free utility: the accuracy ceiling of the demo splits"),
     ]

@@ -1,0 +1,175 @@
+"""One-pass soft read-out: capture the answer-token logits while the model generates.
+
+The soft score needs the next-token distribution at the position right after the rollout's
+text ends with the answer prefix ``<answer>``. A :class:`AnswerReadout` rides along inside
+``model.generate`` as a logits processor: after every step it appends the new token's text to a
+per-row tail, and when a row's text ends with the prefix it copies that step's logits at the
+answer-token ids (rating digits, or "0"/"1"). The logits are the ones generate is about to
+sample from, so no second forward pass over the finished sequence is needed.
+
+Detecting the prefix on decoded text (not on token ids) keeps it robust to how a tokenizer
+splits ``<answer>`` (``<answer`` + ``>``, ``><`` + ``answer`` + ``>``, ...). If a token swallows
+the prefix together with more text, the answer position was skipped: the row is marked
+``missed`` and the scorer reports it ``unparsed``.
+
+A row that has not reached the prefix when its reasoning budget runs out is *forced*: the
+processor emits ``</think>\\n<answer>`` (or only ``<answer>`` after a closed ``</think>``) token
+by token, then reads the next-token distribution as usual; the row is flagged ``forced``. While
+a row is still reasoning, end-of-sequence tokens are masked so that every row reaches an answer
+(either by itself or forced).
+
+The processor must see raw logits: the backend replaces the model's ``generation_config`` with a
+neutral one so that no repetition penalty or other processor runs before it, and temperature
+and top-p (the sampling warpers) run after it. ``tests/test_vlm_readout.py`` proves equality
+with a separate forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
+from transformers import LogitsProcessor, StoppingCriteria
+
+THINKING, FORCING, TAIL, DONE = 0, 1, 2, 3
+_TAIL_CHARS = 64
+
+
+@dataclass
+class RowReadout:
+    """What one rollout produced."""
+
+    generated_ids: list[int]
+    answer_logits: list[float] | None  # logits at the answer position, one per candidate token
+    answer_mass: float | None  # softmax mass of the candidate tokens in the full vocabulary
+    answer_step: int | None  # index (in generated tokens) of the answer token
+    forced: bool = False
+    missed: bool = False  # the prefix ended inside a token: no answer position
+    text: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class AnswerReadout(LogitsProcessor):
+    """Logits processor + state machine for a batch of rows that share one prompt width.
+
+    ``token_texts[i]`` is the decoded text of token id ``i``; ``candidate_ids`` are the answer
+    tokens whose logits are captured; ``force_open``/``force_closed`` are the token ids forced
+    when the budget runs out with ``</think>`` still open or already closed; ``tail_tokens`` > 0
+    lets a row keep generating after the answer position (hard read-out needs the answer text)
+    until ``</answer>`` or an end token.
+    """
+
+    def __init__(self, token_texts: Sequence[str], prompt_len: int, n_rows: int, candidate_ids: Sequence[int],
+                 budget: int, force_open: Sequence[int], force_closed: Sequence[int], end_ids: Sequence[int],
+                 tail_tokens: int = 0, prefix: str = ANSWER_PREFIX):
+        self.token_texts = token_texts
+        self.prompt_len = prompt_len
+        self.n_rows = n_rows
+        self.candidate_ids = list(candidate_ids)
+        self.budget = budget
+        self.force_open, self.force_closed = list(force_open), list(force_closed)
+        self.end_ids = list(end_ids)
+        self.end_set = set(self.end_ids)
+        self.tail_tokens = tail_tokens
+        self.prefix = prefix
+        self.phase = [THINKING] * n_rows
+        self.tails = [""] * n_rows
+        self.closed_think = [False] * n_rows
+        self.queue: list[list[int]] = [[] for _ in range(n_rows)]
+        self.forced = [False] * n_rows
+        self.missed = [False] * n_rows
+        self.answer_step: list[int | None] = [None] * n_rows
+        self.end_step = [0] * n_rows  # generated tokens to keep (exclusive)
+        self.answer_logits: list[list[float] | None] = [None] * n_rows
+        self.answer_mass: list[float | None] = [None] * n_rows
+        self.max_new_tokens = budget + max(len(self.force_open), len(self.force_closed)) + 1 + tail_tokens
+
+    # called by generate after each forward, before sampling
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        t = input_ids.shape[1] - self.prompt_len
+        last = input_ids[:, -1].tolist() if t > 0 else None
+        capture, force_rows, force_tokens, think_rows = [], [], [], []
+        for r in range(self.n_rows):
+            phase = self.phase[r]
+            if phase == DONE:
+                continue
+            if last is not None:
+                tok = last[r]
+                self.tails[r] = (self.tails[r] + self.token_texts[tok])[-_TAIL_CHARS:]
+                if phase == TAIL:
+                    if tok in self.end_set or self.tails[r].endswith(ANSWER_CLOSE) or t - self.answer_step[r] > self.tail_tokens:
+                        self._finish(r, t)
+                        continue
+                if THINK_CLOSE in self.tails[r]:
+                    self.closed_think[r] = True
+            if phase in (THINKING, FORCING):
+                if self.tails[r].endswith(self.prefix):
+                    capture.append(r)
+                    continue
+                if self.prefix in self.tails[r]:  # swallowed inside a token: answer position skipped
+                    self.missed[r] = True
+                    self._finish(r, t)
+                    continue
+                if phase == THINKING and t >= self.budget:
+                    self.phase[r] = phase = FORCING
+                    self.forced[r] = True
+                    self.queue[r] = list(self.force_closed if self.closed_think[r] else self.force_open)
+                if phase == FORCING:
+                    if self.queue[r]:
+                        force_rows.append(r)
+                        force_tokens.append(self.queue[r].pop(0))
+                    else:  # forced text decoded without the prefix: cannot happen with a sane tokenizer
+                        self.missed[r] = True
+                        self._finish(r, t)
+                    continue
+                think_rows.append(r)
+        if capture:
+            rows = torch.tensor(capture, device=scores.device)
+            sel = scores[rows]
+            cand = sel[:, self.candidate_ids]
+            mass = torch.exp(torch.logsumexp(cand, dim=-1) - torch.logsumexp(sel, dim=-1))
+            for r, logits, m in zip(capture, cand.tolist(), mass.tolist()):
+                self.answer_logits[r] = logits
+                self.answer_mass[r] = m
+                self.answer_step[r] = t
+                if self.tail_tokens > 0:
+                    self.phase[r] = TAIL
+                else:
+                    self._finish(r, t + 1)  # keep the sampled answer token
+        if think_rows and self.end_ids:
+            rows = torch.tensor(think_rows, device=scores.device)
+            scores[rows.unsqueeze(1), torch.tensor(self.end_ids, device=scores.device).unsqueeze(0)] = float("-inf")
+        if force_rows:
+            rows = torch.tensor(force_rows, device=scores.device)
+            toks = torch.tensor(force_tokens, device=scores.device)
+            scores[rows] = float("-inf")
+            scores[rows, toks] = 0.0
+        return scores
+
+    def _finish(self, r: int, end: int) -> None:
+        self.phase[r] = DONE
+        self.end_step[r] = end
+
+    def stopping_criteria(self) -> StoppingCriteria:
+        return _RowsDone(self)
+
+    def results(self, sequences: torch.LongTensor, decode) -> list[RowReadout]:
+        """Per-row results from generate's output ``sequences`` (prompt included)."""
+        out = []
+        gen = sequences[:, self.prompt_len:].tolist()
+        for r in range(self.n_rows):
+            end = self.end_step[r] if self.phase[r] == DONE else len(gen[r])
+            ids = gen[r][:end]
+            out.append(RowReadout(ids, self.answer_logits[r], self.answer_mass[r], self.answer_step[r],
+                                  self.forced[r], self.missed[r], decode(ids)))
+        return out
+
+
+class _RowsDone(StoppingCriteria):
+    def __init__(self, readout: AnswerReadout):
+        self.readout = readout
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        return torch.tensor([p == DONE for p in self.readout.phase], device=input_ids.device)

@@ -1,0 +1,343 @@
+"""The paper's VLM scorers: expected_rating, anchor_pairwise, naive_sampling, zero_shot.
+
+All four share one engine (:class:`VLMScorer`): render a template per image (rating) or per
+anchor comparison (pairwise), generate ``rollouts`` reasoning traces per prompt in batches,
+and read the answer out either *softly* from the logits captured at the answer position
+(expected rating, P("1")) or *hard* from the generated text. The score of an image is the mean
+over its rollouts (Mean@k); every rollout's trace, score and flags go into ``detail``.
+
+Pairwise (anchor) scheme, paper sec. 3: per item one anchor image is drawn with an RNG keyed by
+(seed, item id); every other image is compared with it (N-1 comparisons). The anchor is shown
+as Image 1 and the candidate as Image 2, so P(answer "1") = P(candidate better). With
+``both_orders`` each comparison also runs with the candidate first (P(candidate better) =
+P("0") there) and the two are averaged; the measured position bias
+mean(P("1" | anchor first) + P("1" | candidate first) - 1) goes into the run summary
+(> 0: the model favours whichever image is shown second). The anchor scores 0.5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from prefbench.scorers.base import ImageResult, Scorer
+from prefbench.scorers.vlm import prompts
+from prefbench.scorers.vlm.prompts import PAIRWISE_TOKENS, RatingScale
+
+from prefbench.data.model import Item
+from prefbench.errors import ImageError
+
+TASKS = ("rating", "pairwise")
+READOUTS = ("soft", "hard")
+
+
+def _softmax(logits: Sequence[float]) -> np.ndarray:
+    x = np.asarray(logits, dtype=np.float64)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def anchor_index(seed: int, item: Item, usable: Sequence[int] | None = None) -> int | None:
+    """The item's anchor: the first usable image in a permutation drawn from (seed, item id).
+    Deterministic across runs, batch sizes and resumes."""
+    key = int.from_bytes(hashlib.sha256(item.item_id.encode()).digest()[:8], "little")
+    order = np.random.default_rng([seed, key]).permutation(item.n_images)
+    usable_set = set(range(item.n_images) if usable is None else usable)
+    return next((int(k) for k in order if k in usable_set), None)
+
+
+class VLMScorer(Scorer):
+    """Shared engine; subclasses fix the task and read-out or leave them selectable."""
+
+    extra: ClassVar[str] = "vlm"
+    batch_size = 8
+    #: None = selectable through the ``task`` / ``readout`` options
+    fixed_task: ClassVar[str | None] = None
+    fixed_readout: ClassVar[str | None] = None
+    default_task: ClassVar[str] = "rating"
+    default_readout: ClassVar[str] = "soft"
+    template_prefix: ClassVar[str] = ""
+
+    def __init__(self, *, model: str | None = None, seed: int = 0, rollouts: int = 1, temperature: float = 1.0,
+                 top_p: float = 1.0, max_new_tokens: int = 512, task: str | None = None, readout: str | None = None,
+                 scale: str = "1-5", template: str | None = None, system: str | None = None,
+                 both_orders: bool = False, dtype: str = "auto", device: str = "auto",
+                 attn_implementation: str | None = None, max_pixels: int | None = None,
+                 max_batch_tokens: int | None = None):
+        """Options (``-S key=value``):
+
+        ``rollouts`` reasoning traces per prompt, score = their mean (Mean@k);
+        ``temperature``/``top_p`` sampling (temperature 0 = greedy, one rollout only);
+        ``max_new_tokens`` reasoning budget before the answer is forced (0 = prefill-only
+        scoring, no reasoning); ``task`` rating|pairwise and ``readout`` soft|hard where the
+        scorer lets you choose; ``scale`` rating scale such as 1-5 or 1-7; ``template`` a
+        shipped template name or a .txt path; ``system`` an optional system prompt;
+        ``both_orders`` (pairwise) also show the candidate first and average;
+        ``dtype``/``device``/``attn_implementation``/``max_pixels``/``max_batch_tokens`` for the
+        transformers backend.
+        """
+        super().__init__(seed=int(seed), model=model)
+        if not model:
+            raise ValueError("needs --model (a checkpoint folder or hub id loadable with AutoModelForImageTextToText)")
+        self.task = self._choose("task", task, self.fixed_task, self.default_task, TASKS)
+        self.readout = self._choose("readout", readout, self.fixed_readout, self.default_readout, READOUTS)
+        self.rollouts = int(rollouts)
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.max_new_tokens = int(max_new_tokens)
+        if self.rollouts < 1:
+            raise ValueError("rollouts must be >= 1")
+        if self.temperature < 0 or not (0 < self.top_p <= 1):
+            raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
+        if self.rollouts > 1 and self.temperature == 0:
+            raise ValueError("greedy decoding (temperature 0) gives identical rollouts; use temperature > 0 with rollouts > 1")
+        if self.max_new_tokens < 0:
+            raise ValueError("max_new_tokens must be >= 0")
+        if self.max_new_tokens == 0 and (self.rollouts > 1 or self.readout == "hard"):
+            raise ValueError("max_new_tokens 0 is prefill-only soft scoring: one rollout, soft read-out")
+        self.scale = str(RatingScale.parse(scale))
+        self.template = template or prompts.DEFAULT_TEMPLATES[self.template_prefix + self.task]
+        prompts.load_template(self.template)  # fail early on a bad name
+        want = 1 if self.task == "rating" else 2
+        if prompts.n_images(self.template) != want:
+            raise ValueError(f"template {self.template!r} shows {prompts.n_images(self.template)} images; "
+                             f"the {self.task} task needs {want}")
+        self.system = system
+        self.both_orders = bool(both_orders)
+        if self.both_orders and self.task != "pairwise":
+            raise ValueError("both_orders applies to the pairwise task only")
+        self.dtype, self.device = dtype, device
+        self.attn_implementation = attn_implementation
+        self.max_pixels = max_pixels
+        self.max_batch_tokens = max_batch_tokens
+        self.anchor_pairwise = self.task == "pairwise" and self.readout == "soft"
+        self._backend = None
+        self._bias: list[float] = []
+        self._stats: dict[str, Any] = {}
+
+    @staticmethod
+    def _choose(name, value, fixed, default, allowed):
+        if fixed is not None:
+            if value not in (None, fixed):
+                raise ValueError(f"this scorer's {name} is {fixed!r}")
+            return fixed
+        value = value or default
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        return value
+
+    # -- identity ---------------------------------------------------------------------------
+    def model_info(self) -> dict:
+        if self._backend is not None:
+            return self._backend.model_info()
+        from prefbench.scorers.vlm.backend import model_fingerprint
+
+        return {"id": self.model, "revision": model_fingerprint(self.model)}
+
+    def prompt_template_hash(self) -> str:
+        return prompts.template_hash(
+            [self.template], task=self.task, scale=self.scale if self.task == "rating" else None,
+            answer_tokens=self._candidates(), system=self.system, answer_prefix=prompts.ANSWER_PREFIX)
+
+    def _candidates(self) -> tuple[str, ...]:
+        return RatingScale.parse(self.scale).tokens if self.task == "rating" else PAIRWISE_TOKENS
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def setup(self) -> None:
+        from prefbench.scorers.vlm.backend import HFBackend
+
+        self._backend = HFBackend(self.model, dtype=self.dtype, device=self.device,
+                                  attn_implementation=self.attn_implementation, max_pixels=self.max_pixels,
+                                  max_batch_tokens=self.max_batch_tokens)
+        self._backend.load()
+        for token in self._candidates():
+            self._backend.single_token_id(token)
+
+    def close(self) -> None:
+        self._backend = None
+
+    def summary(self) -> dict:
+        out: dict[str, Any] = {"readout": self.readout, "task": self.task, "rollouts": self.rollouts}
+        if self._stats.get("rows"):
+            out["batches"] = self._stats["batches"]
+            out["padding_fraction"] = round(1 - self._stats["prompt_tokens"] / self._stats["padded_prompt_tokens"], 4)
+        if self.task == "pairwise":
+            out["anchor_prefix_sharing"] = "not implemented in the transformers backend"
+        if self._bias:
+            out["position_bias"] = float(np.mean(self._bias))
+            out["position_bias_n"] = len(self._bias)
+        return out
+
+    # -- scoring ----------------------------------------------------------------------------
+    def score_batch(self, tasks):
+        from prefbench.scorers.vlm.backend import Job
+
+        results: list[dict[int, ImageResult]] = [{} for _ in tasks]
+        jobs: list[Job] = []
+        owners: list[tuple[int, int, str]] = []  # (task index, image index, order)
+        anchors: dict[int, int] = {}
+        for t, (item, indices) in enumerate(tasks):
+            if self.task == "rating":
+                images, failed = self.load_images(item, indices)
+                results[t].update(failed)
+                msgs = prompts.rating_messages(item.prompt, RatingScale.parse(self.scale), self.template, self.system)
+                for k in indices:
+                    if k in images:
+                        jobs.append(Job(msgs, [images[k]], f"{item.item_id}\0{k}"))
+                        owners.append((t, k, "single"))
+                continue
+            images, failed = self._pairwise_images(item, indices)
+            anchor = anchor_index(self.seed, item, usable=list(images))
+            if anchor is None:
+                for k in indices:
+                    results[t][k] = failed.get(k) or ImageResult.failed("no decodable image to use as anchor")
+                continue
+            anchors[t] = anchor
+            msgs = prompts.pairwise_messages(item.prompt, self.template, self.system)
+            for k in indices:
+                if k in failed:
+                    results[t][k] = failed[k]
+                elif k == anchor:
+                    results[t][k] = ImageResult(0.5, detail={"anchor_index": anchor, "prob": 0.5, "anchor": True})
+                else:
+                    jobs.append(Job(msgs, [images[anchor], images[k]], f"{item.item_id}\0{anchor}\0{k}\0ac"))
+                    owners.append((t, k, "anchor_first"))
+                    if self.both_orders:
+                        jobs.append(Job(msgs, [images[k], images[anchor]], f"{item.item_id}\0{anchor}\0{k}\0ca"))
+                        owners.append((t, k, "candidate_first"))
+        rows = self._backend.generate(
+            jobs, candidates=self._candidates(), budget=self.max_new_tokens, rollouts=self.rollouts,
+            temperature=self.temperature, top_p=self.top_p, tail_tokens=8 if self.readout == "hard" else 0,
+            seed=self.seed, stats=self._stats) if jobs else []
+        grouped: dict[tuple[int, int], list[tuple[str, list]]] = {}
+        for (t, k, order), job_rows in zip(owners, rows):
+            grouped.setdefault((t, k), []).append((order, job_rows))
+        for (t, k), parts in grouped.items():
+            results[t][k] = self._image_result(parts, anchors.get(t))
+        return results
+
+    def _pairwise_images(self, item: Item, indices: Sequence[int]):
+        """Decode the requested images plus whatever the anchor choice needs."""
+        images, failed = {}, {}
+
+        def get(k):
+            if k in images or k in failed:
+                return k in images
+            try:
+                images[k] = item.images[k].open()
+            except ImageError as exc:
+                failed[k] = ImageResult.failed(str(exc))
+            return k in images
+
+        for k in indices:
+            get(k)
+        # the anchor is the first decodable image in the seeded order: decode in that order
+        key = int.from_bytes(hashlib.sha256(item.item_id.encode()).digest()[:8], "little")
+        for k in np.random.default_rng([self.seed, key]).permutation(item.n_images):
+            if get(int(k)):
+                break
+        return images, failed
+
+    def _rollout_value(self, row, order: str) -> tuple[float | None, dict]:
+        """(score or None, rollout detail) for one rollout."""
+        rec: dict[str, Any] = {"text": row.text, "generated_tokens": len(row.generated_ids)}
+        if order != "single":
+            rec["order"] = order
+        if row.forced:
+            rec["forced"] = True
+        if row.missed:
+            rec["missed_answer_position"] = True
+        values = [int(c) for c in self._candidates()]
+        if row.answer_logits is not None:
+            probs = _softmax(row.answer_logits)
+            rec["probs"] = [round(float(p), 6) for p in probs]
+            rec["answer_mass"] = round(float(row.answer_mass), 6)
+        parsed = prompts.parse_answer(row.text, values) if self.readout == "hard" else None
+        if self.readout == "soft":
+            if row.answer_logits is None:
+                return None, rec
+            if self.task == "rating":
+                value = float(np.dot(values, probs))
+            else:
+                p1 = float(probs[1])
+                rec["p1"] = p1
+                value = p1 if order == "anchor_first" else 1.0 - p1
+        else:
+            rec["parsed"] = parsed.value
+            rec["format_ok"] = parsed.format_ok
+            if parsed.value is None:
+                return None, rec
+            value = float(parsed.value)
+            if self.task == "pairwise" and order == "candidate_first":
+                value = 1.0 - value
+        rec["score"] = value
+        return value, rec
+
+    def _image_result(self, parts: list[tuple[str, list]], anchor: int | None) -> ImageResult:
+        rollouts, values, by_order = [], [], {}
+        for order, job_rows in parts:
+            for row in job_rows:
+                value, rec = self._rollout_value(row, order)
+                rollouts.append(rec)
+                if value is not None:
+                    values.append(value)
+                    if "p1" in rec:
+                        by_order.setdefault(order, []).append(rec["p1"])
+        detail: dict[str, Any] = {
+            "rollouts": rollouts,
+            "rollout_scores": [r.get("score") for r in rollouts],
+            "generated_tokens": sum(r["generated_tokens"] for r in rollouts),
+        }
+        n_forced = sum(1 for r in rollouts if r.get("forced"))
+        if n_forced:
+            detail["forced"] = True
+            detail["forced_rollouts"] = n_forced
+        if anchor is not None:
+            detail["anchor_index"] = anchor
+        n_bad = len(rollouts) - len(values)
+        if n_bad:
+            detail["unparsed_rollouts"] = n_bad
+        if not values:
+            reason = ("no rollout reached an answer position" if self.readout == "soft"
+                      else "no rollout gave a valid answer")
+            return ImageResult(None, "unparsed", reason, detail)
+        if len(by_order) == 2:
+            self._bias.append(float(np.mean(by_order["anchor_first"]) + np.mean(by_order["candidate_first"]) - 1))
+        score = float(np.mean(values))
+        if anchor is not None and self.readout == "soft":
+            detail["prob"] = score
+        if not math.isfinite(score):
+            return ImageResult(None, "error", "non-finite score", detail)
+        return ImageResult(score, detail=detail)
+
+
+class ExpectedRatingScorer(VLMScorer):
+    """Soft rating: score = sum_r r * softmax(rating-token logits) at the answer position."""
+
+    name = "expected_rating"
+    fixed_task, fixed_readout = "rating", "soft"
+
+
+class AnchorPairwiseScorer(VLMScorer):
+    """Anchor comparisons: score = P("1") (candidate better than the anchor); anchor = 0.5."""
+
+    name = "anchor_pairwise"
+    anchor_pairwise = True
+    fixed_task, fixed_readout = "pairwise", "soft"
+
+
+class NaiveSamplingScorer(VLMScorer):
+    """The discrete answer parsed from the generated text (the paper's "without soft reward")."""
+
+    name = "naive_sampling"
+    fixed_readout = "hard"
+
+
+class ZeroShotScorer(VLMScorer):
+    """The untrained instruct model with plain reasoning prompts; soft or hard read-out."""
+
+    name = "zero_shot"
+    template_prefix = "zero_shot_"
