@@ -185,11 +185,11 @@ def _f(x: float | None, signed: bool = False) -> str:
 
 def format_table(rows: list[CheckRow], alpha: float) -> str:
     head = ["#", "scorer", "model", "split", "baseline", "current", "diff", "95% CI of diff", "p(worse)", "method",
-            "verdict"]
+            "verdict", "run"]
     body = [[str(r.entry), r.scorer, r.model or "-", r.split, _f(r.baseline), _f(r.current), _f(r.difference, True),
              f"[{_f(r.ci_low, True)}, {_f(r.ci_high, True)}]" if r.ci_low is not None else "n/a",
              "n/a" if r.p_worse is None else ("<0.001" if r.p_worse < 0.001 else f"{r.p_worse:.3f}"), r.method,
-             r.verdict + (f" ({r.reason})" if r.verdict == "FAIL" and r.reason else "")] for r in rows]
+             r.verdict + (f" ({r.reason})" if r.verdict == "FAIL" and r.reason else ""), r.run] for r in rows]
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [head] + body]
     failed = sum(r.verdict == "FAIL" for r in rows)
@@ -213,7 +213,7 @@ def write_baseline(path: str | Path, runs: list[RunView]) -> int:
     if not ranked:
         raise UsageError("no finished runs with a CI to write a baseline from")
     entries = [baseline_entry(r) for r in sorted(ranked, key=lambda r: r.path)]
-    for k, e in enumerate(entries):
+    for e in entries:
         clash = [r.path for r in ranked if matches(e, r)]
         if len(clash) > 1:
             raise UsageError(f"runs {', '.join(clash)} have the same scorer, model, split and options; a baseline "

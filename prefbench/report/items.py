@@ -114,6 +114,9 @@ def _traces(detail: dict) -> list[str]:
     return out
 
 
+_SHOWN_ELSEWHERE = {"traces", "trace", "rollouts", "forced", "anchor_index"}
+
+
 def _score_cell(row: dict | None) -> str:
     if row is None:
         return '<td class="missing">missing</td>'
@@ -128,6 +131,10 @@ def _score_cell(row: dict | None) -> str:
     if isinstance(rollouts, list) and rollouts:
         vals = ", ".join(f"{v:.3g}" if isinstance(v, (int, float)) else escape(str(v)) for v in rollouts)
         sub = f'<div class="sub">rollouts: {vals}</div>'
+    for key in sorted(set(detail) - _SHOWN_ELSEWHERE):  # e.g. an oracle's flaws, token counts
+        value = json.dumps(detail[key], ensure_ascii=False, sort_keys=True, default=str)
+        value = value if len(value) <= 120 else value[:119] + "…"
+        sub += f'<div class="sub">{escape(str(key))}: {escape(value)}</div>'
     if row.get("status") != "ok" or not isinstance(row.get("score"), (int, float)):
         err = escape(str(row.get("error") or ""))
         return f'<td class="bad" title="{err}">{escape(str(row.get("status")))}{sub}</td>'
