@@ -102,6 +102,19 @@ def cmd_run(args) -> int:
         convention=args.convention, tie_threshold=args.tie_threshold, bootstrap_resamples=args.bootstrap_resamples,
         results_root=args.results, progress=not args.no_progress, batch_size=args.batch_size,
     )
+    if args.scorer is None:
+        from prefbench.demo_zoo.suite import leaderboard_text, run_suite
+
+        if args.dataset != "demo" or args.model:
+            from prefbench.errors import UsageError
+
+            raise UsageError("--scorer is required unless you run the bundled demo suite (no --model, --dataset demo)")
+        rows = run_suite(cfg)
+        if args.json:
+            _print_json(_clean(rows))
+        else:
+            print(leaderboard_text(rows))
+        return 0
     record = run(cfg)
     if args.json:
         _print_json(_clean(flat_summary(record)))
@@ -240,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="score a split with a scorer; resumable; writes a run folder")
-    p.add_argument("--scorer", required=True, help="scorer name (see `prefbench list`)")
+    p.add_argument("--scorer", help="scorer name (see `prefbench list`); omitted: every bundled demo scorer "
+                   "on the demo test split, printed as a leaderboard")
     p.add_argument("--model", help="model path or id for scorers that load one")
     p.add_argument("--dataset", default="demo", help="dataset name (default: demo)")
     p.add_argument("--split", help="split (default: the dataset's test split)")
@@ -308,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("-T", action="append", default=[], metavar="KEY=VALUE",
                    help="any trl.GRPOConfig field, e.g. -T top_p=0.9 (values parse as JSON when they can)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar / live reward readout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (the per-step reward/KL lines still go to stderr)")
     p.add_argument("--json", action="store_true", help="print the training record (without curves) as JSON")
     p.set_defaults(func=cmd_train)
 

@@ -75,6 +75,12 @@ def build_scorer(cfg: RunConfig):
 
     params = dict(cfg.params)
     accepted = options(lookup(cfg.scorer).load())
+    if cfg.model is None and "model" in accepted and cfg.dataset == "demo" and "model" not in params:
+        from prefbench.demo_zoo import bundled_model
+
+        bundled = bundled_model(cfg.scorer)
+        if bundled is not None:
+            cfg.model = str(bundled)
     for key, value in (("model", cfg.model), ("rollouts", cfg.rollouts)):
         if value is None:
             continue

@@ -1,0 +1,31 @@
+"""The demo world's model zoo: tiny scorers trained here, by prefbench's own pipeline.
+
+``recipe.py`` rebuilds every bundled checkpoint from a seed (see ``python -m
+prefbench.demo_zoo.recipe --help``); ``pretrain.py`` makes the tiny "base" VLM that stands in for
+a pretrained instruct model. The trained checkpoints are shipped under ``assets/`` and are what
+``prefbench run`` uses when no model is given on the demo dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+#: bundled checkpoint folder per scorer (relative to ASSETS)
+BUNDLED = {
+    "zero_shot": "base",
+    "expected_rating": "rating",
+    "naive_sampling": "rating",
+    "anchor_pairwise": "pairwise",
+    "clip": "clip",
+}
+
+
+def bundled_model(scorer: str) -> Path | None:
+    """The shipped checkpoint for ``scorer`` or None when there is none (or it is not built)."""
+    name = BUNDLED.get(scorer)
+    if name is None:
+        return None
+    path = ASSETS / name
+    return path if (path / "config.json").is_file() else None

@@ -1,0 +1,73 @@
+"""``prefbench run`` with no ``--scorer``: every bundled scorer on the demo test split.
+
+Each row is an ordinary run (stored under ``results/``, resumable, cached when finished); the
+command then prints a small leaderboard. Rows whose install extra is missing or whose bundled
+checkpoint is absent are listed as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from typing import Any
+
+from prefbench.demo_zoo import bundled_model
+
+#: (label, scorer, options) — the demo leaderboard's rows. max_new_tokens matches the budget the
+#: scorers were trained with (recipe.py).
+ROWS: list[tuple[str, str, dict[str, Any]]] = [
+    ("random floor", "random", {}),
+    ("ceiling (noise-free utility)", "demo_oracle", {}),
+    ("zero-shot base VLM", "zero_shot", {"max_new_tokens": 48}),
+    ("GRPO expected_rating", "expected_rating", {"max_new_tokens": 48}),
+    ("GRPO naive_sampling", "naive_sampling", {"max_new_tokens": 48}),
+    ("GRPO anchor_pairwise", "anchor_pairwise", {"max_new_tokens": 48}),
+    ("CLIP (contrastive, demo)", "clip", {}),
+]
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def run_suite(base_cfg, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
+    """Run every available row; returns one summary dict per row (skipped rows say why)."""
+    from prefbench.errors import MissingExtraError
+    from prefbench.registry import lookup
+    from prefbench.runner import flat_summary, run
+
+    out = []
+    for label, scorer, params in ROWS:
+        entry = lookup(scorer)
+        if not entry.installed:
+            out.append({"label": label, "scorer": scorer, "skipped": f"needs pip install 'prefbench[{entry.extra}]'"})
+            continue
+        needs_model = scorer not in ("random", "demo_oracle")
+        if needs_model and bundled_model(scorer) is None:
+            out.append({"label": label, "scorer": scorer, "skipped": "no bundled checkpoint"})
+            continue
+        cfg = dataclasses.replace(base_cfg, scorer=scorer, dataset="demo", split=base_cfg.split or "test",
+                                  params={**params, **base_cfg.params}, model=None)
+        log(f"[{label}] {scorer}")
+        try:
+            rec = run(cfg, log=log)
+        except MissingExtraError as exc:
+            out.append({"label": label, "scorer": scorer, "skipped": str(exc)})
+            continue
+        out.append({"label": label, **flat_summary(rec)})
+    return out
+
+
+def leaderboard_text(rows: list[dict]) -> str:
+    lines = ["demo world, test split — imagereward convention, 95% cluster-bootstrap CIs", "",
+             f"{'row':<30} {'scorer':<16} {'accuracy':>8}  {'95% CI':<15} {'ok/unparsed/error':<18}"]
+    done = sorted((r for r in rows if "skipped" not in r), key=lambda r: -(r["accuracy"] or 0))
+    for r in done:
+        c = r["counts"]
+        lines.append(f"{r['label']:<30} {r['scorer']:<16} {_fmt(r['accuracy']):>8}  "
+                     f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] {c['ok']}/{c['unparsed']}/{c['error']}")
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"{r['label']:<30} {r['scorer']:<16} skipped: {r['skipped']}")
+    return "\n".join(lines)
