@@ -154,3 +154,23 @@ def test_hard_readout_keeps_generating_until_the_closing_tag():
     assert r.answer_step[0] == 2
     assert r.end_step[0] == 4  # "a<answer>1</answer>" kept, nothing after
     assert FORCE_CLOSED.endswith(prompts.ANSWER_PREFIX)
+
+
+def test_shared_anchor_image_is_encoded_once_with_identical_results(backend):
+    anchor = _image(7)
+    msgs = prompts.pairwise_messages("two red circles")
+    jobs = [Job(msgs, [anchor, _image(10 + i)], f"j{i}", ["anchor", f"c{i}"]) for i in range(3)]
+    digits = ("0", "1")
+    backend.share_images = False
+    plain = backend.generate(jobs, candidates=digits, budget=3, temperature=0.0)
+    before = dict(backend.image_stats)
+    backend.share_images = True
+    try:
+        shared = backend.generate(jobs, candidates=digits, budget=3, temperature=0.0)
+    finally:
+        backend.share_images = True
+    assert backend.image_stats["encoded"] - before["encoded"] == 4  # 1 anchor + 3 candidates
+    assert backend.image_stats["shared"] - before["shared"] == 2
+    for a, b in zip(plain, shared):
+        assert a[0].generated_ids == b[0].generated_ids
+        np.testing.assert_allclose(a[0].answer_logits, b[0].answer_logits, rtol=1e-5, atol=1e-5)

@@ -38,6 +38,8 @@ class Job:
     messages: list[dict]
     images: list[Any]
     key: str
+    #: identities of the images (equal keys = the same image, encoded once per batch)
+    image_keys: list[str] | None = None
 
 
 def model_fingerprint(path: str | None) -> str | None:
@@ -64,7 +66,8 @@ class HFBackend:
 
     def __init__(self, model: str, *, dtype: str = "auto", device: str = "auto",
                  attn_implementation: str | None = None, max_pixels: int | None = None,
-                 max_batch_tokens: int | None = None, max_batch_rows: int = 256):
+                 max_batch_tokens: int | None = None, max_batch_rows: int = 256,
+                 cache_implementation: str | None = None):
         self.model_path = model
         self.dtype_name = dtype
         self.device_name = device
@@ -72,12 +75,16 @@ class HFBackend:
         self.max_pixels = max_pixels
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_rows = max_batch_rows
+        self.cache_implementation = cache_implementation  # e.g. "static" (lets generate compile on CUDA)
         self.model = self.processor = self.tokenizer = None
+        self.share_images = True
+        self._image_keys: list[str] | None = None
+        self.image_stats = {"encoded": 0, "shared": 0}
 
     # -- loading --------------------------------------------------------------------------
     def load(self) -> None:
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
+        from transformers import AutoModelForImageTextToText, AutoProcessor
 
         device = self.device_name
         if device == "auto":
@@ -89,13 +96,21 @@ class HFBackend:
         if self.attn_implementation:
             kwargs["attn_implementation"] = self.attn_implementation
         proc_kwargs = {"max_pixels": self.max_pixels} if self.max_pixels else {}
-        self.processor = AutoProcessor.from_pretrained(self.model_path, **proc_kwargs)
-        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
-        self.tokenizer.padding_side = "left"
+        processor = AutoProcessor.from_pretrained(self.model_path, **proc_kwargs)
         model = AutoModelForImageTextToText.from_pretrained(self.model_path, **kwargs)
-        self.model = model.to(device).eval()
-        self.device = torch.device(device)
-        self.dtype = getattr(torch, dtype)
+        self.attach(model.to(device), processor)
+
+    def attach(self, model, processor) -> None:
+        """Use an already-built model and processor (benchmarks build random-weight models in
+        memory); sets up end tokens, the neutral generation config and the token texts."""
+        from transformers import GenerationConfig
+
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.tokenizer.padding_side = "left"
+        self.model = model.eval()
+        param = next(model.parameters())
+        self.device, self.dtype = param.device, param.dtype
         gen = model.generation_config
         eos = gen.eos_token_id if gen.eos_token_id is not None else self.tokenizer.eos_token_id
         eos = [eos] if isinstance(eos, int) else list(eos or [])
@@ -116,6 +131,48 @@ class HFBackend:
         self.token_texts = texts + [""] * max(0, vocab - n_tok)
         self.force_open = self._forced_ids(FORCE_OPEN)
         self.force_closed = self._forced_ids(FORCE_CLOSED)
+        self._install_image_sharing()
+
+    def _install_image_sharing(self) -> None:
+        """Encode each distinct image once per batch. An item's anchor appears in all its N-1
+        comparisons; generate() calls ``base_model.get_image_features`` once before prefill,
+        so wrapping it there (Qwen-VL family: patches concatenated, split by ``image_grid_thw``)
+        runs the vision tower on distinct images only and copies the features to every slot."""
+        import functools
+
+        import torch
+
+        base = getattr(self.model, "model", None)
+        orig = getattr(base, "get_image_features", None)
+        if orig is None or getattr(orig, "_prefbench_shared", False):
+            return
+        backend = self
+
+        @functools.wraps(orig)
+        def get_image_features(pixel_values, image_grid_thw=None, **kwargs):
+            keys = backend._image_keys
+            if keys is None or image_grid_thw is None or len(keys) != image_grid_thw.shape[0]:
+                return orig(pixel_values, image_grid_thw, **kwargs)
+            first: dict[str, int] = {}
+            for slot, key in enumerate(keys):
+                first.setdefault(key, slot)
+            if len(first) == len(keys):
+                return orig(pixel_values, image_grid_thw, **kwargs)
+            sizes = image_grid_thw.prod(-1).tolist()
+            starts = [0]
+            for n in sizes:
+                starts.append(starts[-1] + n)
+            uniq = list(first.values())
+            patches = torch.cat([pixel_values[starts[i]:starts[i + 1]] for i in uniq])
+            out = orig(patches, image_grid_thw[uniq], **kwargs)
+            feats = dict(zip(uniq, out.pooler_output))
+            out.pooler_output = tuple(feats[first[key]] for key in keys)
+            backend.image_stats["encoded"] += len(uniq)
+            backend.image_stats["shared"] += len(keys) - len(uniq)
+            return out
+
+        get_image_features._prefbench_shared = True
+        base.get_image_features = get_image_features
 
     def _forced_ids(self, text: str) -> list[int]:
         ids = self.tokenizer.encode(text, add_special_tokens=False)
@@ -230,33 +287,45 @@ class HFBackend:
                 stats["rows"] = stats.get("rows", 0) + len(chunk) * k
                 stats["prompt_tokens"] = stats.get("prompt_tokens", 0) + sum(lengths[i] for i in chunk) * k
                 stats["padded_prompt_tokens"] = stats.get("padded_prompt_tokens", 0) + width * len(chunk) * k
-            if prefill:
-                with torch.inference_mode():
-                    logits = self.model(**batch, logits_to_keep=1).logits[:, -1].float()
-                cand = logits[:, cand_ids]
-                mass = torch.exp(torch.logsumexp(cand, -1) - torch.logsumexp(logits, -1))
-                for row, i in enumerate(chunk):
-                    results[i] = [RowReadout([], cand[row].tolist(), float(mass[row]), 0, text="")]
-                continue
-            readout = AnswerReadout(self.token_texts, width, len(chunk) * k, cand_ids, budget, self.force_open,
-                                    self.force_closed, self.end_ids, tail_tokens=tail_tokens)
-            sampling = temperature > 0
-            gen_cfg = GenerationConfig(
-                max_new_tokens=readout.max_new_tokens, do_sample=sampling, num_return_sequences=k,
-                temperature=temperature if sampling else None, top_p=top_p if sampling else None,
-                top_k=0 if sampling else None, pad_token_id=self.pad_id, eos_token_id=self.end_ids,
-                repetition_penalty=1.0,
-            )
-            devices = [self.device] if self.device.type == "cuda" else []
-            with torch.inference_mode(), torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed_for(seed, [jobs[i].key for i in chunk]))
-                sequences = self.model.generate(
-                    **batch, generation_config=gen_cfg, logits_processor=LogitsProcessorList([readout]),
-                    stopping_criteria=StoppingCriteriaList([readout.stopping_criteria()]))
-            rows = readout.results(sequences, self._decode)
+            self._image_keys = self._slot_keys([jobs[i] for i in chunk]) if self.share_images else None
+            try:
+                if prefill:
+                    with torch.inference_mode():
+                        logits = self.model(**batch, logits_to_keep=1).logits[:, -1].float()
+                    cand = logits[:, cand_ids]
+                    mass = torch.exp(torch.logsumexp(cand, -1) - torch.logsumexp(logits, -1))
+                    rows = [RowReadout([], cand[n].tolist(), float(mass[n]), 0) for n in range(len(chunk))]
+                else:
+                    readout = AnswerReadout(self.token_texts, width, len(chunk) * k, cand_ids, budget,
+                                            self.force_open, self.force_closed, self.end_ids, tail_tokens=tail_tokens)
+                    sampling = temperature > 0
+                    gen_cfg = GenerationConfig(
+                        max_new_tokens=readout.max_new_tokens, do_sample=sampling, num_return_sequences=k,
+                        temperature=temperature if sampling else None, top_p=top_p if sampling else None,
+                        top_k=0 if sampling else None, pad_token_id=self.pad_id, eos_token_id=self.end_ids,
+                        repetition_penalty=1.0, cache_implementation=self.cache_implementation,
+                    )
+                    devices = [self.device] if self.device.type == "cuda" else []
+                    with torch.inference_mode(), torch.random.fork_rng(devices=devices):
+                        torch.manual_seed(seed_for(seed, [jobs[i].key for i in chunk]))
+                        sequences = self.model.generate(
+                            **batch, generation_config=gen_cfg, logits_processor=LogitsProcessorList([readout]),
+                            stopping_criteria=StoppingCriteriaList([readout.stopping_criteria()]))
+                    rows = readout.results(sequences, self._decode)
+            finally:
+                self._image_keys = None
             for n, i in enumerate(chunk):
                 results[i] = rows[n * k:(n + 1) * k]
         return results
+
+    @staticmethod
+    def _slot_keys(jobs: Sequence[Job]) -> list[str]:
+        """One key per image slot of a batch, in the order the processor concatenated them."""
+        keys = []
+        for job in jobs:
+            ids = job.image_keys or [f"id:{id(img)}" for img in job.images]
+            keys.extend(ids)
+        return keys
 
     def _decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)

@@ -66,7 +66,7 @@ class VLMScorer(Scorer):
                  scale: str = "1-5", template: str | None = None, system: str | None = None,
                  both_orders: bool = False, dtype: str = "auto", device: str = "auto",
                  attn_implementation: str | None = None, max_pixels: int | None = None,
-                 max_batch_tokens: int | None = None):
+                 max_batch_tokens: int | None = None, cache_implementation: str | None = None):
         """Options (``-S key=value``):
 
         ``rollouts`` reasoning traces per prompt, score = their mean (Mean@k);
@@ -76,8 +76,8 @@ class VLMScorer(Scorer):
         scorer lets you choose; ``scale`` rating scale such as 1-5 or 1-7; ``template`` a
         shipped template name or a .txt path; ``system`` an optional system prompt;
         ``both_orders`` (pairwise) also show the candidate first and average;
-        ``dtype``/``device``/``attn_implementation``/``max_pixels``/``max_batch_tokens`` for the
-        transformers backend.
+        ``dtype``/``device``/``attn_implementation``/``max_pixels``/``max_batch_tokens``/
+        ``cache_implementation`` (e.g. ``static``) for the transformers backend.
         """
         super().__init__(seed=int(seed), model=model)
         if not model:
@@ -113,6 +113,7 @@ class VLMScorer(Scorer):
         self.attn_implementation = attn_implementation
         self.max_pixels = max_pixels
         self.max_batch_tokens = max_batch_tokens
+        self.cache_implementation = cache_implementation
         self.anchor_pairwise = self.task == "pairwise" and self.readout == "soft"
         self._backend = None
         self._bias: list[float] = []
@@ -151,7 +152,8 @@ class VLMScorer(Scorer):
 
         self._backend = HFBackend(self.model, dtype=self.dtype, device=self.device,
                                   attn_implementation=self.attn_implementation, max_pixels=self.max_pixels,
-                                  max_batch_tokens=self.max_batch_tokens)
+                                  max_batch_tokens=self.max_batch_tokens,
+                                  cache_implementation=self.cache_implementation)
         self._backend.load()
         for token in self._candidates():
             self._backend.single_token_id(token)
@@ -164,8 +166,12 @@ class VLMScorer(Scorer):
         if self._stats.get("rows"):
             out["batches"] = self._stats["batches"]
             out["padding_fraction"] = round(1 - self._stats["prompt_tokens"] / self._stats["padded_prompt_tokens"], 4)
+        if self._backend is not None and self._backend.image_stats["shared"]:
+            out["images_encoded"] = self._backend.image_stats["encoded"]
+            out["image_encodings_shared"] = self._backend.image_stats["shared"]
         if self.task == "pairwise":
-            out["anchor_prefix_sharing"] = "not implemented in the transformers backend"
+            # the anchor's vision encoding is shared; its KV prefix is not (transformers backend)
+            out["anchor_kv_prefix_sharing"] = False
         if self._bias:
             out["position_bias"] = float(np.mean(self._bias))
             out["position_bias_n"] = len(self._bias)
@@ -186,7 +192,7 @@ class VLMScorer(Scorer):
                 msgs = prompts.rating_messages(item.prompt, RatingScale.parse(self.scale), self.template, self.system)
                 for k in indices:
                     if k in images:
-                        jobs.append(Job(msgs, [images[k]], f"{item.item_id}\0{k}"))
+                        jobs.append(Job(msgs, [images[k]], f"{item.item_id}\0{k}", [f"{item.item_id}\0{k}"]))
                         owners.append((t, k, "single"))
                 continue
             images, failed = self._pairwise_images(item, indices)
@@ -203,10 +209,11 @@ class VLMScorer(Scorer):
                 elif k == anchor:
                     results[t][k] = ImageResult(0.5, detail={"anchor_index": anchor, "prob": 0.5, "anchor": True})
                 else:
-                    jobs.append(Job(msgs, [images[anchor], images[k]], f"{item.item_id}\0{anchor}\0{k}\0ac"))
+                    ka, kc = f"{item.item_id}\0{anchor}", f"{item.item_id}\0{k}"
+                    jobs.append(Job(msgs, [images[anchor], images[k]], f"{item.item_id}\0{anchor}\0{k}\0ac", [ka, kc]))
                     owners.append((t, k, "anchor_first"))
                     if self.both_orders:
-                        jobs.append(Job(msgs, [images[k], images[anchor]], f"{item.item_id}\0{anchor}\0{k}\0ca"))
+                        jobs.append(Job(msgs, [images[k], images[anchor]], f"{item.item_id}\0{anchor}\0{k}\0ca", [kc, ka]))
                         owners.append((t, k, "candidate_first"))
         rows = self._backend.generate(
             jobs, candidates=self._candidates(), budget=self.max_new_tokens, rollouts=self.rollouts,
