@@ -52,7 +52,7 @@ def test_markdown_ranks_marks_and_lists_unfinished_runs(three_runs, tmp_path):
                  "--bootstrap-resamples", "2000"]) == 0
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     rows = _table_rows(md, "## demo / test")
-    assert [r[2] for r in rows] == ["good · org/good-model", "mid", "weak"]
+    assert [(r[2], r[3]) for r in rows] == [("good", "org/good-model"), ("mid", "—"), ("weak", "—")]
     # best row marked; mid is within noise of good (paired p >= 0.05); weak is clearly below
     assert [r[1] for r in rows] == ["★", "≈", ""]
     acc = [float(r[4]) for r in rows]
@@ -177,8 +177,15 @@ def test_item_browser_shows_scores_traces_and_escapes_them(real_runs, tmp_path):
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     evil = "step 1 </pre><script>alert(1)</script> & so on"
     for row in samples:
-        row["detail"]["traces"] = [evil, f"trace two of {row['item_id']}/{row['image_index']}"]
-        row["detail"]["rollouts"] = [0.25, 0.75]
+        where = f"{row['item_id']}/{row['image_index']}"
+        row["detail"]["traces"] = [evil, f"trace two of {where}"]
+        # the VLM scorers' format: one record per rollout, its reasoning text included
+        row["detail"]["rollouts"] = [
+            {"text": f"<think>rollout one of {where}</think><answer>1</answer>", "order": "anchor_first",
+             "score": 0.25, "forced": True, "generated_tokens": 9},
+            {"text": "rollout two", "order": "candidate_first", "score": 0.75, "generated_tokens": 3}]
+        row["detail"]["rollout_scores"] = [0.25, 0.75]
+        row["detail"]["generated_tokens"] = 12
     samples[1]["status"], samples[1]["score"], samples[1]["error"] = "unparsed", None, "no <answer> tag"
     (run_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in samples))
     html = write_report(results, tmp_path / "out", n_items=2, n_resamples=300)[1].read_text()
@@ -187,6 +194,9 @@ def test_item_browser_shows_scores_traces_and_escapes_them(real_runs, tmp_path):
     assert "trace two of p000/0" in html and "trace two of p001/3" in html
     assert "trace two of p002/0" not in html  # only the 2 items shown are read
     assert "rollouts: 0.25, 0.75" in html
+    assert "image 3 · rollout 1 (anchor_first, score 0.25, forced)</summary><pre>&lt;think&gt;rollout one of p001/3" in html
+    assert "rollout 2 (candidate_first, score 0.75)</summary><pre>rollout two</pre>" in html
+    assert "generated_tokens: 12" in html and "prob: " not in html  # other detail shown, duplicates not
     assert 'title="no &lt;answer&gt; tag">unparsed' in html
     first = samples[0]
     assert f"{first['score']:.4f}" in html

@@ -73,7 +73,7 @@ def _leaderboard_table(g: Group) -> str:
         nums = [fmt(r.accuracy), fmt_ci(r.ci_low, r.ci_high), str(r.n_prompts), str(r.n_pairs), count(r, "unparsed"),
                 count(r, "forced"), count(r, "error"), fmt_rate(r.images_per_s)]
         rows.append(
-            f'<tr{cls} data-run="{escape(r.path)}"><td>{i + 1}</td><td>{MARKS[mark]}</td><td>{escape(r.label)}</td>'
+            f'<tr{cls} data-run="{escape(r.path)}"><td>{i + 1}</td><td>{MARKS[mark]}</td><td>{escape(r.variant)}</td>'
             f"<td>{escape(r.model) if r.model else '—'}</td>"
             + "".join(f'<td class="num">{escape(v)}</td>' for v in nums)
             + f"<td>{escape(r.date or 'n/a')}</td><td><code>{escape(r.commit or 'n/a')}</code></td>"

@@ -97,24 +97,43 @@ def thumbnail(ref) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _traces(detail: dict) -> list[str]:
-    traces = detail.get("traces")
-    if traces is None:
-        traces = detail.get("trace")
-    if traces is None:
-        return []
-    if not isinstance(traces, list):
-        traces = [traces]
+def _cut(text: str) -> str:
+    return text if len(text) <= TRACE_CHARS else text[:TRACE_CHARS] + f"… [cut: {len(text)} characters in all]"
+
+
+def _traces(detail: dict) -> list[tuple[str, str]]:
+    """(caption, text) of every reasoning trace in a sample's detail: ``traces`` (strings) and
+    the ``text`` of each rollout record (the VLM scorers' format)."""
     out = []
-    for t in traces:
-        text = t if isinstance(t, str) else json.dumps(t, ensure_ascii=False, sort_keys=True)
-        if len(text) > TRACE_CHARS:
-            text = text[:TRACE_CHARS] + f"… [cut: {len(text)} characters in all]"
-        out.append(text)
+    traces = detail.get("traces", detail.get("trace"))
+    if traces is not None:
+        for t, text in enumerate(traces if isinstance(traces, list) else [traces]):
+            text = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, sort_keys=True)
+            out.append((f"trace {t + 1}", _cut(text)))
+    rollouts = detail.get("rollouts")
+    if isinstance(rollouts, list):
+        for t, roll in enumerate(rollouts):
+            if isinstance(roll, dict) and isinstance(roll.get("text"), str):
+                facts = [str(roll["order"])] if roll.get("order") else []
+                if isinstance(roll.get("score"), (int, float)):
+                    facts.append(f"score {roll['score']:.4g}")
+                facts += [flag for flag in ("forced",) if roll.get(flag)]
+                out.append((f"rollout {t + 1}" + (f" ({', '.join(facts)})" if facts else ""), _cut(roll["text"])))
     return out
 
 
-_SHOWN_ELSEWHERE = {"traces", "trace", "rollouts", "forced", "anchor_index"}
+def _rollout_scores(detail: dict) -> list[str]:
+    """Per-rollout scores: a list of numbers, or the ``score`` of each rollout record."""
+    values = detail.get("rollout_scores")
+    rollouts = detail.get("rollouts")
+    if not isinstance(values, list) and isinstance(rollouts, list):
+        values = [r.get("score") if isinstance(r, dict) else r for r in rollouts]
+    if not isinstance(values, list):
+        return []
+    return [f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "—" for v in values]
+
+
+_SHOWN_ELSEWHERE = {"traces", "trace", "rollouts", "rollout_scores", "forced", "anchor_index", "anchor", "prob"}
 
 
 def _score_cell(row: dict | None) -> str:
@@ -126,11 +145,8 @@ def _score_cell(row: dict | None) -> str:
         flags.append("forced")
     if "anchor_index" in detail and detail.get("anchor_index") == row.get("image_index"):
         flags.append("anchor")
-    rollouts = detail.get("rollouts")
-    sub = ""
-    if isinstance(rollouts, list) and rollouts:
-        vals = ", ".join(f"{v:.3g}" if isinstance(v, (int, float)) else escape(str(v)) for v in rollouts)
-        sub = f'<div class="sub">rollouts: {vals}</div>'
+    scores = _rollout_scores(detail)
+    sub = f'<div class="sub">rollouts: {escape(", ".join(scores))}</div>' if scores else ""
     for key in sorted(set(detail) - _SHOWN_ELSEWHERE):  # e.g. an oracle's flaws, token counts
         value = json.dumps(detail[key], ensure_ascii=False, sort_keys=True, default=str)
         value = value if len(value) <= 120 else value[:119] + "…"
@@ -170,9 +186,9 @@ def render_browser(browser: Browser) -> str:
             for i, r in browser.runs:
                 row = browser.samples.get(r.path, {}).get((item.item_id, k))
                 cells.append(_score_cell(row) if r.path in browser.samples else '<td class="missing">n/a</td>')
-                for t, text in enumerate(_traces((row or {}).get("detail") or {})):
+                for caption, text in _traces((row or {}).get("detail") or {}):
                     trace_blocks.append(f'<details class="trace"><summary>#{i + 1} {escape(r.label)} · image {k}'
-                                        f" · trace {t + 1}</summary><pre>{escape(text)}</pre></details>")
+                                        f" · {escape(caption)}</summary><pre>{escape(text)}</pre></details>")
             parts.append(f'<tr><td class="thumb">{img}<div class="sub">{escape(ref.key)}</div></td>'
                          f'<td class="rank">{item.ranks[k]:g}</td>{"".join(cells)}</tr>')
         parts.append("</tbody></table>")

@@ -17,6 +17,8 @@ LEGEND = (f"★ best accuracy on the split; ≈ not significantly below the best
 def fmt(x: float | None, digits: int = 4, signed: bool = False) -> str:
     if x is None:
         return "n/a"
+    if round(x, digits) == 0:
+        x = 0.0  # no "-0.000"
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
@@ -67,7 +69,7 @@ TABLE_HEAD = ["#", "", "scorer", "model", "accuracy", "95% CI", "prompts", "pair
 
 def table_row(g: Group, i: int) -> list[str]:
     r = g.runs[i]
-    return [str(i + 1), MARKS[g.mark(i)], md_escape(r.label), md_escape(r.model) if r.model else "—",
+    return [str(i + 1), MARKS[g.mark(i)], md_escape(r.variant), md_escape(r.model) if r.model else "—",
             fmt(r.accuracy), fmt_ci(r.ci_low, r.ci_high), str(r.n_prompts), str(r.n_pairs), count(r, "unparsed"),
             count(r, "forced"), count(r, "error"), fmt_rate(r.images_per_s), r.date or "n/a",
             md_escape(r.commit) or "n/a", md_code(r.path)]
@@ -128,7 +130,7 @@ def render_markdown(board: Leaderboard) -> str:
     if board.unranked:
         lines += ["## Runs not ranked", "", "Runs that did not finish (or have no accuracy) are listed, not ranked.",
                   ""]
-        rows = [[md_escape(r.label), md_escape(f"{r.dataset}/{r.split}"), md_escape(r.status),
+        rows = [[md_escape(r.variant), md_escape(f"{r.dataset}/{r.split}"), md_escape(r.status),
                  str(r.counts.get("missing", "n/a")) if r.counts else "n/a", md_code(r.path)] for r in board.unranked]
         lines += _table(["scorer", "split", "status", "missing images", "run"], rows) + [""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -39,7 +39,11 @@ def _domain(values: list[float], pad: float = 0.02, clip: tuple[float, float] = 
 
 
 def _short(text: str, n: int = 38) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+    """Cut in the middle: the start names the scorer, the end the options that tell runs apart."""
+    if len(text) <= n:
+        return text
+    head = (n - 1) // 2
+    return text[:head] + "…" + text[len(text) - (n - 1 - head):]
 
 
 def ci_plot(rows: list[tuple[str, float, float | None, float | None]], title: str, xlabel: str = "accuracy") -> str:

@@ -53,7 +53,8 @@ class RunView:
     images_per_s: float | None = None
     date: str = ""
     commit: str = ""
-    label: str = ""
+    label: str = ""  # scorer · model (options that tell it apart from its neighbours)
+    variant: str = ""  # the same without the model (tables have a model column)
     _per_prompt: PerPrompt | None = field(default=None, repr=False)
 
     @property
@@ -175,18 +176,19 @@ def assign_labels(runs: list[RunView]) -> None:
     by_key: dict[tuple, list[RunView]] = {}
     for r in runs:
         by_key.setdefault((r.scorer, r.model), []).append(r)
-    for (scorer, model), same in by_key.items():
-        base = scorer + (f" · {model}" if model else "")
+    for (scorer, _model), same in by_key.items():
         keys = sorted({k for r in same for k in r.params})
         differing = [k for k in keys if len({json.dumps(r.params.get(k), sort_keys=True) for r in same}) > 1]
         for r in same:
-            r.label = base + (f" ({_params_text({k: r.params.get(k) for k in differing})})" if differing else "")
-    seen: dict[str, int] = {}
+            r.variant = scorer + (f" ({_params_text({k: r.params.get(k) for k in differing})})" if differing else "")
+    seen: dict[tuple, int] = {}
     for r in runs:
-        seen[r.label] = seen.get(r.label, 0) + 1
+        seen[(r.variant, r.model)] = seen.get((r.variant, r.model), 0) + 1
     for r in runs:  # same configuration stored twice: the folder tells them apart
-        if seen[r.label] > 1:
-            r.label += f" [{r.path.rsplit('/', 1)[-1]}]"
+        if seen[(r.variant, r.model)] > 1:
+            r.variant += f" [{r.path.rsplit('/', 1)[-1]}]"
+        scorer, _, rest = r.variant.partition(" ")
+        r.label = scorer + (f" · {r.model}" if r.model else "") + (f" {rest}" if rest else "")
 
 
 @dataclass
