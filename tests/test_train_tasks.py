@@ -13,12 +13,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-
-from prefbench.errors import DataError, MissingDataError, UsageError
 from prefbench.training import backends, config, rewards, tasks, trainer
 from prefbench.training.config import TrainConfig
 from prefbench.training.rewards import approx_match_reward, exact_match_reward, format_reward
 from prefbench.training.tasks import build_pairwise, build_rating
+
+from prefbench.errors import DataError, MissingDataError, UsageError
 
 
 @pytest.mark.parametrize("module", [rewards, tasks, backends, trainer, config])

@@ -100,13 +100,13 @@ def load_processor(model_path: str):
     """The model's multimodal processor; a clear error when the folder has only a tokenizer."""
     from transformers import AutoProcessor, ProcessorMixin
 
+    hint = ("GRPO on images needs the model's processor files (processor_config.json or "
+            "preprocessor_config.json, with the tokenizer) next to the weights.")
     try:
         processor = AutoProcessor.from_pretrained(model_path)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{model_path}: cannot load a processor ({exc})") from None
+        reason = str(exc).split(". ")[0]
+        raise UsageError(f"{model_path}: no multimodal processor could be loaded ({reason}). {hint}") from None
     if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
-        raise UsageError(
-            f"{model_path}: no multimodal processor (found {type(processor).__name__}). GRPO on images needs the "
-            "model's processor files (preprocessor_config.json / processor_config.json) next to the weights."
-        )
+        raise UsageError(f"{model_path}: no multimodal processor (found {type(processor).__name__}). {hint}")
     return processor

@@ -89,7 +89,7 @@ class TaskData:
             "task": self.task, "dataset": self.dataset, "split": self.split, "source": self.source,
             "n_source_items": self.n_source_items, "n_items_used": self.n_items_used,
             "n_examples": len(self.examples), "content_hash": self.content_hash(),
-            "targets": dict(sorted(Counter(ex.target for ex in self.examples).items())),
+            "targets": {str(k): v for k, v in sorted(Counter(ex.target for ex in self.examples).items())},
             "rating_scale": list(self.rating_scale) if self.rating_scale else None, **self.extra,
         }
 

@@ -165,21 +165,28 @@ def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, n_rewards: list[f
         raise UsageError(f"invalid GRPO settings: {exc}") from None
 
 
-def _readout_callback():
-    """A progress bar whose log line is a compact reward/KL readout instead of the raw dict."""
-    from transformers.trainer_callback import ProgressCallback
+def _readout_callback(progress: bool):
+    """A compact reward/KL line per logging step (stderr), under a progress bar when
+    ``progress``, in place of the trainer's raw log dicts."""
+    from transformers.trainer_callback import ProgressCallback, TrainerCallback
 
-    class RewardReadout(ProgressCallback):
+    def write(line, bar=None):
+        if bar is not None:
+            bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    class RewardReadoutBar(ProgressCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if not state.is_world_process_zero or not logs or "reward" not in logs:
-                return
-            line = readout_line(state.global_step, state.max_steps, logs)
-            if self.training_bar is not None:
-                self.training_bar.write(line)
-            else:
-                print(line, file=sys.stderr, flush=True)
+            if state.is_world_process_zero and logs and "reward" in logs:
+                write(readout_line(state.global_step, state.max_steps, logs), self.training_bar)
 
-    return RewardReadout
+    class RewardReadout(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs and "reward" in logs:
+                write(readout_line(state.global_step, state.max_steps, logs))
+
+    return RewardReadoutBar() if progress else RewardReadout()
 
 
 def readout_line(step: int, max_steps: int, logs: dict[str, float]) -> str:
@@ -260,7 +267,7 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         check_answer_tokens(tokenizer, PAIRWISE_TOKENS, "the pairwise answers")
     dataset = to_hf_dataset(data, scale)
 
-    from transformers.trainer_callback import ProgressCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
     funcs, weights = reward_functions(cfg.resolved_reward_weights())
@@ -269,9 +276,9 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
                           processing_class=processor, peft_config=peft_config, callbacks=list(callbacks))
     _claim_output(cfg)
-    if cfg.progress:
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(_readout_callback())
+    for noisy in (ProgressCallback, PrinterCallback):
+        trainer.remove_callback(noisy)
+    trainer.add_callback(_readout_callback(cfg.progress))
     t_train = time.perf_counter()
     start_step = 0
     if resume_from is not None:

@@ -1,0 +1,166 @@
+"""Real GRPO runs (TRL's GRPOTrainer) on the tiny random Qwen2.5-VL, on CPU, offline.
+
+A random model almost never writes ``<think>..</think><answer>..</answer>``, so the paper's
+rewards are 0 for every rollout and their advantage is 0: the runs that must move the weights
+add a shaping reward (completion length in characters) that differs within each group. The
+paper's rewards are still computed and logged every step, which is what these tests check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from prefbench.training import TrainConfig, train
+from prefbench.training.rewards import completion_text
+from prefbench.training.trainer import CHECKPOINTS, RECORD_NAME, check_answer_tokens, last_checkpoint
+
+from prefbench.errors import UsageError
+
+pytest_plugins = ["vlm_fixtures"]
+
+TINY = dict(num_generations=2, max_completion_length=8, max_steps=2, limit=8, learning_rate=1e-3,
+            save_steps=50, progress=False)
+
+
+def length_reward(completions, **_):
+    """Differs between rollouts of one prompt, so GRPO's advantage is non-zero."""
+    return [len(completion_text(c)) / 50 for c in completions]
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def _changed(base, trained, prefix):
+    keys = [k for k in base if k.startswith(prefix)]
+    assert keys, prefix
+    return [k for k in keys if not (base[k].float() - trained[k].float()).abs().max().item() == 0]
+
+
+def _score(model_dir, scorer, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "prefbench", "run", "--scorer", scorer, "--model", str(model_dir), "--dataset", "demo",
+         "--limit", "2", "--json", "--no-progress", "--bootstrap-resamples", "200", "-S", "max_new_tokens=8",
+         "--out", str(tmp_path / f"run-{scorer}")],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_rating_lora_trains_logs_every_reward_and_loads_as_scorer(tiny_vlm_dir, tmp_path):
+    out = tmp_path / "rating"
+    cfg = TrainConfig(task="rating", model=str(tiny_vlm_dir), output=str(out), dataset="demo", lora=True, **TINY)
+    rec = train(cfg, extra_reward_funcs=[length_reward])
+
+    assert rec == json.loads((out / RECORD_NAME).read_text())
+    assert rec["steps"] == 2 and rec["steps_this_run"] == 2 and rec["resumed_from_step"] is None
+    assert rec["backend"] == {"name": "transformers", "device": "cpu",
+                              "reason": "no CUDA GPU (Unsloth needs one for vision models)"}
+    assert rec["rewards"] == ["format_reward", "exact_match_reward", "approx_match_reward", "length_reward"]
+    curves = rec["curves"]
+    for name in rec["rewards"]:
+        assert [s for s, _ in curves[f"rewards/{name}/mean"]] == [1, 2], name
+    assert [s for s, _ in curves["kl"]] == [1, 2] and [s for s, _ in curves["reward"]] == [1, 2]
+    assert rec["dataset"]["n_examples"] == 8 and rec["dataset"]["rating_scale"] == [1, 5]
+    assert len(rec["dataset"]["content_hash"]) == 64
+    assert rec["scorer_defaults"]["rating_scale"] == "1-5" and rec["scorer_defaults"]["template"] == "rating_v1"
+    assert rec["output"]["format"] == "merged+adapter" and rec["steps_per_second"] > 0
+
+    # LoRA on the language layers only: those merged weights moved, the vision tower did not
+    base, trained = _weights(tiny_vlm_dir), _weights(out)
+    assert set(base) == set(trained)
+    assert _changed(base, trained, "model.layers.0.self_attn.q_proj")
+    assert not _changed(base, trained, "visual.")
+    adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(tiny_vlm_dir)
+    assert (out / CHECKPOINTS / "checkpoint-2" / "trainer_state.json").is_file()
+
+    summary = _score(out, "expected_rating", tmp_path)
+    assert summary["n_prompts"] == 2 and summary["counts"]["ok"] > 0 and summary["counts"]["error"] == 0
+
+
+def test_pairwise_full_finetune_loads_as_anchor_pairwise(tiny_vlm_dir, tmp_path):
+    out = tmp_path / "pairwise"
+    cfg = TrainConfig(task="pairwise", model=str(tiny_vlm_dir), output=str(out), dataset="demo", lora=False,
+                      seed=1, **TINY)
+    rec = train(cfg, extra_reward_funcs=[length_reward])
+
+    assert rec["rewards"] == ["format_reward", "exact_match_reward", "length_reward"]
+    assert set(rec["dataset"]["targets"]) == {"0", "1"}  # both answers occur in the training batch
+    assert rec["output"]["format"] == "full" and not (out / "adapter").exists()
+    assert rec["config"]["resolved"]["learning_rate"] == 1e-3
+    base, trained = _weights(tiny_vlm_dir), _weights(out)
+    assert _changed(base, trained, "model.layers.1.mlp")
+    assert _changed(base, trained, "lm_head")
+
+    summary = _score(out, "anchor_pairwise", tmp_path)
+    assert summary["counts"]["ok"] > 0 and summary["counts"]["error"] == 0
+
+
+def test_model_without_processor_is_a_clear_error(tiny_vlm_dir, tmp_path):
+    bare = tmp_path / "no-processor"
+    shutil.copytree(tiny_vlm_dir, bare)
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        (bare / name).unlink(missing_ok=True)
+    cfg = TrainConfig(task="rating", model=str(bare), output=str(tmp_path / "out"), **TINY)
+    with pytest.raises(UsageError, match="no multimodal processor.*processor_config.json"):
+        train(cfg)
+    assert not (tmp_path / "out").exists()  # nothing written for a run that never started
+
+
+def test_answers_must_be_single_tokens(tiny_vlm_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_vlm_dir)
+    check_answer_tokens(tok, [str(r) for r in range(10)], "digits")
+    with pytest.raises(UsageError, match=r"'10' -> 2 tokens"):
+        check_answer_tokens(tok, ["9", "10"], "rating scale 1-10")
+
+
+def test_kill_then_resume_continues_from_the_last_checkpoint(tiny_vlm_dir, tmp_path):
+    out = tmp_path / "resumable"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    args = [sys.executable, "-m", "prefbench", "train", "--task", "rating", "--model", str(tiny_vlm_dir),
+            "--dataset", "demo", "--limit", "8", "--num-generations", "2", "--max-completion-length", "8",
+            "--save-steps", "2", "--output", str(out)]
+    proc = subprocess.Popen([*args, "--max-steps", "200", "--no-progress"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while last_checkpoint(out) is None:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / RECORD_NAME).exists()
+    step = json.loads((last_checkpoint(out) / "trainer_state.json").read_text())["global_step"]
+    assert step >= 2
+
+    again = subprocess.run([*args, "--max-steps", "200"], env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "already holds a training run" in again.stderr
+    other = subprocess.run([*args, "--max-steps", "200", "--resume", "--seed", "5"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert other.returncode == 2 and "seed: 0 -> 5" in other.stderr
+
+    resumed = subprocess.run([*args, "--max-steps", str(step + 2), "--resume"], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {last_checkpoint(out).parent / f'checkpoint-{step}'}" in resumed.stderr
+    assert f"step {step + 2}/{step + 2}  reward " in resumed.stderr  # the live readout
+    rec = json.loads((out / RECORD_NAME).read_text())
+    assert rec["steps"] == step + 2 and rec["resumed_from_step"] == step and rec["steps_this_run"] == 2
+    # the curves hold the steps before the kill (from the checkpoint) and after the resume
+    assert [s for s, _ in rec["curves"]["reward"]] == list(range(1, step + 3))
