@@ -226,7 +226,9 @@ def cmd_train(args) -> int:
     print(f"trained {rec['steps']} steps ({rec['steps_this_run']} in this run, {_fmt(rec['steps_per_second'], 3)} steps/s)"
           f" with {rec['backend']['name']} on {rec['backend']['device']}; last reward {_fmt(reward[-1][1], 3)}")
     print(f"  wrote {args.output} ({rec['output']['format']}) and {args.output}/prefbench_train.json")
-    print(f"  score it: prefbench run --scorer {scorer} --model {args.output} --dataset demo")
+    scale = rec["scorer_defaults"].get("rating_scale")
+    opt = f" -S scale={scale}" if scale and scale != "1-5" else ""  # the scorers default to 1-5
+    print(f"  score it: prefbench run --scorer {scorer} --model {args.output}{opt} --dataset demo")
     return 0
 
 
