@@ -1,0 +1,110 @@
+"""Rebuild every bundled demo checkpoint, then the committed demo results, from seeds.
+
+    python -m prefbench.demo_zoo.recipe --work WORK_DIR [--stage all|models|install|results]
+
+Each stage runs the documented commands below as subprocesses (printed as they run), so the
+recipe is exactly what a user would type. ``install`` copies the finished models (weights,
+configs, processor files and their training records; no optimizer checkpoints) into
+``prefbench/demo_zoo/assets/``; ``results`` scores them into ``results/`` and regenerates the
+leaderboard, the miniature tables and the CI baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from prefbench.demo_zoo import ASSETS
+
+PY = [sys.executable]
+PB = [sys.executable, "-m", "prefbench"]
+
+#: GRPO settings shared by both scorers (CPU-sized; the paper's are in its sec. 4)
+GRPO = ["--dataset", "demo", "--split", "train", "--full", "--num-generations", "4", "--batch-size", "16",
+        "--max-completion-length", "48", "--learning-rate", "2e-5", "--beta", "0.04", "--seed", "0",
+        "--save-steps", "50", "--no-progress"]
+GRPO_STEPS = "200"
+
+
+def model_commands(work: Path) -> list[list[str]]:
+    return [
+        PY + ["-m", "prefbench.demo_zoo.pretrain", str(work / "base"), "--steps", "1000", "--seed", "0"],
+        PB + ["train", "--task", "rating", "--model", str(work / "base"), "--output", str(work / "rating"),
+              "--max-steps", GRPO_STEPS, *GRPO],
+        PB + ["train", "--task", "pairwise", "--model", str(work / "base"), "--output", str(work / "pairwise"),
+              "--max-steps", GRPO_STEPS, *GRPO],
+        PY + ["-m", "prefbench.demo_zoo.clip", str(work / "clip"), "--steps", "1500", "--seed", "0"],
+    ]
+
+
+def result_commands(results: Path) -> list[list[str]]:
+    out = [PB + ["run", "--results", str(results), "--no-progress"]]  # the bundled suite on demo/test
+    out.append(PB + ["run", "--scorer", "expected_rating", "--rollouts", "3", "-S", "max_new_tokens=48",
+                     "-S", "temperature=1.0", "--results", str(results), "--no-progress"])
+    for scorer in ("random", "demo_oracle", "zero_shot", "expected_rating", "anchor_pairwise", "clip"):
+        extra = ["-S", "max_new_tokens=48"] if scorer in ("zero_shot", "expected_rating", "anchor_pairwise") else []
+        out.append(PB + ["run", "--scorer", scorer, "--split", "ood", *extra, "--results", str(results),
+                         "--no-progress"])
+    out.append(PY + ["-m", "prefbench.demo_zoo.tables", "--results", str(results)])
+    out.append(PB + ["report", "--results", str(results)])
+    out.append(PB + ["check", "--baseline", str(results / "baseline.json"), "--results", str(results),
+                     "--write-baseline"])
+    return out
+
+
+KEEP = ("config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json",
+        "processor_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+        "special_tokens_map.json", "chat_template.jinja", "chat_template.json", "video_preprocessor_config.json",
+        "added_tokens.json", "prefbench_train.json", "prefbench_pretrain.json")
+
+
+def install(work: Path) -> None:
+    for name in ("base", "rating", "pairwise", "clip"):
+        src, dest = work / name, ASSETS / name
+        if not (src / "config.json").is_file():
+            raise SystemExit(f"{src} is not a finished model (run --stage models first)")
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        for f in KEEP:
+            if (src / f).is_file():
+                shutil.copy2(src / f, dest / f)
+        size = sum(p.stat().st_size for p in dest.iterdir())
+        print(f"installed {name}: {size / 1e6:.1f} MB -> {dest}")
+
+
+def _run(cmd: list[str]) -> None:
+    print("$", shlex.join(["python" if c == sys.executable else c for c in cmd]), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m prefbench.demo_zoo.recipe", description=__doc__.splitlines()[0])
+    p.add_argument("--work", default="demo-zoo-work", help="folder for training outputs (default: demo-zoo-work)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--stage", choices=["all", "models", "install", "results"], default="all")
+    p.add_argument("--print", action="store_true", help="print the commands instead of running them")
+    a = p.parse_args(argv)
+    work, results = Path(a.work), Path(a.results)
+    cmds = []
+    if a.stage in ("all", "models"):
+        cmds += model_commands(work)
+    if a.print:
+        for c in cmds + (result_commands(results) if a.stage in ("all", "results") else []):
+            print(shlex.join(["python" if x == sys.executable else x for x in c]))
+        return 0
+    for c in cmds:
+        _run(c)
+    if a.stage in ("all", "install"):
+        install(work)
+    if a.stage in ("all", "results"):
+        for c in result_commands(results):
+            _run(c)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
