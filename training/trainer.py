@@ -133,7 +133,7 @@ def _claim_output(cfg: TrainConfig) -> None:
 
 
 # -- TRL configuration ----------------------------------------------------------------------
-def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, n_rewards: list[float]):
+def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, n_rewards: list[float], backend: str = "transformers"):
     """The ``trl.GRPOConfig`` for ``cfg``; ``cfg.trl`` entries override, unknown ones fail."""
     import dataclasses
 
@@ -152,9 +152,10 @@ def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, n_rewards: list[f
         disable_tqdm=not cfg.progress, dataloader_num_workers=0,
     )
     names = {f.name for f in dataclasses.fields(GRPOConfig)}
-    # recomputing activations only pays off for large models on a GPU (renamed in transformers 5.x)
+    # recomputing activations only pays off for large models on a GPU (renamed in transformers 5.x);
+    # Unsloth has already set up its own checkpointing in from_pretrained
     kwargs["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = (
-        device == "cuda")
+        device == "cuda" and backend != "unsloth")
     unknown = sorted(set(cfg.trl) - names)
     if unknown:
         raise UsageError(f"unknown TRL GRPOConfig option(s) {', '.join(unknown)} (-T key=value)")
@@ -272,10 +273,13 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
 
     funcs, weights = reward_functions(cfg.resolved_reward_weights())
     funcs, weights = funcs + list(extra_reward_funcs), weights + [1.0] * len(extra_reward_funcs)
-    args = grpo_args(cfg, choice.device, Path(cfg.output) / CHECKPOINTS, weights)
+    args = grpo_args(cfg, choice.device, Path(cfg.output) / CHECKPOINTS, weights, choice.name)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
                           processing_class=processor, peft_config=peft_config, callbacks=list(callbacks))
-    _claim_output(cfg)
+    # under `accelerate launch` every process runs this; only the main one writes OUT's files
+    is_main = trainer.accelerator.is_main_process
+    if is_main:
+        _claim_output(cfg)
     for noisy in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(noisy)
     trainer.add_callback(_readout_callback(cfg.progress))
@@ -288,7 +292,8 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     train_seconds = time.perf_counter() - t_train
 
     out = Path(cfg.output)
-    save_format = _save(trainer, processor, choice.name, out, cfg.lora)
+    trainer.accelerator.wait_for_everyone()
+    save_format = _save(trainer, processor, choice.name, out, cfg.lora) if is_main else None
     steps_run = trainer.state.global_step - start_step
     samples = steps_run * args.per_device_train_batch_size * args.gradient_accumulation_steps
     record = {
@@ -318,7 +323,8 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         "versions": _versions(),
         "git_commit": _git_commit(),
     }
-    (out / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    if is_main:
+        (out / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n")
     return record
 
 
