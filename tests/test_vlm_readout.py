@@ -174,3 +174,17 @@ def test_shared_anchor_image_is_encoded_once_with_identical_results(backend):
     for a, b in zip(plain, shared):
         assert a[0].generated_ids == b[0].generated_ids
         np.testing.assert_allclose(a[0].answer_logits, b[0].answer_logits, rtol=1e-5, atol=1e-5)
+
+
+def test_plan_sorts_by_length_and_respects_the_token_budget():
+    b = HFBackend("unused", max_batch_tokens=1000, max_batch_rows=8)
+    lengths = [100, 300, 50, 200, 120]
+    batches = b.plan(lengths, rows_per_job=2, new_tokens=100)
+    flat = [i for batch in batches for i in batch]
+    assert flat == sorted(range(5), key=lambda i: -lengths[i])  # longest first, each job once
+    for batch in batches:
+        width = max(lengths[i] for i in batch)
+        assert len(batch) * 2 * (width + 100) <= 1000
+    assert batches == [[1], [3], [4, 0], [2]]
+    assert HFBackend("unused", max_batch_tokens=10**9, max_batch_rows=4).plan([10] * 10, 2, 5) == [
+        [0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]  # at most 4 rows = 2 jobs x 2 rollouts

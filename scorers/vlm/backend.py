@@ -328,4 +328,6 @@ class HFBackend:
         return keys
 
     def _decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        # ids past the tokenizer (a padded output layer) decode to nothing, as in token_texts
+        n = len(self.tokenizer)
+        return self.tokenizer.decode([i for i in ids if i < n], skip_special_tokens=False, clean_up_tokenization_spaces=False)
