@@ -101,6 +101,7 @@ def cmd_run(args) -> int:
         limit=args.limit, rollouts=args.rollouts, seed=args.seed, out=args.out, params=params,
         convention=args.convention, tie_threshold=args.tie_threshold, bootstrap_resamples=args.bootstrap_resamples,
         results_root=args.results, progress=not args.no_progress, batch_size=args.batch_size,
+        backend=args.backend, base_urls=args.base_url, api_key_env=args.api_key_env,
     )
     if args.scorer is None:
         from prefbench.demo_zoo.suite import leaderboard_text, run_suite
@@ -269,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-S", action="append", default=[], metavar="KEY=VALUE",
                    help="scorer option; repeatable (values parse as JSON when they can)")
     p.add_argument("--batch-size", type=int, help="items per scorer batch (default: the scorer's)")
+    p.add_argument("--backend", choices=["transformers", "openai"],
+                   help="VLM scorers: transformers (default, loads --model) or openai (an OpenAI-compatible "
+                        "server such as vLLM serving --model NAME)")
+    p.add_argument("--base-url", action="append", default=[], metavar="URL",
+                   help="--backend openai: server URL such as http://127.0.0.1:8000/v1; repeat to spread requests")
+    p.add_argument("--api-key-env", metavar="VAR",
+                   help="--backend openai: environment variable holding the API key (default OPENAI_API_KEY)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     _add_metric_options(p)

@@ -26,7 +26,7 @@ ENTRY_POINT_GROUP = "prefbench.scorers"
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "vlm": ("torch", "torchvision", "transformers"),
     "train": ("torch", "transformers", "trl"),
-    "openai": ("openai",),
+    "openai": ("openai", "tenacity"),
     "clip": ("torch", "transformers"),
     "pickscore": ("torch", "transformers"),
     "aesthetic": ("torch", "transformers"),
@@ -119,7 +119,27 @@ def entries(include_plugins: bool = True) -> dict[str, ScorerEntry]:
     return out
 
 
-def lookup(name: str) -> ScorerEntry:
+#: scorers that can run on another backend than their default (``prefbench run --backend``)
+BACKENDS: dict[str, dict[str, str]] = {
+    "openai": {
+        "expected_rating": "prefbench.scorers.vlm.openai_backend:OpenAIExpectedRating",
+        "anchor_pairwise": "prefbench.scorers.vlm.openai_backend:OpenAIAnchorPairwise",
+        "naive_sampling": "prefbench.scorers.vlm.openai_backend:OpenAINaiveSampling",
+        "zero_shot": "prefbench.scorers.vlm.openai_backend:OpenAIZeroShot",
+    },
+}
+
+
+def lookup(name: str, backend: str | None = None) -> ScorerEntry:
+    if backend:
+        targets = BACKENDS.get(backend)
+        if targets is None:
+            raise UsageError(f"unknown backend {backend!r}; backends: {', '.join(sorted(BACKENDS))}")
+        if name not in targets:
+            raise UsageError(f"scorer {name!r} has no {backend} backend; scorers with one: {', '.join(sorted(targets))}")
+        base = BUILTIN[name]
+        return ScorerEntry(name, targets[name], f"{base.description} (via an {backend} server)", extra=backend,
+                           source=f"builtin ({backend} backend)")
     if name in BUILTIN:
         return BUILTIN[name]
     plugins = _plugin_entries()
@@ -149,14 +169,14 @@ def options(cls: type) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in sig.parameters.items() if n != "self" and p.kind is p.KEYWORD_ONLY}
 
 
-def build(name: str, params: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+def build(name: str, params: dict[str, Any] | None = None, backend: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Instantiate scorer ``name`` with ``params``; returns (scorer, spec).
 
     The spec records what the user passed and every resolved value, so a run can be replayed
     from run.json alone.
     """
     params = dict(params or {})
-    entry = lookup(name)
+    entry = lookup(name, backend)
     cls = entry.load()
     accepted = options(cls)
     unknown = sorted(set(params) - set(accepted))
@@ -171,4 +191,6 @@ def build(name: str, params: dict[str, Any] | None = None) -> tuple[Any, dict[st
         raise UsageError(f"scorer {name!r}: {exc}") from None
     spec = {"name": name, "target": entry.target, "source": entry.source, "passed": params,
             "resolved": scorer.params()}
+    if backend:
+        spec["backend"] = backend
     return scorer, spec

@@ -64,6 +64,10 @@ class RunConfig:
     results_root: str = "results"
     progress: bool = True
     batch_size: int | None = None
+    #: None = the scorer's own engine; "openai" = OpenAI-compatible servers at base_urls
+    backend: str | None = None
+    base_urls: list[str] = field(default_factory=list)
+    api_key_env: str | None = None
 
 
 def _slug(text: str) -> str:
@@ -74,8 +78,16 @@ def build_scorer(cfg: RunConfig):
     from prefbench.registry import build, lookup, options
 
     params = dict(cfg.params)
-    accepted = options(lookup(cfg.scorer).load())
-    if cfg.model is None and "model" in accepted and cfg.dataset == "demo" and "model" not in params:
+    backend = None if cfg.backend in (None, "transformers") else cfg.backend
+    if backend is None and (cfg.base_urls or cfg.api_key_env):
+        raise UsageError("--base-url and --api-key-env need --backend openai")
+    if backend:
+        if cfg.base_urls:
+            params["base_url"] = list(cfg.base_urls)
+        if cfg.api_key_env:
+            params["api_key_env"] = cfg.api_key_env
+    accepted = options(lookup(cfg.scorer, backend).load())
+    if cfg.model is None and "model" in accepted and cfg.dataset == "demo" and "model" not in params and not backend:
         from prefbench.demo_zoo import bundled_model
 
         bundled = bundled_model(cfg.scorer)
@@ -89,13 +101,16 @@ def build_scorer(cfg: RunConfig):
         params[key] = value
     if "seed" in accepted:
         params.setdefault("seed", cfg.seed)
-    return build(cfg.scorer, params)
+    return build(cfg.scorer, params, backend)
 
 
 def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig) -> dict:
+    # transport options (server URLs, concurrency, timeouts) change how scores are fetched, not
+    # what they are: a run resumes against another set of servers
+    transport = set(getattr(scorer, "transport_params", ()))
     return {
         "scorer": spec["name"],
-        "params": spec["resolved"],
+        "params": {k: v for k, v in spec["resolved"].items() if k not in transport},
         "model": scorer.model_info(),
         "prompt_template_hash": scorer.prompt_template_hash(),
         "dataset": split.dataset,
@@ -130,6 +145,8 @@ def _row(item, k: int, result) -> dict:
            "score": result.score, "status": result.status}
     if result.error:
         row["error"] = result.error
+    if result.status == "error" and result.detail.get("retryable"):
+        row["retryable"] = True  # a transient failure (e.g. a server down): retried on the next run
     if result.detail:
         row["detail"] = result.detail
     return row

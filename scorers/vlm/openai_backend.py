@@ -1,0 +1,417 @@
+"""The OpenAI-compatible backend of the VLM scorers (``prefbench run --backend openai``).
+
+The same four scorers, prompts, answer parsing and soft read-out as the transformers backend
+(:mod:`prefbench.scorers.vlm.scorers`); only the engine differs. Per rollout it sends two
+chat-completion requests to the same server:
+
+1. **reasoning**: the rendered prompt with images as base64 PNG data URLs, sampled with the
+   scorer's temperature/top_p and a per-rollout seed, up to ``max_new_tokens``, stopping at
+   the answer prefix ``<answer>`` (kept in the text). End-of-sequence tokens get a logit bias
+   of -100 while reasoning, as the transformers backend masks them, so every rollout reaches
+   an answer by itself or is *forced*: when the budget runs out the assistant text gets
+   ``</think><answer>`` appended exactly as the transformers backend forces it.
+2. **answer**: the same messages plus the assistant text so far, continued
+   (``continue_final_message``), one token (plus up to 8 for the hard read-out) with
+   ``logprobs``. The answer token's log-probabilities give the soft read-out: with vLLM's
+   ``logprob_token_ids`` the server returns exactly the rating / choice tokens; otherwise the
+   ``top_logprobs`` most likely tokens, and any rating token outside them is reported per
+   rollout (``missing_answer_tokens``, the probability mass outside the top-N, and the upper
+   bound on a missing token's log-probability). Missing mass is never invented: the soft score
+   renormalises over the answer tokens the server did return.
+
+Softmax over log-probabilities equals softmax over logits restricted to the same tokens, so
+the soft scores follow the transformers backend's formula exactly.
+
+Step 2 uses vLLM's extensions of the chat API (``continue_final_message``,
+``add_generation_prompt``, ``include_stop_str_in_output``, ``logprob_token_ids``), so the
+backend targets vLLM (and servers that accept the same fields). With ``max_new_tokens=0`` only
+step 2 runs (prefill-only scoring).
+
+Prefix caching: an anchor comparison shows the template text, the prompt and the anchor image
+before the candidate image, so every comparison of an item shares that prefix and vLLM's
+automatic prefix caching reuses it (``benchmarks/openai_prefix_order.py`` measures it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import io
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from prefbench.scorers.base import ImageResult
+from prefbench.scorers.vlm import scorers as _vlm
+from prefbench.scorers.vlm.backend import FORCE_CLOSED, FORCE_OPEN, PREFILL_ANSWER, Job, seed_for
+from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
+
+#: tokens after the answer token that the hard read-out may generate (as the transformers backend)
+LOGIT_BIAS_MASK = -100
+END_TOKENS = ("<|im_end|>", "<|endoftext|>")
+
+
+@dataclass
+class APIRow:
+    """One rollout, shaped like :class:`~prefbench.scorers.vlm.readout.RowReadout`."""
+
+    generated_ids: list[int]
+    answer_logits: list[float] | None
+    answer_mass: float | None
+    answer_step: int | None
+    forced: bool = False
+    missed: bool = False
+    text: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def image_data_url(image, max_pixels: int | None = None) -> str:
+    """A PNG data URL of ``image`` (PIL), downscaled (aspect kept) to at most ``max_pixels``."""
+    img = image.convert("RGB") if image.mode not in ("RGB", "L") else image
+    w, h = img.size
+    if max_pixels and w * h > max_pixels:
+        scale = (max_pixels / (w * h)) ** 0.5
+        img = img.resize((max(1, int(w * scale)), max(1, int(h * scale))), resample=3)  # bicubic
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def answer_readout(top: Sequence[dict], candidates: Sequence[str], restricted: bool) -> tuple[list[float] | None, float | None, dict]:
+    """Log-probabilities of the answer tokens at the answer position.
+
+    ``top`` is the ``top_logprobs`` list of that position; ``restricted`` is True when the
+    server returned exactly the requested token ids (vLLM ``logprob_token_ids``) rather than
+    its top-N. Returns (one log-probability per candidate, -inf where absent or None when none
+    is present; the candidates' total probability; detail for the sample record).
+
+    >>> lp, mass, info = answer_readout([{"token": "3", "logprob": -0.5}, {"token": "x", "logprob": -1.5},
+    ...                                  {"token": "4", "logprob": -2.0}], ["1", "2", "3", "4", "5"], False)
+    >>> lp[:2], info["missing_answer_tokens"], round(mass, 4)
+    ([-inf, -inf], ['1', '2', '5'], 0.7419)
+    """
+    import math
+
+    got: dict[str, float] = {}
+    for entry in top:
+        tok, lp = entry.get("token"), entry.get("logprob")
+        if tok is None or lp is None:
+            continue
+        got[tok] = max(lp, got.get(tok, -math.inf))
+    logprobs = [got.get(c, -math.inf) for c in candidates]
+    found = [lp for lp in logprobs if lp > -math.inf]
+    info: dict[str, Any] = {"answer_logprobs": {c: got[c] for c in candidates if c in got}}
+    missing = [c for c in candidates if c not in got]
+    if missing:
+        info["missing_answer_tokens"] = missing
+        if not restricted and got:
+            total = sum(math.exp(v) for v in got.values())
+            info["top_logprobs_n"] = len(got)
+            info["top_logprobs_mass"] = round(total, 6)
+            info["mass_outside_top_logprobs"] = round(max(0.0, 1.0 - total), 6)
+            # a token outside the top-N is at most as likely as the N-th
+            info["missing_logprob_upper_bound"] = min(got.values())
+    if not found:
+        return None, None, info
+    return logprobs, sum(math.exp(v) for v in found), info
+
+
+class OpenAIBackend:
+    """Turns :class:`Job` lists into per-rollout :class:`APIRow` lists via an OpenAI-compatible
+    server pool (the transformers backend's ``generate`` contract)."""
+
+    def __init__(self, model: str, base_urls: Sequence[str], *, api_key_env: str | None = None,
+                 max_concurrency: int = 8, request_timeout: float = 120.0, max_retries: int = 4,
+                 top_logprobs: int = 20, logprob_token_ids: str | bool = "auto", max_pixels: int | None = None,
+                 backoff_initial: float = 0.5, backoff_max: float = 8.0):
+        self.model = model
+        self.base_urls = list(base_urls)
+        self.api_key_env = api_key_env
+        self.max_concurrency, self.request_timeout, self.max_retries = max_concurrency, request_timeout, max_retries
+        self.top_logprobs = top_logprobs
+        self.logprob_token_ids = logprob_token_ids
+        self.max_pixels = max_pixels
+        self.backoff = (backoff_initial, backoff_max)
+        self.pool = None
+        self._token_ids: dict[str, int | None] = {}
+        self.notes: list[str] = []
+        self.readout_stats = {"rollouts": 0, "forced": 0, "missing_answer_tokens": 0, "no_answer_token": 0,
+                              "failed": 0}
+        self.image_stats = {"encoded": 0, "shared": 0}
+
+    # -- set-up -----------------------------------------------------------------------------
+    def load(self, candidates: Sequence[str]) -> None:
+        from prefbench.scorers.vlm.openai_client import ServerPool, read_api_key
+
+        key = read_api_key(self.api_key_env, explicit=self.api_key_env is not None)
+        self.pool = ServerPool(self.base_urls, key, max_concurrency=self.max_concurrency,
+                               timeout=self.request_timeout, max_retries=self.max_retries,
+                               backoff_initial=self.backoff[0], backoff_max=self.backoff[1])
+        self._key = key
+        if self.logprob_token_ids in (True, "auto", "true"):
+            for text in (*candidates, *END_TOKENS):
+                self._token_ids[text] = self._tokenize(text)
+            missing = [c for c in candidates if self._token_ids.get(c) is None]
+            if missing and self.logprob_token_ids is not True and self.logprob_token_ids != "true":
+                self.notes.append(f"server gave no single-token ids for {missing}: using top_logprobs={self.top_logprobs}")
+            elif missing:
+                raise ValueError(f"logprob_token_ids=true, but the server's /tokenize gave no single-token id for {missing}")
+
+    def _tokenize(self, text: str) -> int | None:
+        """vLLM's ``/tokenize`` (at the server root); None when unavailable or not one token."""
+        root = self.base_urls[0].rstrip("/")
+        root = root[:-3] if root.endswith("/v1") else root
+        body = json.dumps({"model": self.model, "prompt": text, "add_special_tokens": False}).encode()
+        req = urllib.request.Request(root + "/tokenize", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._key}"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.request_timeout) as resp:  # noqa: S310 (user's server URL)
+                tokens = json.loads(resp.read()).get("tokens") or []
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+        return int(tokens[0]) if len(tokens) == 1 else None
+
+    def restricted_ids(self, candidates: Sequence[str]) -> list[int] | None:
+        ids = [self._token_ids.get(c) for c in candidates]
+        return None if self.logprob_token_ids in (False, "false") or None in ids or not ids else ids
+
+    def model_info(self) -> dict:
+        return {"id": self.model, "revision": None, "backend": "openai"}
+
+    def summary(self) -> dict:
+        out: dict[str, Any] = {"backend": "openai", "servers": len(self.base_urls), **self.readout_stats}
+        if self.pool is not None:
+            out["usage"] = self.pool.usage.to_json()
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+    # -- messages ---------------------------------------------------------------------------
+    def messages(self, job: Job, urls: dict[str, str]) -> list[dict]:
+        """The job's chat messages with each image placeholder replaced by its data URL."""
+        keys = job.image_keys or [f"id:{id(img)}" for img in job.images]
+        images = iter(zip(keys, job.images))
+        out = []
+        for msg in job.messages:
+            content = msg["content"]
+            if isinstance(content, list):
+                parts = []
+                for part in content:
+                    if part.get("type") == "image":
+                        key, img = next(images)
+                        if key not in urls:
+                            urls[key] = image_data_url(img, self.max_pixels)
+                            self.image_stats["encoded"] += 1
+                        else:
+                            self.image_stats["shared"] += 1
+                        parts.append({"type": "image_url", "image_url": {"url": urls[key]}})
+                    else:
+                        parts.append(part)
+                content = parts
+            out.append({"role": msg["role"], "content": content})
+        return out
+
+    # -- generation -------------------------------------------------------------------------
+    def generate(self, jobs: Sequence[Job], *, candidates: Sequence[str], budget: int, rollouts: int = 1,
+                 temperature: float = 1.0, top_p: float = 1.0, tail_tokens: int = 0, seed: int = 0,
+                 stats: dict | None = None) -> list[list[APIRow]]:
+        """``rollouts`` rollouts per job; per job a list of :class:`APIRow` (a failed request is a
+        row with ``extra['request_error']``)."""
+        urls: dict[str, str] = {}
+        msgs = [self.messages(job, urls) for job in jobs]
+        k = 1 if budget == 0 else rollouts
+        restricted = self.restricted_ids(candidates)
+        end_ids = [self._token_ids[t] for t in END_TOKENS if self._token_ids.get(t) is not None]
+        plan = [(i, j, self.pool.next_server()) for i in range(len(jobs)) for j in range(k)]
+
+        async def run_all(pool):
+            return await asyncio.gather(*[
+                self._rollout(pool, msgs[i], seed_for(seed, [jobs[i].key, f"rollout{j}"]), server, candidates,
+                              budget, temperature, top_p, tail_tokens, restricted, end_ids)
+                for i, j, server in plan])
+
+        rows = self.pool.run(run_all)
+        out: list[list[APIRow]] = [[] for _ in jobs]
+        for (i, _, _), row in zip(plan, rows):
+            out[i].append(row)
+        return out
+
+    async def _rollout(self, pool, messages, rollout_seed, server, candidates, budget, temperature, top_p,
+                       tail_tokens, restricted, end_ids) -> APIRow:
+        sampling = {"temperature": temperature, "top_p": top_p, "seed": rollout_seed}
+        n_tokens, ids = 0, []
+        forced = False
+        if budget == 0:
+            prefix = PREFILL_ANSWER
+        else:
+            payload = {"model": self.model, "messages": messages, "max_tokens": budget, "stop": [ANSWER_PREFIX],
+                       **sampling, "extra_body": {"include_stop_str_in_output": True, "return_token_ids": True}}
+            if end_ids:
+                payload["logit_bias"] = {str(t): LOGIT_BIAS_MASK for t in end_ids}
+            gen = await pool.chat(payload, server)
+            if gen.data is None:
+                return self._failed(gen)
+            choice = gen.data["choices"][0]
+            text = choice["message"].get("content") or ""
+            n_tokens += int((gen.data.get("usage") or {}).get("completion_tokens") or 0)
+            ids += list(choice.get("token_ids") or [])
+            if text.endswith(ANSWER_PREFIX):
+                prefix = text
+            else:  # budget spent (or the server ended the turn): force the answer prefix
+                forced = True
+                prefix = text + (FORCE_CLOSED if THINK_CLOSE in text else FORCE_OPEN)
+        extra_body: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False,
+                                      "include_stop_str_in_output": True, "return_token_ids": True}
+        payload = {"model": self.model, "messages": [*messages, {"role": "assistant", "content": prefix}],
+                   "max_tokens": 1 + tail_tokens, **sampling, "logprobs": True, "extra_body": extra_body}
+        if tail_tokens:
+            payload["stop"] = [ANSWER_CLOSE]
+        if restricted:
+            extra_body["logprob_token_ids"] = restricted
+        else:
+            payload["top_logprobs"] = self.top_logprobs
+        ans = await pool.chat(payload, server)
+        if ans.data is None:
+            return self._failed(ans)
+        choice = ans.data["choices"][0]
+        content = (choice.get("logprobs") or {}).get("content") or []
+        n_tokens += int((ans.data.get("usage") or {}).get("completion_tokens") or 0)
+        ids += list(choice.get("token_ids") or [])
+        answer_text = choice["message"].get("content") or ""
+        top = content[0].get("top_logprobs") or [] if content else []
+        logits, mass, info = answer_readout(top, candidates, restricted is not None)
+        info["answer_token_source"] = "logprob_token_ids" if restricted else f"top_logprobs={self.top_logprobs}"
+        st = self.readout_stats
+        st["rollouts"] += 1
+        st["forced"] += forced
+        st["missing_answer_tokens"] += bool(info.get("missing_answer_tokens"))
+        st["no_answer_token"] += logits is None
+        # generated ids as the server reports them; -1 stands for tokens it did not list
+        ids = ids + [-1] * max(0, n_tokens - len(ids))
+        text = (prefix if budget else prefix.removeprefix(PREFILL_ANSWER)) + answer_text
+        return APIRow(ids, logits, mass, n_tokens - len(content), forced, False, text, info)
+
+    def _failed(self, reply) -> APIRow:
+        self.readout_stats["failed"] += 1
+        return APIRow([], None, None, None, extra={"request_error": reply.error, "retryable": reply.retryable,
+                                                    "attempts": reply.attempts})
+
+
+# -- the scorers -------------------------------------------------------------------------------
+
+#: transformers-only options, not accepted with --backend openai
+HF_ONLY = ("dtype", "device", "attn_implementation", "max_batch_tokens", "cache_implementation")
+
+
+class OpenAIScorer:
+    """Mixin: the VLM scorer it precedes, run against OpenAI-compatible servers.
+
+    Options besides the scorer's own: ``base_url`` (one URL or a list: requests are spread
+    over the servers), ``api_key_env`` (the variable holding the key; default OPENAI_API_KEY,
+    unset = a keyless local server), ``max_concurrency`` (requests in flight),
+    ``request_timeout`` (seconds), ``max_retries`` (after the first attempt, on 429/5xx/timeouts
+    /refused connections), ``top_logprobs`` (N when the server cannot restrict log-probabilities
+    to the answer tokens), ``logprob_token_ids`` (auto|true|false: vLLM's exact answer-token
+    log-probabilities), ``max_pixels`` (downscale images to at most this many pixels before
+    sending; default: as they are).
+    """
+
+    extra: ClassVar[str] = "openai"
+    batch_size = 32
+    #: options that change how scores are fetched, not what they are (left out of the run's identity)
+    transport_params: ClassVar[tuple[str, ...]] = ("base_url", "api_key_env", "max_concurrency",
+                                                    "request_timeout", "max_retries")
+
+    def __init__(self, *, base_url: str | list[str] | None = None, api_key_env: str | None = None,
+                 max_concurrency: int = 8, request_timeout: float = 120.0, max_retries: int = 4,
+                 top_logprobs: int = 20, logprob_token_ids: str | bool = "auto", **kwargs):
+        super().__init__(**kwargs)
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        if not urls:
+            raise ValueError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        for u in urls:
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"--base-url must be an http(s) URL, got {u!r}")
+        self.base_url = urls
+        self.api_key_env = api_key_env
+        self.max_concurrency, self.request_timeout, self.max_retries = int(max_concurrency), float(request_timeout), int(max_retries)
+        self.top_logprobs = int(top_logprobs)
+        if not 1 <= self.top_logprobs <= 20:
+            raise ValueError("top_logprobs must be 1..20 (the OpenAI API's limit)")
+        if str(logprob_token_ids).lower() not in ("auto", "true", "false"):
+            raise ValueError("logprob_token_ids must be auto, true or false")
+        self.logprob_token_ids = logprob_token_ids if isinstance(logprob_token_ids, bool) else str(logprob_token_ids).lower()
+        self._openai_summary: dict = {}
+
+    def model_info(self) -> dict:
+        return {"id": self.model, "revision": None, "backend": "openai"}
+
+    def setup(self) -> None:
+        self._backend = OpenAIBackend(
+            self.model, self.base_url, api_key_env=self.api_key_env, max_concurrency=self.max_concurrency,
+            request_timeout=self.request_timeout, max_retries=self.max_retries, top_logprobs=self.top_logprobs,
+            logprob_token_ids={"true": True, "false": False}.get(self.logprob_token_ids, self.logprob_token_ids),
+            max_pixels=self.max_pixels)
+        self._backend.load(self._candidates())
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._openai_summary = self._backend.summary()
+        self._backend = None
+
+    def summary(self) -> dict:
+        out = super().summary()
+        out["openai"] = self._backend.summary() if self._backend is not None else self._openai_summary
+        return out
+
+    def _rollout_value(self, row, order: str):
+        value, rec = super()._rollout_value(row, order)
+        rec.update(row.extra)
+        return value, rec
+
+    def _image_result(self, parts, anchor):
+        failures = [row.extra for _, rows in parts for row in rows if row.extra.get("request_error")]
+        if failures:
+            # Mean@k needs all k rollouts: an image with a failed request is an error, and a
+            # transient failure (retryable) is retried on the next `prefbench run`.
+            return ImageResult.failed(
+                f"request failed: {failures[0]['request_error']}", retryable=all(f["retryable"] for f in failures),
+                failed_requests=len(failures), **({"anchor_index": anchor} if anchor is not None else {}))
+        return super()._image_result(parts, anchor)
+
+
+def _merged_signature() -> inspect.Signature:
+    own = [p for n, p in inspect.signature(OpenAIScorer.__init__).parameters.items() if n not in ("self", "kwargs")]
+    names = {p.name for p in own}
+    base = [p for n, p in inspect.signature(_vlm.VLMScorer.__init__).parameters.items()
+            if n != "self" and n not in names and n not in HF_ONLY]
+    return inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *base, *own])
+
+
+# the options the registry validates and run.json records: the scorer's, less transformers-only, plus ours
+OpenAIScorer.__init__.__signature__ = _merged_signature()
+
+
+class OpenAIExpectedRating(OpenAIScorer, _vlm.ExpectedRatingScorer):
+    """expected_rating on an OpenAI-compatible server."""
+
+
+class OpenAIAnchorPairwise(OpenAIScorer, _vlm.AnchorPairwiseScorer):
+    """anchor_pairwise on an OpenAI-compatible server."""
+
+
+class OpenAINaiveSampling(OpenAIScorer, _vlm.NaiveSamplingScorer):
+    """naive_sampling on an OpenAI-compatible server."""
+
+
+class OpenAIZeroShot(OpenAIScorer, _vlm.ZeroShotScorer):
+    """zero_shot on an OpenAI-compatible server."""

@@ -1,0 +1,223 @@
+"""Async client for OpenAI-compatible chat servers (vLLM, SGLang, OpenAI): bounded
+concurrency, retries with exponential backoff and jitter on 429 / 5xx / timeouts / refused
+connections, a per-request timeout, several servers in round robin, and summed token usage.
+
+A request that still fails after its last attempt does not raise: it comes back as a
+:class:`Reply` with ``error`` set, so the scorer can give that one image an ``error`` status
+(``retryable`` when the failure was transient, so the next ``prefbench run`` retries it).
+
+The API key is read from an environment variable when the pool starts and is never stored in
+options, run records or messages: every error text passes through :meth:`ServerPool.redact`.
+
+``openai`` and ``tenacity`` are imported here; this module is only imported by the OpenAI
+backend's ``setup()`` (``pip install 'prefbench[openai]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+#: HTTP statuses worth another attempt (OpenAI's own client retries the same set).
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+#: the key a local server gets when no key is configured (vLLM ignores it unless --api-key)
+NO_KEY = "EMPTY"
+
+
+@dataclass
+class Reply:
+    """The outcome of one request: the response as a dict, or an error after the last attempt."""
+
+    data: dict | None
+    error: str | None = None
+    retryable: bool = False
+    attempts: int = 1
+    server: str = ""
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    failed_requests: int = 0
+    attempts: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "by_status"}
+        out["total_tokens"] = self.prompt_tokens + self.completion_tokens
+        if self.by_status:
+            out["failed_attempts_by_status"] = dict(sorted(self.by_status.items()))
+        return out
+
+
+def read_api_key(env_var: str | None, explicit: bool) -> str:
+    """The key from ``env_var``. A missing default variable means a keyless local server;
+    a variable the user named explicitly must be set."""
+    name = env_var or "OPENAI_API_KEY"
+    value = os.environ.get(name)
+    if value:
+        return value
+    if explicit:
+        raise ValueError(f"--api-key-env {name}: the environment variable {name} is not set")
+    return NO_KEY
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, status: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ServerPool:
+    """One ``AsyncOpenAI`` client per base URL on a private event loop thread.
+
+    ``chat_many(payloads)`` sends chat-completion requests concurrently (at most
+    ``max_concurrency`` in flight) and returns a :class:`Reply` per payload, in order.
+    """
+
+    def __init__(self, base_urls: Sequence[str], api_key: str, *, max_concurrency: int = 8,
+                 timeout: float = 120.0, max_retries: int = 4, backoff_initial: float = 0.5,
+                 backoff_max: float = 8.0):
+        if not base_urls:
+            raise ValueError("the OpenAI backend needs at least one --base-url")
+        if max_concurrency < 1 or timeout <= 0 or max_retries < 0:
+            raise ValueError("max_concurrency >= 1, request_timeout > 0 and max_retries >= 0 are required")
+        self.base_urls = [u.rstrip("/") for u in base_urls]
+        self._key = api_key
+        self.max_concurrency = int(max_concurrency)
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff_initial, self.backoff_max = float(backoff_initial), float(backoff_max)
+        self.usage = Usage()
+        self._rr = itertools.count()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="prefbench-openai", daemon=True)
+        self._thread.start()
+        self._clients = self._call(self._make_clients())
+        self._sem = None
+
+    async def _make_clients(self):
+        from openai import AsyncOpenAI
+
+        # retries are ours (tenacity), so that every attempt is counted and can change server
+        return [AsyncOpenAI(base_url=u, api_key=self._key, max_retries=0, timeout=self.timeout)
+                for u in self.base_urls]
+
+    def _call(self, coro: Awaitable):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API key blanked out (servers may echo request headers)."""
+        if self._key and self._key != NO_KEY:
+            text = text.replace(self._key, "***")
+        return text
+
+    # -- requests ---------------------------------------------------------------------------
+    def chat_many(self, payloads: Sequence[dict], servers: Sequence[int] | None = None) -> list[Reply]:
+        """Send every payload; ``servers[i]`` picks the first server for payload i (default:
+        round robin). Blocks until all are answered or have failed."""
+        return self._call(self._gather(list(payloads), servers))
+
+    def run(self, fn: Callable[[ServerPool], Awaitable]):
+        """Run an async function ``fn(pool)`` on the pool's loop (chains of dependent requests)."""
+        return self._call(fn(self))
+
+    async def _gather(self, payloads, servers):
+        return await asyncio.gather(*[self.chat(p, None if servers is None else servers[i])
+                                      for i, p in enumerate(payloads)])
+
+    def next_server(self) -> int:
+        return next(self._rr) % len(self._clients)
+
+    async def chat(self, payload: dict, server: int | None = None) -> Reply:
+        """One chat completion with retries; never raises for server or network failures."""
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.max_concurrency)
+        start = self.next_server() if server is None else server % len(self._clients)
+        attempt = 0
+        try:
+            async for trial in AsyncRetrying(
+                stop=stop_after_attempt(self.max_retries + 1),
+                # full jitter: a random wait in [0, min(max, initial * 2^n)] spreads retries of many requests
+                wait=wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max),
+                retry=retry_if_exception_type(_Retryable), reraise=True,
+            ):
+                with trial:
+                    idx = (start + attempt) % len(self._clients)  # a retry moves to the next server
+                    attempt += 1
+                    self.usage.attempts += 1
+                    try:
+                        async with self._sem:
+                            data = await self._send(idx, payload)
+                    except _Retryable as exc:
+                        self.usage.by_status[exc.status] = self.usage.by_status.get(exc.status, 0) + 1
+                        raise
+            self._count(data)
+            return Reply(data, attempts=attempt, server=self.base_urls[idx])
+        except _Retryable as exc:
+            error, retryable = f"{exc} (gave up after {attempt} attempts)", True
+        except Exception as exc:  # a 4xx or a malformed response: no retry helps
+            error, retryable = f"{type(exc).__name__}: {exc}", False
+        finally:
+            self.usage.retries += max(0, attempt - 1)
+        self.usage.requests += 1
+        self.usage.failed_requests += 1
+        return Reply(None, self.redact(error), retryable, attempt, self.base_urls[(start + attempt - 1) % len(self._clients)])
+
+    async def _send(self, idx: int, payload: dict) -> dict:
+        import openai
+
+        body = dict(payload)
+        extra = body.pop("extra_body", None)
+        url = self.base_urls[idx]
+        try:
+            resp = await self._clients[idx].chat.completions.create(**body, extra_body=extra, timeout=self.timeout)
+        except openai.APITimeoutError:
+            raise _Retryable(f"request to {url} timed out after {self.timeout:g} s", "timeout") from None
+        except openai.APIConnectionError as exc:
+            raise _Retryable(f"cannot reach {url}: {self.redact(str(exc.__cause__ or exc))}", "connection") from None
+        except openai.APIStatusError as exc:
+            if exc.status_code in RETRY_STATUSES:
+                raise _Retryable(f"{url} answered HTTP {exc.status_code}: {self.redact(str(exc.message))[:300]}",
+                                 str(exc.status_code)) from None
+            raise RuntimeError(f"{url} answered HTTP {exc.status_code}: {self.redact(str(exc.message))[:500]}") from None
+        return resp.model_dump()
+
+    def _count(self, data: dict) -> None:
+        self.usage.requests += 1
+        usage = data.get("usage") or {}
+        self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
+        details = usage.get("prompt_tokens_details") or {}
+        self.usage.cached_prompt_tokens += int(details.get("cached_tokens") or 0)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        if not self._loop.is_running():
+            return
+
+        async def _close():
+            for c in self._clients:
+                await c.close()
+
+        try:
+            self._call(_close())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop.close()
