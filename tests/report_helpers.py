@@ -4,6 +4,7 @@ folders (run.json written directly, as a user's results folder may hold), and re
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,9 @@ def make_real_runs(base: Path, plugin_site: Path) -> dict[str, Path]:
     write_jsonl_dataset(base / "data")
     jobs = [("results", "random", ["--seed", "0"]), ("results", "random", ["--seed", "1"]),
             ("results", "coin_pairwise", ["-S", "skill=0.9"]), ("worse", "coin_pairwise", ["-S", "skill=0.0"])]
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        # the example plugin ships a broken entry and a name clash on purpose (registry tests)
+        warnings.filterwarnings("ignore", message=".*plugin scorer '(broken|random)'", category=UserWarning)
         mp.syspath_prepend(str(plugin_site))
         for where, scorer, opts in jobs:
             rc = main(["run", "--scorer", scorer, "--dataset", "jsonl", "--data-dir", str(out["data"]), "--results",

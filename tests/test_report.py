@@ -106,10 +106,15 @@ def test_splits_and_conventions_get_separate_sections(tmp_path):
 def test_runs_on_different_data_are_not_paired(tmp_path):
     hand_run(tmp_path, "a", "one", *bernoulli_prompts(0.7), content_hash="aaaaaaaa11")
     hand_run(tmp_path, "b", "two", *bernoulli_prompts(0.6), content_hash="bbbbbbbb22")
-    md = write_report(tmp_path, tmp_path / "out", n_items=0, n_resamples=200)[0].read_text()
+    md_path, html_path = write_report(tmp_path, tmp_path / "out", n_items=1, n_resamples=200)
+    md = md_path.read_text()
     assert "2 different versions of the data (content hashes aaaaaaaa, bbbbbbbb)" in md
     matrix = _table_rows(md, "### Paired comparisons")
     assert matrix[0][2] == "different data" and matrix[1][1] == "different data"
+    html = html_path.read_text()
+    assert "runs #2 scored other data and are not shown here" in html
+    # neither hash is the demo split's: the browser says so instead of showing wrong items
+    assert "differs from the scored one" in html and 'class="item"' not in html
 
 
 def test_markdown_escapes_text_from_models_and_datasets(tmp_path):

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium); browser test skipped"
 )
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+         "--disable-dev-shm-usage"]  # containers often have a tiny /dev/shm
 
 
 @pytest.fixture(scope="session")

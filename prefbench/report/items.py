@@ -52,6 +52,9 @@ def load_browser(group: Group, n_items: int) -> Browser:
     top = group.runs[0]
     runs = [(i, r) for i, r in enumerate(group.runs) if r.content_hash == top.content_hash]
     browser = Browser(runs)
+    others = [f"#{i + 1}" for i, r in enumerate(group.runs) if r.content_hash != top.content_hash]
+    if others:
+        browser.notes.append(f"runs {', '.join(others)} scored other data and are not shown here")
     rec = top.record
     ds = rec.get("dataset") or {}
     data_dir = _data_dir(rec)
