@@ -91,12 +91,22 @@ def test_rating_lora_trains_logs_every_reward_and_loads_as_scorer(tiny_vlm_dir, 
 
 def test_pairwise_full_finetune_loads_as_anchor_pairwise(tiny_vlm_dir, tmp_path):
     out = tmp_path / "pairwise"
-    cfg = TrainConfig(task="pairwise", model=str(tiny_vlm_dir), output=str(out), dataset="demo", lora=False,
-                      seed=1, **TINY)
-    rec = train(cfg, extra_reward_funcs=[length_reward])
+    seen = []
 
-    assert rec["rewards"] == ["format_reward", "exact_match_reward", "length_reward"]
-    assert set(rec["dataset"]["targets"]) == {"0", "1"}  # both answers occur in the training batch
+    def recording_length_reward(completions, target, choices, **kw):
+        seen.append((list(target), [list(c) for c in choices]))
+        return length_reward(completions)
+
+    cfg = TrainConfig(task="pairwise", model=str(tiny_vlm_dir), output=str(out), dataset="demo", lora=False,
+                      seed=1, per_device_batch_size=4, **TINY)  # 2 prompts x 2 rollouts per step
+    rec = train(cfg, extra_reward_funcs=[recording_length_reward])
+
+    assert rec["rewards"] == ["format_reward", "exact_match_reward", "recording_length_reward"]
+    assert set(rec["dataset"]["targets"]) == {"0", "1"}
+    # what the rewards saw: both answers among the batches, the pairwise choices, rollouts in groups
+    assert len(seen) == 2 and {t for targets, _ in seen for t in targets} == {0, 1}
+    assert all(c == [0, 1] for _, choices in seen for c in choices)
+    assert all(targets[0] == targets[1] and targets[2] == targets[3] for targets, _ in seen)
     assert rec["output"]["format"] == "full" and not (out / "adapter").exists()
     assert rec["config"]["resolved"]["learning_rate"] == 1e-3
     base, trained = _weights(tiny_vlm_dir), _weights(out)
@@ -116,6 +126,9 @@ def test_model_without_processor_is_a_clear_error(tiny_vlm_dir, tmp_path):
     with pytest.raises(UsageError, match="no multimodal processor.*processor_config.json"):
         train(cfg)
     assert not (tmp_path / "out").exists()  # nothing written for a run that never started
+    # and a non-empty folder that is not a run (here: the base model itself) is never trained into
+    with pytest.raises(UsageError, match="not an empty folder"):
+        train(TrainConfig(task="rating", model=str(bare), output=str(tiny_vlm_dir), **TINY))
 
 
 def test_answers_must_be_single_tokens(tiny_vlm_dir):

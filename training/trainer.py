@@ -6,8 +6,8 @@ when installed, else transformers + PEFT), trains with the paper's rewards and w
 * the merged model + processor (what ``prefbench run --model OUT`` loads), and for LoRA runs
   the adapter alone under ``OUT/adapter/`` (its ``adapter_config.json`` names the base model);
 * ``OUT/prefbench_train.json``: config, dataset hash, base model, backend, per-reward and KL
-  curves, steps, wall time, and ``scorer_defaults`` (the rating scale and templates the model
-  was trained with, which the VLM scorers read);
+  curves, steps, wall time, and ``scorer_defaults`` (the template and rating scale the model
+  was trained with: score it with the same, e.g. ``-S scale=1-7``);
 * ``OUT/checkpoints/checkpoint-N/``: periodic TRL checkpoints; ``resume=True`` continues from
   the newest complete one.
 """
@@ -111,6 +111,8 @@ def _check_output(cfg: TrainConfig) -> Path | None:
         if saved.is_file() or (out / CHECKPOINTS).exists():
             raise UsageError(f"{out} already holds a training run; pass --resume to continue it, "
                              "or choose another --output")
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise UsageError(f"--output {out} exists and is not an empty folder; choose a new one")
         return None
     if not saved.is_file():
         raise UsageError(f"--resume: {out} holds no training run ({CONFIG_NAME} missing)")
@@ -133,7 +135,8 @@ def _claim_output(cfg: TrainConfig) -> None:
 
 
 # -- TRL configuration ----------------------------------------------------------------------
-def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, n_rewards: list[float], backend: str = "transformers"):
+def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, reward_weights: list[float],
+              backend: str = "transformers"):
     """The ``trl.GRPOConfig`` for ``cfg``; ``cfg.trl`` entries override, unknown ones fail."""
     import dataclasses
 
@@ -145,7 +148,7 @@ def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, n_rewards: list[f
         output_dir=str(output_dir), seed=cfg.seed, learning_rate=cfg.resolved_learning_rate(),
         num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature, beta=cfg.beta, per_device_train_batch_size=cfg.resolved_batch_size(),
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, reward_weights=n_rewards,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, reward_weights=reward_weights,
         max_steps=cfg.max_steps, num_train_epochs=cfg.epochs, logging_steps=cfg.logging_steps,
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         report_to="none", use_cpu=device == "cpu", bf16=bf16, fp16=False,
