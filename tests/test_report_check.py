@@ -42,6 +42,12 @@ def test_write_baseline_then_check_passes_on_the_same_runs(real_runs, tmp_path, 
     assert "all 3 baseline entries pass" in out.out
     assert out.out.count("paired (30 prompts)") == 3 and "+0.0000" in out.out
 
+    rc, out = _check(["--baseline", baseline, "--results", real_runs["results"], "--json"], capsys)
+    rows = json.loads(out.out)
+    assert rc == 0 and [r["verdict"] for r in rows] == ["PASS"] * 3
+    assert {r["run"] for r in rows} == {e["run"] for e in doc["entries"]}
+    assert all(r["difference"] == 0 and r["p_worse"] == 1.0 for r in rows)
+
 
 def test_check_fails_on_a_deliberately_worse_run(real_runs, tmp_path, capsys):
     """The baseline entry for coin_pairwise names no options, so the skill-0 run in `worse`
