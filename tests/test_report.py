@@ -117,6 +117,18 @@ def test_runs_on_different_data_are_not_paired(tmp_path):
     assert "differs from the scored one" in html and 'class="item"' not in html
 
 
+def test_runs_without_per_prompt_statistics_are_ranked_but_not_paired(tmp_path):
+    hand_run(tmp_path, "a", "one", *bernoulli_prompts(0.7))
+    old = hand_run(tmp_path, "b", "two", *bernoulli_prompts(0.6))
+    rec = json.loads((old / "run.json").read_text())
+    del rec["per_prompt"]  # an older record
+    (old / "run.json").write_text(json.dumps(rec))
+    md = write_report(tmp_path, tmp_path / "out", n_items=0, n_resamples=200)[0].read_text()
+    assert [r[2] for r in _table_rows(md, "## demo / test")] == ["one", "two"]
+    matrix = _table_rows(md, "### Paired comparisons")
+    assert matrix[0][2] == "no per-prompt data" and matrix[1][1] == "no per-prompt data"
+
+
 def test_markdown_escapes_text_from_models_and_datasets(tmp_path):
     hand_run(tmp_path, "a", "evil", *bernoulli_prompts(0.6), model="<script>x</script>|col`tick`")
     md = write_report(tmp_path, tmp_path / "out", n_items=0, n_resamples=200)[0].read_text()

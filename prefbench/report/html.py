@@ -13,7 +13,7 @@ from html import escape
 from prefbench.report.items import load_browser, render_browser
 from prefbench.report.markdown import LEGEND, MARKS, count, fmt, fmt_ci, fmt_p, fmt_rate
 from prefbench.report.plots import ci_plot, line_plot, reliability_plot
-from prefbench.report.runs import Group, Leaderboard, mean_at_k_series
+from prefbench.report.runs import Group, Leaderboard, mean_at_k_series, unpaired_reason
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 CSS = """
@@ -46,7 +46,7 @@ def _matrix(g: Group) -> str:
                 continue
             pair = g.pairs.get((i, j))
             if pair is None:
-                cells.append('<td class="missing">different data</td>')
+                cells.append(f'<td class="missing">{escape(unpaired_reason(r, g.runs[j]) or "n/a")}</td>')
                 continue
             cls = ""
             if pair.p_row_better is not None and pair.p_row_better < 0.05:

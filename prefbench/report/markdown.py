@@ -7,7 +7,15 @@ byte-identical Markdown.
 
 from __future__ import annotations
 
-from prefbench.report.runs import MARK_ALPHA, Group, Leaderboard, Pair, RunView, mean_at_k_series
+from prefbench.report.runs import (
+    MARK_ALPHA,
+    Group,
+    Leaderboard,
+    Pair,
+    RunView,
+    mean_at_k_series,
+    unpaired_reason,
+)
 
 MARKS = {"best": "★", "tied": "≈", "": ""}
 LEGEND = (f"★ best accuracy on the split; ≈ not significantly below the best (paired cluster bootstrap, "
@@ -75,9 +83,9 @@ def table_row(g: Group, i: int) -> list[str]:
             md_escape(r.commit) or "n/a", md_code(r.path)]
 
 
-def pair_cell(pair: Pair | None) -> str:
+def pair_cell(pair: Pair | None, a: RunView, b: RunView) -> str:
     if pair is None:
-        return "different data"
+        return unpaired_reason(a, b) or "n/a"
     return f"{fmt(pair.difference, 3, True)} {fmt_ci(pair.ci_low, pair.ci_high, 3, True)} {fmt_p(pair.p_row_better)}"
 
 
@@ -102,7 +110,7 @@ def group_section(g: Group) -> list[str]:
         rows = []
         for i, r in enumerate(g.runs):
             cells = [f"#{i + 1} {md_escape(r.label)}"]
-            cells += ["—" if i == j else pair_cell(g.pairs.get((i, j))) for j in range(len(g.runs))]
+            cells += ["—" if i == j else pair_cell(g.pairs.get((i, j)), r, g.runs[j]) for j in range(len(g.runs))]
             rows.append(cells)
         lines += _table(head, rows) + [""]
     series = mean_at_k_series(g)

@@ -240,13 +240,20 @@ class Leaderboard:
     n_resamples: int
 
 
-def compare(a: RunView, b: RunView, n_resamples: int, seed: int = DEFAULT_SEED) -> Pair | None:
-    """Paired bootstrap of a - b, or None when the runs did not score the same data."""
+def unpaired_reason(a: RunView, b: RunView) -> str | None:
+    """Why two runs cannot be paired, or None when they can."""
     if a.content_hash != b.content_hash or a.content_hash is None:
+        return "different data"
+    if a.per_prompt() is None or b.per_prompt() is None:
+        return "no per-prompt data"
+    return None
+
+
+def compare(a: RunView, b: RunView, n_resamples: int, seed: int = DEFAULT_SEED) -> Pair | None:
+    """Paired bootstrap of a - b, or None when the runs cannot be paired (see unpaired_reason)."""
+    if unpaired_reason(a, b):
         return None
     pa, pb = a.per_prompt(), b.per_prompt()
-    if pa is None or pb is None:
-        return None
     res = paired_bootstrap(pa, pb, n_resamples=n_resamples, seed=seed)
     return Pair(res.difference, _num(res.ci_low), _num(res.ci_high), _num(res.p_a_better), _num(res.p_b_better),
                 res.n_common)
