@@ -29,6 +29,7 @@ td.sig-better { background: #e3f4e3; } td.sig-worse { background: #f8e1e1; }
 details.item { border: 1px solid #ddd; border-radius: 4px; margin: .3rem 0; padding: .2rem .5rem; }
 details.item > summary { cursor: pointer; } .prompt { font-weight: 600; }
 td.thumb img { max-width: 160px; max-height: 160px; display: block; }
+td.thumb { max-width: 170px; } td.thumb .sub { word-break: break-all; }
 pre { white-space: pre-wrap; background: #f7f7f7; padding: .4rem; max-height: 24rem; overflow: auto; }
 .plots { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
 code { font-size: 12px; }
