@@ -220,6 +220,19 @@ def test_item_browser_shows_scores_traces_and_escapes_them(real_runs, tmp_path):
     assert "anchor" in html  # the anchor image of the anchor-pairwise run is flagged
 
 
+def test_item_browser_survives_broken_samples(real_runs, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(real_runs["results"], results)
+    broken, missing = sorted(p.parent for p in results.rglob("run.json") if "random" in p.parent.name)
+    (broken / "samples.jsonl").write_text('{"no_item_id": 1}\n')
+    (missing / "samples.jsonl").unlink()
+    html = write_report(results, tmp_path / "out", n_items=1, n_resamples=200)[1].read_text()
+    rel = lambda p: p.relative_to(results).as_posix()  # noqa: E731
+    assert f"{rel(broken)}: unreadable samples.jsonl (KeyError(&#x27;item_id&#x27;))" in html
+    assert f"{rel(missing)}: no samples.jsonl; its scores are not shown" in html
+    assert html.count('<td class="missing">n/a</td>') == 2 * 4  # two runs x four images of the item
+
+
 def test_item_browser_notes_a_dataset_that_changed(real_runs, tmp_path):
     results = tmp_path / "results"
     shutil.copytree(real_runs["results"], results)

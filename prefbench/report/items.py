@@ -81,7 +81,11 @@ def load_browser(group: Group, n_items: int) -> Browser:
         if not path.is_file():
             browser.notes.append(f"{r.path}: no {SAMPLES_FILE}; its scores are not shown")
             continue
-        rows = read_samples(path, repair=False)
+        try:
+            rows = read_samples(path, repair=False)
+        except (KeyError, TypeError, ValueError) as exc:  # a row without item_id / image_index
+            browser.notes.append(f"{r.path}: unreadable {SAMPLES_FILE} ({exc!r}); its scores are not shown")
+            continue
         browser.samples[r.path] = {key: row for key, row in rows.items() if key[0] in wanted}
     return browser
 
