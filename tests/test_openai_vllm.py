@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -31,7 +32,9 @@ from conftest import run_cli  # noqa: E402
 
 pytest_plugins = ["vlm_fixtures"]
 VLLM_PYTHON, WHY_NOT = find_vllm_python()
-pytestmark = pytest.mark.skipif(VLLM_PYTHON is None, reason=f"real-server tests need vLLM: {WHY_NOT}")
+# PREFBENCH_REQUIRE_VLLM=1 turns the skip into a failure (for a CI that must run these)
+REQUIRED = os.environ.get("PREFBENCH_REQUIRE_VLLM", "") not in ("", "0")
+pytestmark = pytest.mark.skipif(VLLM_PYTHON is None and not REQUIRED, reason=f"real-server tests need vLLM: {WHY_NOT}")
 
 LIMIT = 2
 COMMON = ["--dataset", "demo", "--limit", str(LIMIT), "--no-progress", "--json", "-S", "max_new_tokens=6"]
@@ -39,6 +42,8 @@ COMMON = ["--dataset", "demo", "--limit", str(LIMIT), "--no-progress", "--json",
 
 @pytest.fixture(scope="session")
 def vllm_server(tiny_vlm_dir, tmp_path_factory):
+    if VLLM_PYTHON is None:
+        pytest.fail(f"PREFBENCH_REQUIRE_VLLM is set, but {WHY_NOT}")
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     server = VLLMServer(tiny_vlm_dir, "tiny", log_path=log)
     server.start(timeout=420)
