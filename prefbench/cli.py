@@ -216,7 +216,8 @@ def cmd_train(args) -> int:
         per_device_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
         reward_weights=dict(parse_param(w) for w in args.reward_weight) or None, lora=args.lora,
         lora_r=args.lora_r, save_steps=args.save_steps, resume=args.resume, backend=args.backend,
-        device=args.device, progress=not args.no_progress, trl=dict(parse_param(t) for t in args.T), **scale,
+        device=args.device, progress=not args.no_progress, trl=dict(parse_param(t) for t in args.T),
+        max_pixels=args.max_pixels, **scale,
     )
     rec = train(cfg)
     if args.json:
@@ -316,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--full", dest="lora", action="store_false", help="full fine-tuning")
     p.add_argument("--lora-r", type=int, default=16, help="LoRA rank (default 16)")
     p.add_argument("--rating-scale", help="rating task: LOW-HIGH (default 1-7 for imagereward, else 1-5)")
+    p.add_argument("--max-pixels", type=int,
+                   help="cap on image pixels for the processor; saved with OUT, so scoring uses the same")
     p.add_argument("--num-generations", type=int, default=4, help="rollouts per prompt, GRPO's group (default 4)")
     p.add_argument("--max-completion-length", type=int, default=256, help="reasoning + answer tokens (default 256)")
     p.add_argument("--learning-rate", type=float, help="default 1e-5 with LoRA, 1e-6 full fine-tuning")

@@ -59,7 +59,8 @@ def _score(model_dir, scorer, tmp_path):
 
 def test_rating_lora_trains_logs_every_reward_and_loads_as_scorer(tiny_vlm_dir, tmp_path):
     out = tmp_path / "rating"
-    cfg = TrainConfig(task="rating", model=str(tiny_vlm_dir), output=str(out), dataset="demo", lora=True, **TINY)
+    cfg = TrainConfig(task="rating", model=str(tiny_vlm_dir), output=str(out), dataset="demo", lora=True,
+                      max_pixels=56 * 56, **TINY)
     rec = train(cfg, extra_reward_funcs=[length_reward])
 
     assert rec == json.loads((out / RECORD_NAME).read_text())
@@ -84,6 +85,9 @@ def test_rating_lora_trains_logs_every_reward_and_loads_as_scorer(tiny_vlm_dir, 
     adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(tiny_vlm_dir)
     assert (out / CHECKPOINTS / "checkpoint-2" / "trainer_state.json").is_file()
+    from transformers import AutoProcessor  # the resolution cap travels with the model to the scorers
+
+    assert AutoProcessor.from_pretrained(out).image_processor.size["longest_edge"] == 56 * 56
 
     summary = _score(out, "expected_rating", tmp_path)
     assert summary["n_prompts"] == 2 and summary["counts"]["ok"] > 0 and summary["counts"]["error"] == 0

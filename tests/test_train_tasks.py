@@ -165,6 +165,9 @@ def test_jsonl_rating_form(tmp_path):
     path.write_text('{"prompt": "a cat", "image": "a.png"}\n')
     with pytest.raises(DataError, match="line 1: missing key.*rating"):
         build_rating("jsonl", "train", path)
+    path.write_text("\n")
+    with pytest.raises(DataError, match="no rated images to train on"):
+        build_rating("jsonl", "train", path)
 
 
 def test_rating_task_rejects_datasets_without_ratings():

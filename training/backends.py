@@ -75,13 +75,13 @@ def select_backend(requested: str = "auto", device: str = "auto", *, has_cuda: b
 
 
 def load_transformers(model_path: str, *, device: str, lora: bool, lora_r: int, lora_alpha: int,
-                      lora_dropout: float):
+                      lora_dropout: float, max_pixels: int | None = None):
     """(model, processor, peft_config) with plain transformers; PEFT wraps the model inside
     ``GRPOTrainer`` when ``peft_config`` is not None."""
     import torch
     from transformers import AutoModelForImageTextToText
 
-    processor = load_processor(model_path)
+    processor = load_processor(model_path, max_pixels)
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     try:
         model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype)
@@ -96,14 +96,15 @@ def load_transformers(model_path: str, *, device: str, lora: bool, lora_r: int, 
     return model, processor, peft_config
 
 
-def load_processor(model_path: str):
-    """The model's multimodal processor; a clear error when the folder has only a tokenizer."""
+def load_processor(model_path: str, max_pixels: int | None = None):
+    """The model's multimodal processor; a clear error when the folder has only a tokenizer.
+    ``max_pixels`` caps image resolution (saved with the trained model's processor)."""
     from transformers import AutoProcessor, ProcessorMixin
 
     hint = ("GRPO on images needs the model's processor files (processor_config.json or "
             "preprocessor_config.json, with the tokenizer) next to the weights.")
     try:
-        processor = AutoProcessor.from_pretrained(model_path)
+        processor = AutoProcessor.from_pretrained(model_path, **({"max_pixels": max_pixels} if max_pixels else {}))
     except (OSError, ValueError) as exc:
         reason = str(exc).split(". ")[0]
         raise UsageError(f"{model_path}: no multimodal processor could be loaded ({reason}). {hint}") from None

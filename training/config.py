@@ -42,6 +42,7 @@ class TrainConfig:
     limit: int | None = None
     rating_min: int = 1
     rating_max: int | None = None  # None: 7 for imagereward, 5 otherwise
+    max_pixels: int | None = None  # processor's image size cap; saved with OUT, so scoring matches
     # optimisation
     max_steps: int = -1
     epochs: float = 1.0
@@ -83,6 +84,8 @@ class TrainConfig:
             raise UsageError("--max-completion-length must be positive")
         if self.max_steps == 0 or self.max_steps < -1:
             raise UsageError(f"--max-steps must be positive (or -1 for --epochs), got {self.max_steps}")
+        if self.max_pixels is not None and self.max_pixels < 28 * 28:
+            raise UsageError(f"--max-pixels must be at least {28 * 28}, got {self.max_pixels}")
         if self.rating_max is not None and self.rating_max <= self.rating_min:
             raise UsageError(f"rating scale {self.rating_min}..{self.rating_max} is empty")
         weights = self.resolved_reward_weights()

@@ -257,11 +257,15 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         model, processor = unsloth_backend.load(
             cfg.model, lora=cfg.lora, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
             seed=cfg.seed, max_seq_length=4096 + cfg.max_completion_length)
+        if cfg.max_pixels:
+            from prefbench.training.backends import load_processor
+
+            processor = load_processor(cfg.model, cfg.max_pixels)
         peft_config = None
     else:
         model, processor, peft_config = load_transformers(
             cfg.model, device=choice.device, lora=cfg.lora, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-            lora_dropout=cfg.lora_dropout)
+            lora_dropout=cfg.lora_dropout, max_pixels=cfg.max_pixels)
     tokenizer = getattr(processor, "tokenizer", processor)
     if cfg.task == "rating":
         check_answer_tokens(tokenizer, scale.tokens, f"rating scale {scale}")
