@@ -183,3 +183,58 @@ def test_kill_then_resume_continues_from_the_last_checkpoint(tiny_vlm_dir, tmp_p
     assert rec["steps"] == step + 2 and rec["resumed_from_step"] == step and rec["steps_this_run"] == 2
     # the curves hold the steps before the kill (from the checkpoint) and after the resume
     assert [s for s, _ in rec["curves"]["reward"]] == list(range(1, step + 3))
+
+
+def test_unsloth_adapter_wiring_with_a_stand_in_module(tiny_vlm_dir, tmp_path, monkeypatch):
+    """Unsloth itself cannot run here (it refuses vision models on the CPU and there is no GPU).
+    A stand-in ``unsloth`` module with the documented API, built on transformers + PEFT, checks
+    the wiring around it: which calls and options the adapter uses, that TRL trains a model that
+    arrives already LoRA-wrapped (no peft_config), and that the merged save loads as a model.
+    It says nothing about Unsloth's own behaviour."""
+    import types
+
+    from peft import LoraConfig, get_peft_model
+    from prefbench.training import backends
+    from transformers import AutoModelForImageTextToText
+
+    calls = {}
+
+    class FastVisionModel:
+        @staticmethod
+        def from_pretrained(model_name, **kw):
+            calls["from_pretrained"] = (model_name, kw)
+            return AutoModelForImageTextToText.from_pretrained(model_name), "unsloth's processor (unused)"
+
+        @staticmethod
+        def get_peft_model(model, **kw):
+            calls["get_peft_model"] = kw
+            wrapped = get_peft_model(model, LoraConfig(r=kw["r"], lora_alpha=kw["lora_alpha"],
+                                                       target_modules=backends.LANGUAGE_LORA_TARGETS))
+
+            def save_pretrained_merged(out_dir, processor, save_method):
+                calls["save_method"] = save_method
+                wrapped.merge_and_unload().save_pretrained(out_dir)
+                processor.save_pretrained(out_dir)
+
+            wrapped.save_pretrained_merged = save_pretrained_merged
+            return wrapped
+
+        @staticmethod
+        def for_training(model):
+            calls["for_training"] = True
+
+    monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastVisionModel=FastVisionModel))
+    monkeypatch.setattr(backends, "select_backend",
+                        lambda *a, **k: backends.BackendChoice("unsloth", "cpu", "stand-in for a test"))
+    out = tmp_path / "unsloth"
+    rec = train(TrainConfig(task="rating", model=str(tiny_vlm_dir), output=str(out), **TINY),
+                extra_reward_funcs=[length_reward])
+
+    assert rec["backend"]["name"] == "unsloth" and rec["output"]["format"] == "merged"
+    name, kw = calls["from_pretrained"]
+    assert name == str(tiny_vlm_dir) and kw["load_in_4bit"] is False and kw["full_finetuning"] is False
+    assert calls["get_peft_model"]["finetune_vision_layers"] is False
+    assert calls["get_peft_model"]["finetune_language_layers"] is True
+    assert calls["save_method"] == "merged_16bit" and calls["for_training"]
+    base, trained = _weights(tiny_vlm_dir), _weights(out)
+    assert _changed(base, trained, "model.layers.0.self_attn.q_proj") and not _changed(base, trained, "visual.")

@@ -251,16 +251,16 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     print(f"prefbench train: backend {choice.name} on {choice.device} ({choice.reason}); "
           f"{len(data.examples)} {cfg.task} examples from {cfg.dataset}/{cfg.split}", file=sys.stderr)
 
-    if choice.name == "unsloth":  # before TRL is imported, so that Unsloth's patches apply
+    if choice.name == "unsloth":
         from prefbench.training import unsloth_backend
+        from prefbench.training.backends import load_processor
 
-        model, processor = unsloth_backend.load(
+        unsloth_backend.import_first()  # before transformers and TRL, so that Unsloth's patches apply
+        # the plain AutoProcessor, as the scorers load it: checked before the model loads
+        processor = load_processor(cfg.model, cfg.max_pixels)
+        model = unsloth_backend.load(
             cfg.model, lora=cfg.lora, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
             seed=cfg.seed, max_seq_length=4096 + cfg.max_completion_length)
-        if cfg.max_pixels:
-            from prefbench.training.backends import load_processor
-
-            processor = load_processor(cfg.model, cfg.max_pixels)
         peft_config = None
     else:
         model, processor, peft_config = load_transformers(

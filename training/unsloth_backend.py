@@ -4,19 +4,26 @@ Thin on purpose. Unsloth refuses vision models on the CPU, so this module only r
 GPU with ``pip install "prefbench[unsloth]"`` (which pins transformers/TRL to versions Unsloth
 supports). It has not been run in this project's CI, which has no GPU: see the README.
 ``unsloth`` must be imported before transformers and TRL so that its patches apply, which is
-why :func:`prefbench.training.trainer.train` calls :func:`load` before importing TRL.
+why :func:`prefbench.training.trainer.train` calls :func:`import_first` before anything else
+imports them. The processor is the plain ``AutoProcessor`` (what the scorers load), not
+Unsloth's.
 """
 
 from __future__ import annotations
 
 
+def import_first() -> None:
+    """Import unsloth (it patches transformers and TRL on import)."""
+    import unsloth  # noqa: F401
+
+
 def load(model_path: str, *, lora: bool, lora_r: int, lora_alpha: int, lora_dropout: float, seed: int,
          max_seq_length: int):
-    """(model, processor): 16-bit weights; LoRA on the language layers' attention and MLP,
+    """The policy model: 16-bit weights; LoRA on the language layers' attention and MLP,
     vision tower frozen; or full fine-tuning when ``lora`` is False."""
     from unsloth import FastVisionModel  # noqa: I001  (must come before transformers/trl)
 
-    model, processor = FastVisionModel.from_pretrained(
+    model, _ = FastVisionModel.from_pretrained(
         model_path, load_in_4bit=False, max_seq_length=max_seq_length, full_finetuning=not lora,
         use_gradient_checkpointing="unsloth",
     )
@@ -27,7 +34,7 @@ def load(model_path: str, *, lora: bool, lora_r: int, lora_alpha: int, lora_drop
             random_state=seed,
         )
     FastVisionModel.for_training(model)
-    return model, processor
+    return model
 
 
 def save_merged(model, processor, out_dir: str) -> None:
