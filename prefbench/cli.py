@@ -220,6 +220,10 @@ def cmd_train(args) -> int:
         max_pixels=args.max_pixels, **scale,
     )
     rec = train(cfg)
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:  # under accelerate/torchrun only the main process reports
+        return 0
     if args.json:
         _print_json(_clean({k: v for k, v in rec.items() if k != "curves"}))
         return 0
