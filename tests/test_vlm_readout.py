@@ -188,3 +188,33 @@ def test_plan_sorts_by_length_and_respects_the_token_budget():
     assert batches == [[1], [3], [4, 0], [2]]
     assert HFBackend("unused", max_batch_tokens=10**9, max_batch_rows=4).plan([10] * 10, 2, 5) == [
         [0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]  # at most 4 rows = 2 jobs x 2 rollouts
+
+
+def test_sampled_rollouts_do_not_depend_on_batch_composition(backend):
+    jobs = _jobs()
+    kw = dict(candidates=("1", "2", "3"), budget=6, rollouts=2, temperature=1.0, top_p=0.95, seed=5)
+    alone = backend.generate([jobs[1]], **kw)[0]
+    together = backend.generate(jobs, **kw)[1]  # padded, batched with other jobs
+    for a, b in zip(alone, together):
+        assert a.generated_ids == b.generated_ids
+        np.testing.assert_allclose(a.answer_logits, b.answer_logits, rtol=1e-4, atol=1e-4)
+    assert alone[0].generated_ids != alone[1].generated_ids
+    other = backend.generate([jobs[1]], **{**kw, "seed": 6})[0]
+    assert other[0].generated_ids != alone[0].generated_ids
+
+
+def test_sample_rows_follows_softmax_and_top_p():
+    from prefbench.scorers.vlm.readout import sample_rows
+
+    n = 4000
+    logits = torch.tensor([[0.0, float(np.log(3.0))]]).repeat(n, 1)
+    seeds = torch.arange(n, dtype=torch.int64) * 7919 + 13
+    picks = sample_rows(logits, seeds, step=0, temperature=1.0)
+    assert abs(picks.float().mean().item() - 0.75) < 0.03  # P(token 1) = 3 / (1 + 3)
+    assert torch.equal(picks, sample_rows(logits, seeds, step=0, temperature=1.0))  # same seeds, same draws
+    assert not torch.equal(picks, sample_rows(logits, seeds, step=1, temperature=1.0))
+    probs = torch.tensor([[0.5, 0.3, 0.2]]).log().repeat(n, 1)
+    nucleus = sample_rows(probs, seeds, step=0, temperature=1.0, top_p=0.6)
+    assert set(nucleus.tolist()) == {0, 1}  # 0.5 < 0.6: the nucleus needs token 1, never token 2
+    share = (nucleus == 0).float().mean().item()
+    assert abs(share - 0.5 / 0.8) < 0.03

@@ -280,14 +280,17 @@ class HFBackend:
         new_tokens = 1 if prefill else budget + len(self.force_open) + 1 + tail_tokens
         results: list[list] = [[] for _ in jobs]
         for chunk in self.plan(lengths, k, new_tokens):
-            batch = self._to_device(self.collate([encs[i] for i in chunk]))
+            # rollouts are rows of their own (job-major); the image-sharing wrapper encodes each
+            # job's images once for all k of them
+            expanded = [i for i in chunk for _ in range(k)]
+            batch = self._to_device(self.collate([encs[i] for i in expanded]))
             width = batch["input_ids"].shape[1]
             if stats is not None:
                 stats["batches"] = stats.get("batches", 0) + 1
                 stats["rows"] = stats.get("rows", 0) + len(chunk) * k
                 stats["prompt_tokens"] = stats.get("prompt_tokens", 0) + sum(lengths[i] for i in chunk) * k
                 stats["padded_prompt_tokens"] = stats.get("padded_prompt_tokens", 0) + width * len(chunk) * k
-            self._image_keys = self._slot_keys([jobs[i] for i in chunk]) if self.share_images else None
+            self._image_keys = self._slot_keys([jobs[i] for i in expanded]) if self.share_images else None
             try:
                 if prefill:
                     with torch.inference_mode():
@@ -296,18 +299,18 @@ class HFBackend:
                     mass = torch.exp(torch.logsumexp(cand, -1) - torch.logsumexp(logits, -1))
                     rows = [RowReadout([], cand[n].tolist(), float(mass[n]), 0) for n in range(len(chunk))]
                 else:
+                    # sampling happens inside the read-out (per-row counter-based noise, see
+                    # readout.sample_rows); generate itself only takes the argmax it is left with
+                    row_seeds = [seed_for(seed, [jobs[i].key, str(r)]) for i in chunk for r in range(k)]
                     readout = AnswerReadout(self.token_texts, width, len(chunk) * k, cand_ids, budget,
-                                            self.force_open, self.force_closed, self.end_ids, tail_tokens=tail_tokens)
-                    sampling = temperature > 0
+                                            self.force_open, self.force_closed, self.end_ids, tail_tokens=tail_tokens,
+                                            temperature=temperature, top_p=top_p, row_seeds=row_seeds)
                     gen_cfg = GenerationConfig(
-                        max_new_tokens=readout.max_new_tokens, do_sample=sampling, num_return_sequences=k,
-                        temperature=temperature if sampling else None, top_p=top_p if sampling else None,
-                        top_k=0 if sampling else None, pad_token_id=self.pad_id, eos_token_id=self.end_ids,
-                        repetition_penalty=1.0, cache_implementation=self.cache_implementation,
+                        max_new_tokens=readout.max_new_tokens, do_sample=False,
+                        pad_token_id=self.pad_id, eos_token_id=self.end_ids, repetition_penalty=1.0,
+                        cache_implementation=self.cache_implementation,
                     )
-                    devices = [self.device] if self.device.type == "cuda" else []
-                    with torch.inference_mode(), torch.random.fork_rng(devices=devices):
-                        torch.manual_seed(seed_for(seed, [jobs[i].key for i in chunk]))
+                    with torch.inference_mode():
                         sequences = self.model.generate(
                             **batch, generation_config=gen_cfg, logits_processor=LogitsProcessorList([readout]),
                             stopping_criteria=StoppingCriteriaList([readout.stopping_criteria()]))

@@ -19,9 +19,11 @@ a row is still reasoning, end-of-sequence tokens are masked so that every row re
 (either by itself or forced).
 
 The processor must see raw logits: the backend replaces the model's ``generation_config`` with a
-neutral one so that no repetition penalty or other processor runs before it, and temperature
-and top-p (the sampling warpers) run after it. ``tests/test_vlm_readout.py`` proves equality
-with a separate forward pass.
+neutral one so that no repetition penalty or other processor runs before it. Sampling
+(temperature, top-p) also happens here, per row, from counter-based noise keyed by the row's
+seed (:func:`sample_rows`); generate then only takes the argmax of what is left, so a rollout
+does not depend on its batch. ``tests/test_vlm_readout.py`` proves equality with a separate
+forward pass.
 """
 
 from __future__ import annotations
@@ -63,8 +65,13 @@ class AnswerReadout(LogitsProcessor):
 
     def __init__(self, token_texts: Sequence[str], prompt_len: int, n_rows: int, candidate_ids: Sequence[int],
                  budget: int, force_open: Sequence[int], force_closed: Sequence[int], end_ids: Sequence[int],
-                 tail_tokens: int = 0, prefix: str = ANSWER_PREFIX):
+                 tail_tokens: int = 0, prefix: str = ANSWER_PREFIX, temperature: float = 0.0,
+                 top_p: float = 1.0, row_seeds: Sequence[int] | None = None):
         self.token_texts = token_texts
+        self.temperature, self.top_p = float(temperature), float(top_p)
+        if self.temperature > 0 and (row_seeds is None or len(row_seeds) != n_rows):
+            raise ValueError("sampling needs one seed per row")
+        self.row_seeds = list(row_seeds) if row_seeds is not None else None
         self.prompt_len = prompt_len
         self.n_rows = n_rows
         self.candidate_ids = list(candidate_ids)
@@ -90,7 +97,7 @@ class AnswerReadout(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         t = input_ids.shape[1] - self.prompt_len
         last = input_ids[:, -1].tolist() if t > 0 else None
-        capture, force_rows, force_tokens, think_rows = [], [], [], []
+        capture, force_rows, force_tokens, think_rows, tail_rows = [], [], [], [], []
         for r in range(self.n_rows):
             phase = self.phase[r]
             if phase == DONE:
@@ -102,6 +109,7 @@ class AnswerReadout(LogitsProcessor):
                     if tok in self.end_set or self.tails[r].endswith(ANSWER_CLOSE) or t - self.answer_step[r] > self.tail_tokens:
                         self._finish(r, t)
                         continue
+                    tail_rows.append(r)
                 if THINK_CLOSE in self.tails[r]:
                     self.closed_think[r] = True
             if phase in (THINKING, FORCING):
@@ -141,6 +149,12 @@ class AnswerReadout(LogitsProcessor):
         if think_rows and self.end_ids:
             rows = torch.tensor(think_rows, device=scores.device)
             scores[rows.unsqueeze(1), torch.tensor(self.end_ids, device=scores.device).unsqueeze(0)] = float("-inf")
+        free = think_rows + capture + tail_rows
+        if free and self.temperature > 0:
+            rows = torch.tensor(free, device=scores.device)
+            seeds = torch.tensor([self.row_seeds[r] for r in free], dtype=torch.int64, device=scores.device)
+            force_rows += free
+            force_tokens += sample_rows(scores[rows], seeds, t, self.temperature, self.top_p).tolist()
         if force_rows:
             rows = torch.tensor(force_rows, device=scores.device)
             toks = torch.tensor(force_tokens, device=scores.device)
@@ -165,6 +179,37 @@ class AnswerReadout(LogitsProcessor):
             out.append(RowReadout(ids, self.answer_logits[r], self.answer_mass[r], self.answer_step[r],
                                   self.forced[r], self.missed[r], decode(ids)))
         return out
+
+
+_MASK53 = (1 << 53) - 1
+
+
+def _mix64(z: torch.Tensor) -> torch.Tensor:
+    """splitmix64's finaliser on int64 tensors (wrapping arithmetic; logical shifts emulated)."""
+    z = (z ^ ((z >> 30) & ((1 << 34) - 1))) * -4658895280553007687  # 0xBF58476D1CE4E5B9
+    z = (z ^ ((z >> 27) & ((1 << 37) - 1))) * -7723592293110705685  # 0x94D049BB133111EB
+    return z ^ ((z >> 31) & ((1 << 33) - 1))
+
+
+def sample_rows(logits: torch.Tensor, seeds: torch.Tensor, step: int, temperature: float,
+                top_p: float = 1.0) -> torch.Tensor:
+    """One token per row from softmax(logits / temperature) restricted to the top-p nucleus.
+
+    The randomness is a counter-based hash of (row seed, step, token id) fed to the Gumbel-max
+    trick, so a rollout's tokens depend on its own seed only: not on which rows share its batch,
+    on padding, or on the global RNG. A resumed or re-batched run samples the same rollouts.
+    """
+    x = logits.float() / temperature
+    if top_p < 1.0:
+        probs = torch.softmax(x, dim=-1)
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        outside = (sorted_p.cumsum(-1) - sorted_p) > top_p  # keep the smallest set reaching top_p
+        x = x.scatter(-1, order, torch.where(outside, float("-inf"), x.gather(-1, order)))
+    vocab = torch.arange(x.shape[-1], device=x.device, dtype=torch.int64)
+    z = _mix64(seeds.unsqueeze(1) * -7046029254386353131 + (step * x.shape[-1] + vocab).unsqueeze(0))
+    u = (((z >> 11) & _MASK53).double() + 0.5) / float(1 << 53)  # uniform in (0, 1)
+    gumbel = -torch.log(-torch.log(u))
+    return torch.argmax(x.double() + gumbel, dim=-1)
 
 
 class _RowsDone(StoppingCriteria):
