@@ -43,14 +43,19 @@ class Job:
 
 
 def model_fingerprint(path: str | None) -> str | None:
-    """A cheap identity for a local checkpoint: sha256 of config.json plus the names and sizes
-    of its weight files (hashing gigabytes of weights per run would be too slow)."""
+    """A cheap identity for a local checkpoint: sha256 of its small config, tokenizer and chat
+    template files plus the names and sizes of its weight files (hashing gigabytes of weights
+    per run would be too slow)."""
     if not path:
         return None
     p = Path(path)
     if not (p / "config.json").is_file():
         return None
-    h = hashlib.sha256((p / "config.json").read_bytes())
+    h = hashlib.sha256()
+    for name in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                 "chat_template.jinja", "chat_template.json", "preprocessor_config.json", "processor_config.json"):
+        if (p / name).is_file():
+            h.update(name.encode() + b"\0" + (p / name).read_bytes())
     for w in sorted(list(p.glob("*.safetensors")) + list(p.glob("*.bin"))):
         h.update(f"{w.name}:{w.stat().st_size}".encode())
     return "sha256:" + h.hexdigest()[:16]
