@@ -104,7 +104,13 @@ def load_state_dict(path: Path, what: str) -> dict:
 
 
 def from_pretrained(loader: Callable[..., Any], name: str, what: str, **kwargs):
-    """transformers ``from_pretrained`` with an offline error that says what to provide."""
+    """transformers ``from_pretrained`` with an offline error that says what to provide
+    (``dtype=`` is passed as ``torch_dtype`` to transformers 4)."""
+    if "dtype" in kwargs:
+        import transformers
+
+        if int(transformers.__version__.split(".")[0]) < 5:
+            kwargs["torch_dtype"] = kwargs.pop("dtype")
     try:
         return loader(name, **kwargs)
     except OSError as exc:
