@@ -61,8 +61,8 @@ def cmd_list(args) -> int:
     print("Scorers:")
     for s in scorers:
         state = "installed" if s["installed"] else f"needs: pip install 'prefbench[{s['extra']}]'"
-        extra = s["extra"] or "core"
-        print(f"  {s['name']:<18} [{extra}] {state:<40} {s['description']}")
+        extra = f"[{s['extra'] or 'core'}]"
+        print(f"  {s['name']:<18} {extra:<13} {state:<40} {s['description']}")
     print("\nDatasets (--dataset, --split):")
     for d in datasets:
         print(f"  {d['name']:<12} splits: {', '.join(d['splits']):<36} convention: {d['convention']}")
