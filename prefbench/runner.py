@@ -87,6 +87,7 @@ def build_scorer(cfg: RunConfig):
         if cfg.api_key_env:
             params["api_key_env"] = cfg.api_key_env
     accepted = options(lookup(cfg.scorer, backend).load())
+    bundled = None
     if cfg.model is None and "model" in accepted and cfg.dataset == "demo" and "model" not in params and not backend:
         from prefbench.demo_zoo import bundled_model
 
@@ -101,17 +102,32 @@ def build_scorer(cfg: RunConfig):
         params[key] = value
     if "seed" in accepted:
         params.setdefault("seed", cfg.seed)
-    return build(cfg.scorer, params, backend)
+    scorer, spec = build(cfg.scorer, params, backend)
+    return scorer, spec, _model_info(scorer, bundled)
 
 
-def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig) -> dict:
+def _model_info(scorer, bundled: Path | None) -> dict:
+    """The scorer's model id and revision; a bundled demo checkpoint gets a portable id
+    (``prefbench-demo/<name>``) and its weights' hash as revision, so that runs, config hashes
+    and CI baselines match across machines."""
+    info = dict(scorer.model_info())
+    if bundled is not None:
+        weights = bundled / "model.safetensors"
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else None
+        info.update({"id": f"prefbench-demo/{bundled.name}", "revision": digest})
+    return info
+
+
+def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig, model_info: dict) -> dict:
     # transport options (server URLs, concurrency, timeouts) change how scores are fetched, not
     # what they are: a run resumes against another set of servers
     transport = set(getattr(scorer, "transport_params", ()))
+    if model_info.get("id", "").startswith("prefbench-demo/"):
+        transport.add("model")  # the bundled checkpoint's absolute path differs per machine
     return {
         "scorer": spec["name"],
         "params": {k: v for k, v in spec["resolved"].items() if k not in transport},
-        "model": scorer.model_info(),
+        "model": model_info,
         "prompt_template_hash": scorer.prompt_template_hash(),
         "dataset": split.dataset,
         "split": split.split,
@@ -124,8 +140,8 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def default_run_dir(cfg: RunConfig, spec: dict, scorer, config_hash: str, split: Split) -> Path:
-    model = scorer.model_info().get("id")
+def default_run_dir(cfg: RunConfig, spec: dict, model_info: dict, config_hash: str, split: Split) -> Path:
+    model = model_info.get("id")
     name = spec["name"] + (f"-{_slug(Path(str(model)).name)}" if model else "") + f"-{config_hash[:8]}"
     return Path(cfg.results_root) / f"{split.dataset}-{split.split}" / name
 
@@ -236,10 +252,10 @@ def _finite(x):
 def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
     """Score, store and summarise; returns the run record (also written to run.json)."""
     split = load_dataset(cfg.dataset, cfg.split, cfg.data_dir, limit=cfg.limit)
-    scorer, spec = build_scorer(cfg)
-    identity = config_identity(spec, scorer, split, cfg)
+    scorer, spec, model_info = build_scorer(cfg)
+    identity = config_identity(spec, scorer, split, cfg, model_info)
     config_hash = _hash(identity)
-    run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, spec, scorer, config_hash, split)
+    run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, spec, model_info, config_hash, split)
     run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
     previous = None
     if run_path.exists():
@@ -273,7 +289,7 @@ def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
         "config_hash": config_hash,
         "created": created,
         "scorer": spec,
-        "model": scorer.model_info(),
+        "model": model_info,
         "prompt_template_hash": scorer.prompt_template_hash(),
         "dataset": {"name": split.dataset, "split": split.split, "content_hash": identity["dataset_hash"],
                     "n_items": len(split), "n_images": split.n_images, "source": split.source,

@@ -25,18 +25,21 @@ PB = [sys.executable, "-m", "prefbench"]
 
 #: GRPO settings shared by both scorers (CPU-sized; the paper's are in its sec. 4)
 GRPO = ["--dataset", "demo", "--split", "train", "--full", "--num-generations", "4", "--batch-size", "16",
-        "--max-completion-length", "48", "--learning-rate", "2e-5", "--beta", "0.04", "--seed", "0",
+        "--max-completion-length", "48", "--beta", "0.04", "--seed", "0",
         "--save-steps", "50", "--no-progress"]
 GRPO_STEPS = "200"
+#: learning rates: at 2e-5 the rating run's format reward stayed near 0.1 for 50 steps (too few
+#: well-formed rollouts for GRPO's group advantages), so rating uses 1e-4; pairwise learned at 2e-5
+GRPO_LR = {"rating": "1e-4", "pairwise": "2e-5"}
 
 
 def model_commands(work: Path) -> list[list[str]]:
     return [
         PY + ["-m", "prefbench.demo_zoo.pretrain", str(work / "base"), "--steps", "1000", "--seed", "0"],
         PB + ["train", "--task", "rating", "--model", str(work / "base"), "--output", str(work / "rating"),
-              "--max-steps", GRPO_STEPS, *GRPO],
+              "--max-steps", GRPO_STEPS, "--learning-rate", GRPO_LR["rating"], *GRPO],
         PB + ["train", "--task", "pairwise", "--model", str(work / "base"), "--output", str(work / "pairwise"),
-              "--max-steps", GRPO_STEPS, *GRPO],
+              "--max-steps", GRPO_STEPS, "--learning-rate", GRPO_LR["pairwise"], *GRPO],
         PY + ["-m", "prefbench.demo_zoo.clip", str(work / "clip"), "--steps", "1500", "--seed", "0"],
     ]
 
