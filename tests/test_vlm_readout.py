@@ -218,3 +218,16 @@ def test_sample_rows_follows_softmax_and_top_p():
     assert set(nucleus.tolist()) == {0, 1}  # 0.5 < 0.6: the nucleus needs token 1, never token 2
     share = (nucleus == 0).float().mean().item()
     assert abs(share - 0.5 / 0.8) < 0.03
+
+
+def test_qwen2_vl_goes_through_the_same_path(tiny_qwen2_vl_dir):
+    b = HFBackend(str(tiny_qwen2_vl_dir), device="cpu")
+    b.load()
+    assert type(b.model).__name__ == "Qwen2VLForConditionalGeneration"
+    jobs = _jobs()
+    digits = [str(d) for d in range(10)]
+    results = b.generate(jobs, candidates=digits, budget=4, rollouts=1, temperature=1.0, seed=1)
+    for job, (row,) in zip(jobs, results):
+        assert row.forced
+        prefix = row.generated_ids[:row.answer_step]
+        np.testing.assert_allclose(row.answer_logits, _second_pass(b, job, prefix, digits), rtol=1e-4, atol=1e-4)

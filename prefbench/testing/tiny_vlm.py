@@ -45,6 +45,10 @@ TEXT_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, n
 VISION_CONFIG = dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2, out_hidden_size=64,
                      patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
                      fullatt_block_indexes=[1])
+#: Qwen2-VL's vision tower takes other field names (embed_dim, mlp_ratio; hidden_size = output)
+QWEN2_VL_VISION_CONFIG = dict(depth=2, embed_dim=64, hidden_size=64, mlp_ratio=2, num_heads=2, patch_size=14,
+                              spatial_merge_size=2, temporal_patch_size=2)
+ARCHS = ("qwen2_5_vl", "qwen2_vl")
 VOCAB_SIZE = 1024
 SEED = 1234
 
@@ -132,32 +136,44 @@ def chat_template() -> str:
     return (files("trl") / "chat_templates" / "qwen2_5_vl.jinja").read_text()
 
 
-def build_tiny_vlm(out_dir: str | Path, seed: int = SEED) -> Path:
-    """Write the tiny checkpoint + processor to ``out_dir`` and return it."""
+def build_tiny_vlm(out_dir: str | Path, seed: int = SEED, arch: str = "qwen2_5_vl") -> Path:
+    """Write the tiny checkpoint + processor to ``out_dir`` and return it.
+
+    ``arch``: ``qwen2_5_vl`` (default, the paper's model family) or ``qwen2_vl``."""
     import torch
     from transformers import (
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
         Qwen2_5_VLProcessor,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
         Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
         Qwen2VLVideoProcessor,
     )
+
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    qwen2 = arch == "qwen2_vl"
+    config_cls, model_cls = (Qwen2VLConfig, Qwen2VLForConditionalGeneration) if qwen2 else (
+        Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration)
+    processor_cls = Qwen2VLProcessor if qwen2 else Qwen2_5_VLProcessor
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     vocab = len(tokenizer)
-    config = Qwen2_5_VLConfig(
+    config = config_cls(
         text_config={**TEXT_CONFIG, "vocab_size": vocab, "bos_token_id": ids["<|endoftext|>"],
                      "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]},
-        vision_config=VISION_CONFIG,
+        vision_config=QWEN2_VL_VISION_CONFIG if qwen2 else VISION_CONFIG,
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model = model_cls(config).eval()
     # Random init leaves logits nearly uniform; a larger lm_head spreads them so that greedy and
     # sampled decoding differ visibly and soft scores are not all ~equal.
     with torch.no_grad():
@@ -170,11 +186,11 @@ def build_tiny_vlm(out_dir: str | Path, seed: int = SEED) -> Path:
                                             merge_size=2, temporal_patch_size=2)
     video_processor = Qwen2VLVideoProcessor(min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14,
                                             merge_size=2, temporal_patch_size=2)
-    processor = Qwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+    processor = processor_cls(image_processor=image_processor, tokenizer=tokenizer,
                                     video_processor=video_processor, chat_template=chat_template())
     processor.save_pretrained(out)
-    (out / "prefbench_tiny.json").write_text(json.dumps({"builder": "prefbench.testing.tiny_vlm", "seed": seed},
-                                                        indent=2) + "\n")
+    (out / "prefbench_tiny.json").write_text(json.dumps({"builder": "prefbench.testing.tiny_vlm", "seed": seed,
+                                                         "arch": arch}, indent=2) + "\n")
     return out
 
 
@@ -182,10 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m prefbench.testing.tiny_vlm", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", help="folder to write the checkpoint and processor into")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--arch", choices=ARCHS, default="qwen2_5_vl")
     args = parser.parse_args(argv)
-    path = build_tiny_vlm(args.out_dir, seed=args.seed)
+    path = build_tiny_vlm(args.out_dir, seed=args.seed, arch=args.arch)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    print(f"wrote tiny Qwen2.5-VL to {path} ({size / 1e6:.1f} MB)")
+    print(f"wrote tiny {args.arch} to {path} ({size / 1e6:.1f} MB)")
     return 0
 
 
