@@ -39,6 +39,21 @@ CLIP_TEXT = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num
                  max_position_embeddings=77)
 CLIP_VISION = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=1,
                    image_size=56, patch_size=14)
+#: real-sized shapes with random weights, for speed benchmarks (benchmarks/encoders_speed.py):
+#: (text config, vision config, projection dim, activation)
+CLIP_SHAPES = {
+    "tiny": (CLIP_TEXT, CLIP_VISION, 16, "quick_gelu"),
+    # openai/clip-vit-large-patch14 (the clip and aesthetic baselines)
+    "vit-l14": (dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                     max_position_embeddings=77),
+                dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                     image_size=224, patch_size=14), 768, "quick_gelu"),
+    # laion/CLIP-ViT-H-14-laion2B-s32B-b79K (PickScore v1)
+    "vit-h14": (dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                     max_position_embeddings=77),
+                dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16,
+                     image_size=224, patch_size=14), 1024, "gelu"),
+}
 OPEN_CLIP_CFG = {"embed_dim": 16,
                  "vision_cfg": {"image_size": 56, "layers": 2, "width": 32, "head_width": 16, "patch_size": 14},
                  "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}}
@@ -98,8 +113,9 @@ def write_clip_tokenizer(out: Path) -> int:
     return len(vocab)
 
 
-def build_clip(out: Path | str) -> Path:
-    """A tiny ``CLIPModel`` folder loadable offline by transformers 4.4x-5.x."""
+def build_clip(out: Path | str, shape: str = "tiny") -> Path:
+    """A random ``CLIPModel`` folder loadable offline by transformers 4.4x-5.x (``shape``: a
+    :data:`CLIP_SHAPES` key; only ``tiny`` gets its weights spread for visible score gaps)."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
 
@@ -108,15 +124,17 @@ def build_clip(out: Path | str) -> Path:
     vocab_size = write_clip_tokenizer(out)
     tok = CLIPTokenizer(str(out / "vocab.json"), str(out / "merges.txt"), model_max_length=77)
     bos, eos = tok.convert_tokens_to_ids("<|startoftext|>"), tok.convert_tokens_to_ids("<|endoftext|>")
+    text, vision, projection, act = CLIP_SHAPES[shape]
     config = CLIPConfig(
-        text_config=dict(CLIP_TEXT, vocab_size=vocab_size, bos_token_id=bos, eos_token_id=eos, pad_token_id=eos),
-        vision_config=dict(CLIP_VISION), projection_dim=16,
+        text_config=dict(text, vocab_size=vocab_size if shape == "tiny" else 49408, bos_token_id=bos,
+                         eos_token_id=eos, pad_token_id=eos, hidden_act=act),
+        vision_config=dict(vision, hidden_act=act), projection_dim=projection,
     )
     torch.manual_seed(SEED)
     model = CLIPModel(config).eval()
     with torch.no_grad():
         for p in model.parameters():
-            if p.dim() >= 2:  # spread the random weights so scores differ visibly between images
+            if p.dim() >= 2 and shape == "tiny":  # spread the weights so scores differ visibly
                 p.normal_(0.0, 0.2)
             # float16-representable values, like OpenAI's released CLIP weights: the `clip`
             # package rounds every checkpoint through float16 on load (build_model), so only
@@ -124,17 +142,17 @@ def build_clip(out: Path | str) -> Path:
             p.copy_(p.half().float())
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
-    size = CLIP_VISION["image_size"]
+    size = vision["image_size"]
     CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(out)
     return out
 
 
-def build_aesthetic(out: Path | str) -> Path:
+def build_aesthetic(out: Path | str, shape: str = "tiny") -> Path:
     """The tiny CLIP plus an MLP head with the LAION predictor's layout (``layers.0/2/4/6/7``)."""
     import torch
     from torch import nn
 
-    out = build_clip(out)
+    out = build_clip(out, shape)
     width = json.loads((out / "config.json").read_text())["projection_dim"]
     torch.manual_seed(SEED + 1)
     mlp = nn.Sequential(nn.Linear(width, 1024), nn.Dropout(0.2), nn.Linear(1024, 128), nn.Dropout(0.2),
@@ -149,31 +167,43 @@ def build_aesthetic(out: Path | str) -> Path:
     return out
 
 
-def build_hpsv2(out: Path | str, version: str = "v2.1") -> Path:
-    """A tiny open_clip ViT (ViT-H-14's shape, scaled down) saved as HPSv2 ships its checkpoints."""
+def build_hpsv2(out: Path | str, version: str = "v2.1", shape: str = "tiny") -> Path:
+    """A tiny open_clip ViT (ViT-H-14's shape, scaled down; ``shape="full"``: ViT-H-14 itself)
+    saved as HPSv2 ships its checkpoints."""
     import open_clip
     import torch
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    cfg = OPEN_CLIP_CFG if shape == "tiny" else open_clip.get_model_config("ViT-H-14")
     torch.manual_seed(SEED + 2)
-    model = open_clip.CLIP(**OPEN_CLIP_CFG, output_dict=True)
+    model = open_clip.CLIP(**cfg, output_dict=True)
     (out / "open_clip_config.json").write_text(json.dumps(
-        {"model_cfg": OPEN_CLIP_CFG,
+        {"model_cfg": cfg,
          "preprocess_cfg": {"mean": list(open_clip.OPENAI_DATASET_MEAN), "std": list(open_clip.OPENAI_DATASET_STD)}},
         indent=2))
     torch.save({"state_dict": model.state_dict()}, out / HPS_FILES[version])
     return out
 
 
-def build_imagereward(out: Path | str) -> Path:
-    """A tiny ImageReward checkpoint with the official key names (see scorers/encoders/imagereward.py)."""
+def build_imagereward(out: Path | str, shape: str = "tiny") -> Path:
+    """A tiny ImageReward checkpoint with the official key names (see scorers/encoders/imagereward.py);
+    ``shape="full"``: ViT-L/16 + BERT-base, the official sizes."""
     from prefbench.scorers.encoders.imagereward import build_tiny_checkpoint
 
-    return build_tiny_checkpoint(Path(out), seed=SEED + 3)
+    return build_tiny_checkpoint(Path(out), seed=SEED + 3, full=shape == "full")
 
 
 BUILDERS = {"clip": build_clip, "aesthetic": build_aesthetic, "hpsv2": build_hpsv2, "imagereward": build_imagereward}
+
+
+def build(name: str, out: Path, shape: str = "tiny") -> Path:
+    """One baseline's folder; ``shape="full"`` gives the real model sizes with random weights."""
+    if name == "hpsv2":
+        return build_hpsv2(out, shape=shape)
+    if name == "imagereward":
+        return build_imagereward(out, shape)
+    return BUILDERS[name](out, "tiny" if shape == "tiny" else "vit-l14")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,12 +211,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="output folder (one sub-folder per baseline)")
     parser.add_argument("--only", default=",".join(BUILDERS), help=f"comma-separated subset of {','.join(BUILDERS)}")
+    parser.add_argument("--shape", choices=["tiny", "full"], default="tiny",
+                        help="full: the real model sizes, random weights (GBs; for speed benchmarks)")
     args = parser.parse_args(argv)
     for name in args.only.split(","):
         name = name.strip()
         if name not in BUILDERS:
             parser.error(f"unknown baseline {name!r}; choose from {', '.join(BUILDERS)}")
-        print(BUILDERS[name](Path(args.out) / name))
+        print(build(name, Path(args.out) / name, args.shape))
     return 0
 
 

@@ -235,9 +235,15 @@ TINY_MED = {"architectures": ["BertModel"], "attention_probs_dropout_prob": 0.1,
             "encoder_width": 64, "add_cross_attention": True}
 
 
-def build_tiny_checkpoint(out: Path, seed: int = 0) -> Path:
+#: the official sizes: BERT-base with cross-attention (ImageReward's med_config.json)
+FULL_MED = dict(TINY_MED, intermediate_size=3072, max_position_embeddings=512, num_hidden_layers=12,
+                encoder_width=1024)
+
+
+def build_tiny_checkpoint(out: Path, seed: int = 0, full: bool = False) -> Path:
     """A tiny random ImageReward folder: ImageReward.pt (official key names), med_config.json,
-    vision_config.json and a BERT vocab.txt (with room for BLIP's [DEC] and [ENC])."""
+    vision_config.json and a BERT vocab.txt (with room for BLIP's [DEC] and [ENC]). ``full``:
+    the official ViT-L/16 + BERT-base sizes (random weights, for speed benchmarks)."""
     import string
 
     import torch
@@ -247,15 +253,17 @@ def build_tiny_checkpoint(out: Path, seed: int = 0) -> Path:
     vocab += list(string.punctuation) + ["##" + c for c in string.ascii_lowercase + string.digits]
     vocab += list(dict.fromkeys(_TINY_WORDS.split()))
     (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    med = dict(TINY_MED, vocab_size=len(vocab) + 2)  # + [DEC], [ENC] as init_tokenizer adds them
+    # vocabulary: + [DEC], [ENC] as init_tokenizer adds them (the official 30524 when full)
+    med = dict(FULL_MED, vocab_size=30524) if full else dict(TINY_MED, vocab_size=len(vocab) + 2)
+    vision = VIT_LARGE if full else TINY_VISION
     (out / MED_CONFIG).write_text(json.dumps(med, indent=2))
-    (out / VISION_CONFIG).write_text(json.dumps(TINY_VISION, indent=2))
+    (out / VISION_CONFIG).write_text(json.dumps(vision, indent=2))
     torch.manual_seed(seed)
-    model = build_model(med, TINY_VISION)
+    model = build_model(med, vision)
     with torch.no_grad():  # visible spread between images; BLIP-style small normal init elsewhere
         for name, p in model.named_parameters():
             if p.dim() >= 2 or "embedding" in name:
-                p.normal_(0.0, 0.1 if name.startswith("mlp") else 0.05)
+                p.normal_(0.0, 0.1 if name.startswith("mlp") else (0.02 if full else 0.05))
     sd = {k: v for k, v in model.state_dict().items() if not k.endswith("position_ids")}
     torch.save(official_keys(sd), out / CHECKPOINT)
     return out

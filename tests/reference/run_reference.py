@@ -33,7 +33,7 @@ def pickscore(spec):
     from PIL import Image
     from transformers import AutoModel, AutoProcessor
 
-    device = "cpu"
+    device = spec.get("device", "cpu")
     processor = AutoProcessor.from_pretrained(spec.get("processor", spec["model"]))
     model = AutoModel.from_pretrained(spec["model"]).eval().to(device)
 
@@ -51,12 +51,10 @@ def pickscore(spec):
             probs = torch.softmax(scores, dim=-1)
         return scores.cpu().tolist(), probs.cpu().tolist()
 
-    scores, probs = [], []
-    for case in spec["cases"]:
-        s, p = calc_probs(case["prompt"], [Image.open(path) for path in case["images"]])
-        scores.append(s)
-        probs.append(p)
-    return {"scores": scores, "probs": probs, "image_processor": type(processor.image_processor).__name__}
+    def score_case(case):
+        return calc_probs(case["prompt"], [Image.open(path) for path in case["images"]])[0]
+
+    return score_case, {"image_processor": type(processor.image_processor).__name__}
 
 
 # -- OpenAI CLIP (the `clip` package) with the tiny transformers CLIP's weights -----------------
@@ -123,9 +121,13 @@ def clipscore(spec):
     patch_clip_package(spec["model"])
     from ImageReward.models.CLIPScore import CLIPScore
 
-    model = CLIPScore(download_root=str(TMP), device="cpu").eval()
-    with torch.no_grad():
-        return {"scores": [[model.score(c["prompt"], p) for p in c["images"]] for c in spec["cases"]]}
+    model = CLIPScore(download_root=str(TMP), device=spec.get("device", "cpu")).to(spec.get("device", "cpu")).eval()
+
+    def score_case(case):
+        with torch.no_grad():
+            return [model.score(case["prompt"], p) for p in case["images"]]
+
+    return score_case, {}
 
 
 def aesthetic(spec):
@@ -134,14 +136,18 @@ def aesthetic(spec):
     patch_clip_package(spec["model"])
     from ImageReward.models.AestheticScore import MLP, AestheticScore
 
-    model = AestheticScore(download_root=str(TMP), device="cpu")
+    device = spec.get("device", "cpu")
+    model = AestheticScore(download_root=str(TMP), device=device)
     state_dict = torch.load(Path(spec["model"]) / "sac+logos+ava1-l14-linearMSE.pth", map_location="cpu")
     model.mlp = MLP(state_dict["layers.0.weight"].shape[1])  # the class hard-codes ViT-L/14's 768
     missing, unexpected = model.mlp.load_state_dict(state_dict, strict=False)
-    model.eval()
-    with torch.no_grad():
-        scores = [[model.score(c["prompt"], p) for p in c["images"]] for c in spec["cases"]]
-    return {"scores": scores, "missing": list(missing), "unexpected": list(unexpected)}
+    model.to(device).eval()
+
+    def score_case(case):
+        with torch.no_grad():
+            return [model.score(case["prompt"], p) for p in case["images"]]
+
+    return score_case, {"missing": list(missing), "unexpected": list(unexpected)}
 
 
 # -- HPSv2: hpsv2.img_score.score with the tiny open_clip model -------------------------------
@@ -154,16 +160,19 @@ def hpsv2(spec):
     add_model_config(str(TMP / "tiny-hps.json"))
     # initialize_model() with HPSv2's own arguments, minus the pretrained download
     model, _, preprocess_val = create_model_and_transforms(
-        "tiny-hps", None, precision="amp", device="cpu", jit=False, force_quick_gelu=False,
+        "tiny-hps", None, precision="amp", device=img_score.device, jit=False, force_quick_gelu=False,
         force_custom_text=False, force_patch_dropout=False, force_image_size=None, pretrained_image=False,
         image_mean=None, image_std=None, light_augmentation=True, aug_cfg={}, output_dict=True,
         with_score_predictor=False, with_region_predictor=False)
     img_score.model_dict["model"] = model
     img_score.model_dict["preprocess_val"] = preprocess_val
     ckpt = str(Path(spec["model"]) / "HPS_v2.1_compressed.pt")
-    scores = [[float(s) for s in img_score.score(c["images"], c["prompt"], cp=ckpt, hps_version="v2.1")]
-              for c in spec["cases"]]
-    return {"scores": scores}
+
+    def score_case(case):
+        # as HPSv2's evaluation calls it: the checkpoint is (re)loaded inside every score() call
+        return [float(s) for s in img_score.score(case["images"], case["prompt"], cp=ckpt, hps_version="v2.1")]
+
+    return score_case, {}
 
 
 # -- ImageReward: the package's ImageReward.load + score --------------------------------------
@@ -195,20 +204,44 @@ def imagereward(spec):
     blip_pretrain.create_vit = create_vit
     blip_pretrain.init_tokenizer = init_tokenizer
     ckpt = folder / "ImageReward.pt"
-    model = RM.load(str(ckpt), device="cpu", med_config=str(folder / "med_config.json"))
+    model = RM.load(str(ckpt), device=spec.get("device", "cpu"), med_config=str(folder / "med_config.json"))
     loaded = set(torch.load(ckpt, map_location="cpu"))
     not_loaded = sorted(set(model.state_dict()) - loaded)
-    with torch.no_grad():
-        scores = [[model.score(c["prompt"], p) for p in c["images"]] for c in spec["cases"]]
-        ranked = [model.inference_rank(c["prompt"], c["images"])[1] for c in spec["cases"]]
-    return {"scores": scores, "inference_rank": ranked, "not_loaded": not_loaded}
+
+    def score_case(case):
+        with torch.no_grad():
+            return [model.score(case["prompt"], p) for p in case["images"]]
+
+    extra = {"not_loaded": not_loaded}
+    if not spec.get("time"):
+        with torch.no_grad():
+            extra["inference_rank"] = [model.inference_rank(c["prompt"], c["images"])[1] for c in spec["cases"]]
+    return score_case, extra
 
 
 BASELINES = {"pickscore": pickscore, "clip": clipscore, "aesthetic": aesthetic, "hpsv2": hpsv2,
              "imagereward": imagereward}
 
+def main(spec: dict) -> dict:
+    """Scores of every case; with ``"time": true`` also the wall time of the scoring loop after
+    one warm-up case (what benchmarks/encoders_speed.py compares against)."""
+    import time
+
+    score_case, result = BASELINES[spec["baseline"]](spec)
+    if spec.get("time"):
+        score_case(spec["cases"][0])
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    start = time.perf_counter()
+    result["scores"] = [[float(x) for x in score_case(case)] for case in spec["cases"]]
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    result["seconds"] = time.perf_counter() - start
+    result["n_images"] = sum(len(c["images"]) for c in spec["cases"])
+    return result
+
+
 if __name__ == "__main__":
-    spec = json.loads(Path(sys.argv[1]).read_text())
-    result = BASELINES[spec["baseline"]](spec)
+    result = main(json.loads(Path(sys.argv[1]).read_text()))
     result["versions"] = {"torch": torch.__version__, "transformers": __import__("transformers").__version__}
     sys.stdout.write("\n@@RESULT@@" + json.dumps(result) + "\n")
