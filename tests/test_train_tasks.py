@@ -299,3 +299,16 @@ def test_cli_errors_exit_2_with_a_clear_message(tmp_path):
     assert proc.returncode == 2 and "rating scale 1-10" in proc.stderr
     proc = _cli("train", "--task", "rating", "--model", "unused", "--output", tmp_path / "out3", "--resume")
     assert proc.returncode == 2 and "holds no training run" in proc.stderr
+
+
+def test_last_checkpoint_skips_checkpoints_cut_short(tmp_path):
+    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_st'), (6, None), (10, '{"global_step": 10}')):
+        ckpt = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        if state:
+            (ckpt / "trainer_state.json").write_text(state)
+    (tmp_path / "checkpoints" / "checkpoint-x").mkdir()
+    assert trainer.last_checkpoint(tmp_path) == tmp_path / "checkpoints" / "checkpoint-10"
+    (tmp_path / "checkpoints" / "checkpoint-10" / "trainer_state.json").write_text("")  # killed mid-write
+    assert trainer.last_checkpoint(tmp_path) == tmp_path / "checkpoints" / "checkpoint-2"
+    assert trainer.last_checkpoint(tmp_path / "nothing") is None

@@ -91,15 +91,22 @@ def check_answer_tokens(tokenizer, answers: Sequence[str], what: str) -> None:
 
 # -- output folder --------------------------------------------------------------------------
 def last_checkpoint(out: Path) -> Path | None:
-    """The newest ``checkpoint-N`` whose ``trainer_state.json`` exists (written last, so a
-    checkpoint cut short by a kill is skipped)."""
+    """The newest ``checkpoint-N`` with a readable ``trainer_state.json`` (the trainer writes it
+    last, so a checkpoint cut short by a kill, even mid-way through that file, is skipped)."""
     root = out / CHECKPOINTS
     found = []
     for p in root.glob("checkpoint-*") if root.is_dir() else []:
         m = re.fullmatch(r"checkpoint-(\d+)", p.name)
-        if m and (p / "trainer_state.json").is_file():
+        if m and _readable_state(p / "trainer_state.json"):
             found.append((int(m.group(1)), p))
     return max(found)[1] if found else None
+
+
+def _readable_state(path: Path) -> bool:
+    try:
+        return "global_step" in json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def _check_output(cfg: TrainConfig) -> Path | None:
