@@ -52,7 +52,7 @@ def _score(model_dir, scorer, tmp_path):
         [sys.executable, "-m", "prefbench", "run", "--scorer", scorer, "--model", str(model_dir), "--dataset", "demo",
          "--limit", "2", "--json", "--no-progress", "--bootstrap-resamples", "200", "-S", "max_new_tokens=8",
          "--out", str(tmp_path / f"run-{scorer}")],
-        capture_output=True, text=True, timeout=300, env=env)
+        capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
@@ -166,14 +166,14 @@ def test_kill_then_resume_continues_from_the_last_checkpoint(tiny_vlm_dir, tmp_p
     step = json.loads((last_checkpoint(out) / "trainer_state.json").read_text())["global_step"]
     assert step >= 2
 
-    again = subprocess.run([*args, "--max-steps", "200"], env=env, capture_output=True, text=True, timeout=60)
+    again = subprocess.run([*args, "--max-steps", "200"], env=env, capture_output=True, text=True, timeout=180)
     assert again.returncode == 2 and "already holds a training run" in again.stderr
     other = subprocess.run([*args, "--max-steps", "200", "--resume", "--seed", "5"], env=env, capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=180)
     assert other.returncode == 2 and "seed: 0 -> 5" in other.stderr
 
     resumed = subprocess.run([*args, "--max-steps", str(step + 2), "--resume", "--json"], env=env,
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     printed = json.loads(resumed.stdout)  # --json: the record without its curves
     assert printed["steps"] == step + 2 and "curves" not in printed
