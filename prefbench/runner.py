@@ -122,7 +122,7 @@ def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig, model_info
     # transport options (server URLs, concurrency, timeouts) change how scores are fetched, not
     # what they are: a run resumes against another set of servers
     transport = set(getattr(scorer, "transport_params", ()))
-    if model_info.get("id", "").startswith("prefbench-demo/"):
+    if str(model_info.get("id") or "").startswith("prefbench-demo/"):
         transport.add("model")  # the bundled checkpoint's absolute path differs per machine
     return {
         "scorer": spec["name"],
