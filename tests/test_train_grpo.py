@@ -75,6 +75,7 @@ def test_rating_lora_trains_logs_every_reward_and_loads_as_scorer(tiny_vlm_dir, 
     assert rec["dataset"]["n_examples"] == 8 and rec["dataset"]["rating_scale"] == [1, 5]
     assert len(rec["dataset"]["content_hash"]) == 64
     assert rec["scorer_defaults"]["rating_scale"] == "1-5" and rec["scorer_defaults"]["template"] == "rating_v1"
+    assert len(rec["scorer_defaults"]["prompt_template_hash"]) == 64
     assert rec["output"]["format"] == "merged+adapter" and rec["steps_per_second"] > 0
 
     # LoRA on the language layers only: those merged weights moved, the vision tower did not
@@ -91,6 +92,9 @@ def test_rating_lora_trains_logs_every_reward_and_loads_as_scorer(tiny_vlm_dir, 
 
     summary = _score(out, "expected_rating", tmp_path)
     assert summary["n_prompts"] == 2 and summary["counts"]["ok"] > 0 and summary["counts"]["error"] == 0
+    # the scorer rendered exactly the prompts the model was trained on
+    run = json.loads((tmp_path / "run-expected_rating" / "run.json").read_text())
+    assert run["prompt_template_hash"] == rec["scorer_defaults"]["prompt_template_hash"]
 
 
 def test_pairwise_full_finetune_loads_as_anchor_pairwise(tiny_vlm_dir, tmp_path):
@@ -119,6 +123,8 @@ def test_pairwise_full_finetune_loads_as_anchor_pairwise(tiny_vlm_dir, tmp_path)
 
     summary = _score(out, "anchor_pairwise", tmp_path)
     assert summary["counts"]["ok"] > 0 and summary["counts"]["error"] == 0
+    run = json.loads((tmp_path / "run-anchor_pairwise" / "run.json").read_text())
+    assert run["prompt_template_hash"] == rec["scorer_defaults"]["prompt_template_hash"]
 
 
 def test_model_without_processor_is_a_clear_error(tiny_vlm_dir, tmp_path):

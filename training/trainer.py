@@ -362,15 +362,23 @@ def _save(trainer, processor, backend: str, out: Path, lora: bool) -> str:
 
 
 def _scorer_defaults(cfg: TrainConfig, scale) -> dict[str, Any]:
-    from prefbench.scorers.vlm.prompts import DEFAULT_TEMPLATES, template_hash
+    """How to score this model with the prompts it was trained on. ``prompt_template_hash`` is
+    the scorer's own, so it equals ``run.json``'s ``prompt_template_hash`` of a run that scores
+    with the same prompts (default options, plus ``-S scale=...`` for a non-default scale)."""
+    from prefbench.scorers.vlm.prompts import DEFAULT_TEMPLATES
 
-    template = DEFAULT_TEMPLATES[cfg.task]
-    out: dict[str, Any] = {"task": cfg.task, "template": template}
+    from prefbench.registry import lookup
+
+    scorer = "expected_rating" if cfg.task == "rating" else "anchor_pairwise"
+    options = {"scale": str(scale)} if scale is not None else {}
+    out: dict[str, Any] = {"task": cfg.task, "scorer": scorer, "template": DEFAULT_TEMPLATES[cfg.task], **options}
     if scale is not None:
         out["rating_scale"] = str(scale)
-        out["template_hash"] = template_hash([template], scale=str(scale))
-    else:
-        out["template_hash"] = template_hash([template])
+    try:  # builds the scorer object only (no weights): its hash covers template, scale and answer tokens
+        out["prompt_template_hash"] = lookup(scorer).load()(model=cfg.output, **options).prompt_template_hash()
+    except Exception as exc:  # a scorer-side problem must not lose a finished training run
+        out["prompt_template_hash"] = None
+        out["prompt_template_hash_error"] = repr(exc)
     return out
 
 
