@@ -44,9 +44,9 @@ def reference_python() -> Path:
     return path
 
 
-def run_reference(baseline: str, model: Path, case_list: list[dict], tmp_path: Path) -> dict:
+def run_reference(baseline: str, model: Path, case_list: list[dict], tmp_path: Path, **options) -> dict:
     spec = tmp_path / f"spec_{baseline}.json"
-    spec.write_text(json.dumps({"baseline": baseline, "model": str(model), "cases": case_list}))
+    spec.write_text(json.dumps({"baseline": baseline, "model": str(model), "cases": case_list, **options}))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("PYTHONPATH", None)
     proc = subprocess.run([str(reference_python()), str(SCRIPT), str(spec)], capture_output=True, text=True,
@@ -84,3 +84,16 @@ def test_parity_with_reference(name, tiny_encoders, parity_images, tmp_path):
         assert set(ref["not_loaded"]) <= {"blip.text_encoder.embeddings.position_ids", "blip.vision_proj.weight",
                                           "blip.vision_proj.bias", "blip.text_proj.weight", "blip.text_proj.bias"}
         assert_same(ours, ref["inference_rank"])
+
+
+def test_hpsv2_without_antialias_matches_hpsv2_on_old_torchvision(tiny_encoders, parity_images, tmp_path):
+    """``-S antialias=false`` reproduces HPSv2's resize as torchvision<0.17 ran it (its release era);
+    the two settings differ by far more than the tolerance."""
+    needs("hpsv2")
+    reference_python()
+    case_list = cases(parity_images)
+    ref = run_reference("hpsv2", tiny_encoders / "hpsv2", case_list, tmp_path, antialias=False)
+    ours = score_cases(build_scorer("hpsv2", tiny_encoders, antialias=False), case_list)
+    assert_same(ours, ref["scores"])
+    default = score_cases(build_scorer("hpsv2", tiny_encoders), case_list)
+    assert max(abs(a - b) for o, d in zip(ours, default) for a, b in zip(o, d)) > 100 * TOL

@@ -29,8 +29,12 @@ OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def hps_preprocess(image, image_size: int, mean=OPENAI_MEAN, std=OPENAI_STD):
-    """HPSv2's evaluation transform (``image_transform(..., resize_longest_max=True)``)."""
+def hps_preprocess(image, image_size: int, mean=OPENAI_MEAN, std=OPENAI_STD, antialias: bool = True):
+    """HPSv2's evaluation transform (``image_transform(..., resize_longest_max=True)``).
+
+    HPSv2 resizes a *tensor* without naming ``antialias``, so its result depends on torchvision:
+    antialiased since 0.17, not before (HPSv2's 2023 release ran on the older default). The two
+    differ by ~1e-2 in score; ``antialias=False`` reproduces the older behaviour."""
     import torchvision.transforms.functional as F
     from torchvision.transforms import InterpolationMode
 
@@ -39,7 +43,7 @@ def hps_preprocess(image, image_size: int, mean=OPENAI_MEAN, std=OPENAI_STD):
     scale = image_size / float(max(height, width))
     if scale != 1.0:
         new_size = [round(height * scale), round(width * scale)]
-        x = F.resize(x, new_size, InterpolationMode.BICUBIC)
+        x = F.resize(x, new_size, InterpolationMode.BICUBIC, antialias=antialias)
     # HPSv2 pads only when it resized; a square image of the right size needs neither, and a
     # non-square one whose long side already fits would not batch, so pad whenever needed
     pad_h, pad_w = image_size - x.shape[1], image_size - x.shape[2]
@@ -55,16 +59,18 @@ class HPSv2Scorer(EncoderScorer):
     extra = "hpsv2"
 
     def __init__(self, *, model: str | None = None, version: str = "v2.1", arch: str = "ViT-H-14",
-                 device: str = "auto", dtype: str = "auto", image_batch: int = 64, workers: int = 4):
+                 antialias: bool = True, device: str = "auto", dtype: str = "auto", image_batch: int = 64,
+                 workers: int = 4):
         """``model``: checkpoint file, folder or hub repo (default xswu/HPSv2); ``version``: v2.1 | v2.0
         (which checkpoint file); ``arch``: open_clip model name, used unless the folder has an
-        ``open_clip_config.json``."""
+        ``open_clip_config.json``; ``antialias``: False resizes as HPSv2 did under torchvision<0.17."""
         if version not in HPS_FILES:
             raise ValueError(f"version must be one of {', '.join(HPS_FILES)}, got {version!r}")
         super().__init__(model=model or "xswu/HPSv2", device=device, dtype=dtype, image_batch=image_batch,
                          workers=workers)
         self.version = version
         self.arch = arch
+        self.antialias = bool(antialias)
 
     def model_info(self) -> dict:
         return {"id": self.model, "revision": None, "file": HPS_FILES[self.version], "arch": self.arch}
@@ -101,7 +107,7 @@ class HPSv2Scorer(EncoderScorer):
         self._image_size = size[0] if isinstance(size, (tuple, list)) else size
 
     def _preprocess(self, image):
-        return hps_preprocess(image, self._image_size)
+        return hps_preprocess(image, self._image_size, antialias=self.antialias)
 
     def _forward(self, pixels, prompts: Sequence[str]) -> list[float]:
         import torch

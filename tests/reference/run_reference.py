@@ -155,6 +155,14 @@ def hpsv2(spec):
     from hpsv2 import img_score
     from hpsv2.src.open_clip import add_model_config, create_model_and_transforms
 
+    if spec.get("antialias") is False:
+        # torchvision<0.17 resized tensors without antialiasing when the caller did not say
+        # (HPSv2 does not): emulate that default to check the scorer's antialias=False
+        import torchvision.transforms.functional as F
+
+        resize = F.resize
+        F.resize = lambda img, size, interpolation, *a, **k: resize(img, size, interpolation, antialias=False)
+
     cfg = json.loads((Path(spec["model"]) / "open_clip_config.json").read_text())["model_cfg"]
     (TMP / "tiny-hps.json").write_text(json.dumps(cfg))
     add_model_config(str(TMP / "tiny-hps.json"))
