@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from prefbench.training import backends, config, rewards, tasks, trainer
+from prefbench.training import backends, config, progress, rewards, tasks, trainer
 from prefbench.training.config import TrainConfig
 from prefbench.training.rewards import approx_match_reward, exact_match_reward, format_reward
 from prefbench.training.tasks import build_pairwise, build_rating
@@ -21,11 +21,11 @@ from prefbench.training.tasks import build_pairwise, build_rating
 from prefbench.errors import DataError, MissingDataError, UsageError
 
 
-@pytest.mark.parametrize("module", [rewards, tasks, backends, trainer, config])
+@pytest.mark.parametrize("module", [rewards, tasks, backends, trainer, config, progress])
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
-    if module in (rewards, tasks, backends):
+    if module in (rewards, tasks, backends, progress):
         assert result.attempted > 0
 
 
@@ -267,7 +267,7 @@ def test_reward_curves_from_log_history():
     history = [{"step": 1, "reward": 0.5, "rewards/format_reward/mean": 0.25, "kl": 0.0, "loss": 0.1},
                {"step": 2, "reward": float("nan"), "rewards/format_reward/mean": 0.5},
                {"step": 2, "train_runtime": 3.0}]
-    curves = trainer.reward_curves(history)
+    curves = progress.reward_curves(history)
     assert curves["reward"] == [[1, 0.5]]
     assert curves["rewards/format_reward/mean"] == [[1, 0.25], [2, 0.5]]
     assert curves["kl"] == [[1, 0.0]] and "train_runtime" not in curves
