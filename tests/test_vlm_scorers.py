@@ -170,6 +170,8 @@ def test_options_are_validated(tiny_vlm_dir):
         build("zero_shot", {"model": m, "both_orders": True})
     with pytest.raises(UsageError, match="single digits"):
         build("expected_rating", {"model": m, "scale": "1-10"})
+    # the default reasoning budget comes from the checkpoint's generation_config.json
+    assert build("expected_rating", {"model": m})[1]["resolved"]["max_new_tokens"] == 32
     scorer, spec = build("zero_shot", {"model": m, "task": "pairwise", "readout": "hard"})
     assert spec["resolved"]["template"] == "zero_shot_pairwise_v1" and spec["resolved"]["readout"] == "hard"
 

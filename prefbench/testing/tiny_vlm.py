@@ -50,6 +50,7 @@ QWEN2_VL_VISION_CONFIG = dict(depth=2, embed_dim=64, hidden_size=64, mlp_ratio=2
                               spatial_merge_size=2, temporal_patch_size=2)
 ARCHS = ("qwen2_5_vl", "qwen2_vl")
 VOCAB_SIZE = 1024
+TINY_BUDGET = 32
 SEED = 1234
 
 _CORPUS_WORDS = """
@@ -72,27 +73,26 @@ def _alphabet() -> list[str]:
     return [byte_level.pre_tokenize_str(ch)[0][0] for ch in chars]
 
 
+#: frozen here (not read from the demo module or the template folder) so that the tokenizer,
+#: and with it every tiny checkpoint built from a seed, stays the same as those evolve
+_CORPUS_LINES = (
+    "one two three red green blue yellow purple orange circle circles square squares triangle triangles",
+    "on a white black grey beige background above below left of right of next to",
+    "This image was generated from the text prompt: Rate how much people would like this image, judging "
+    "how well it follows the prompt and its visual quality (aesthetics, detail, artifacts), on a scale from "
+    "(worst) to (best).",
+    "First think it through inside <think> </think> tags, then give the rating as a single number inside "
+    "<answer> </answer> tags, for example <think>...</think><answer>3</answer>.",
+    "Two images were generated from the same text prompt: Image 1: Image 2: Which image would people "
+    "prefer? answer inside <answer> </answer> tags with 1 if Image 2 is better than Image 1, or 0 if Image 1 "
+    "is better.",
+    "<think>I compare the images.</think><answer>3</answer> 0 1 2 3 4 5 6 7 8 9",
+)
+
+
 def _corpus() -> list[str]:
-    """Training text: our prompt templates, demo prompts and a small English word list."""
-    lines = [" ".join(_CORPUS_WORDS.split())]
-    try:
-        from prefbench.scorers.vlm.prompts import template_texts
-
-        lines += list(template_texts().values())
-    except ImportError:  # templates not installed yet: words alone still give a usable tokenizer
-        pass
-    try:
-        from prefbench.data.demo import BACKGROUNDS, COLOURS, COUNTS, SHAPES
-
-        for n in COUNTS.values():
-            for c in COLOURS:
-                for s in SHAPES:
-                    for b in BACKGROUNDS:
-                        lines.append(f"{n} {c} {s}s on a {b} background")
-    except ImportError:
-        pass
-    lines.append("<think>I compare the images.</think><answer>3</answer> 0 1 2 3 4 5 6 7 8 9")
-    return lines
+    """Training text for the tokenizer: a small fixed English sample around our prompts."""
+    return [" ".join(_CORPUS_WORDS.split()), *_CORPUS_LINES]
 
 
 def build_tokenizer(vocab_size: int = VOCAB_SIZE):
@@ -181,6 +181,9 @@ def build_tiny_vlm(out_dir: str | Path, seed: int = SEED, arch: str = "qwen2_5_v
     model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.do_sample = False
+    # the VLM scorers' default reasoning budget for this checkpoint: short, so that CPU smoke
+    # runs over the whole demo split take minutes, not hours
+    model.generation_config.max_new_tokens = TINY_BUDGET
     model.save_pretrained(out, safe_serialization=True)
     image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14,
                                             merge_size=2, temporal_patch_size=2)

@@ -49,11 +49,28 @@ def anchor_index(seed: int, item: Item, usable: Sequence[int] | None = None) -> 
     return next((int(k) for k in order if k in usable_set), None)
 
 
+DEFAULT_BUDGET = 512
+
+
+def default_budget(model: str | None) -> int:
+    """The reasoning budget a checkpoint asks for in its generation_config.json (the tiny test
+    model asks for 32, so smoke tests stay fast on CPU), else :data:`DEFAULT_BUDGET`."""
+    import json
+    from pathlib import Path
+
+    path = Path(model or "") / "generation_config.json"
+    try:
+        value = json.loads(path.read_text()).get("max_new_tokens") if path.is_file() else None
+    except (OSError, ValueError):
+        value = None
+    return int(value) if isinstance(value, int) and value > 0 else DEFAULT_BUDGET
+
+
 class VLMScorer(Scorer):
     """Shared engine; subclasses fix the task and read-out or leave them selectable."""
 
     extra: ClassVar[str] = "vlm"
-    batch_size = 8
+    batch_size = 16  # items per score_batch call; jobs inside are re-batched by token budget
     #: None = selectable through the ``task`` / ``readout`` options
     fixed_task: ClassVar[str | None] = None
     fixed_readout: ClassVar[str | None] = None
@@ -62,7 +79,8 @@ class VLMScorer(Scorer):
     template_prefix: ClassVar[str] = ""
 
     def __init__(self, *, model: str | None = None, seed: int = 0, rollouts: int = 1, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 512, task: str | None = None, readout: str | None = None,
+                 top_p: float = 1.0, max_new_tokens: int | None = None, task: str | None = None,
+                 readout: str | None = None,
                  scale: str = "1-5", template: str | None = None, system: str | None = None,
                  both_orders: bool = False, dtype: str = "auto", device: str = "auto",
                  attn_implementation: str | None = None, max_pixels: int | None = None,
@@ -72,7 +90,8 @@ class VLMScorer(Scorer):
         ``rollouts`` reasoning traces per prompt, score = their mean (Mean@k);
         ``temperature``/``top_p`` sampling (temperature 0 = greedy, one rollout only);
         ``max_new_tokens`` reasoning budget before the answer is forced (0 = prefill-only
-        scoring, no reasoning); ``task`` rating|pairwise and ``readout`` soft|hard where the
+        scoring, no reasoning; default: the checkpoint's ``generation_config.json``
+        ``max_new_tokens`` when it sets one, else 512); ``task`` rating|pairwise and ``readout`` soft|hard where the
         scorer lets you choose; ``scale`` rating scale such as 1-5 or 1-7; ``template`` a
         shipped template name or a .txt path; ``system`` an optional system prompt;
         ``both_orders`` (pairwise) also show the candidate first and average;
@@ -87,7 +106,7 @@ class VLMScorer(Scorer):
         self.rollouts = int(rollouts)
         self.temperature = float(temperature)
         self.top_p = float(top_p)
-        self.max_new_tokens = int(max_new_tokens)
+        self.max_new_tokens = int(max_new_tokens if max_new_tokens is not None else default_budget(model))
         if self.rollouts < 1:
             raise ValueError("rollouts must be >= 1")
         if self.temperature < 0 or not (0 < self.top_p <= 1):
