@@ -87,13 +87,15 @@ def build_scorer(cfg: RunConfig):
         if cfg.api_key_env:
             params["api_key_env"] = cfg.api_key_env
     accepted = options(lookup(cfg.scorer, backend).load())
+    from prefbench.demo_zoo import BUNDLED_PREFIX, bundled_model, resolve_bundled
+
     bundled = None
     if cfg.model is None and "model" in accepted and cfg.dataset == "demo" and "model" not in params and not backend:
-        from prefbench.demo_zoo import bundled_model
-
         bundled = bundled_model(cfg.scorer)
-        if bundled is not None:
-            cfg.model = str(bundled)
+    elif cfg.model and cfg.model.startswith(BUNDLED_PREFIX):
+        bundled = resolve_bundled(cfg.model)
+    if bundled is not None:
+        cfg.model = str(bundled)
     for key, value in (("model", cfg.model), ("rollouts", cfg.rollouts)):
         if value is None:
             continue
@@ -103,10 +105,17 @@ def build_scorer(cfg: RunConfig):
     if "seed" in accepted:
         params.setdefault("seed", cfg.seed)
     scorer, spec = build(cfg.scorer, params, backend)
-    return scorer, spec, _model_info(scorer, bundled)
+    info = _model_info(scorer, bundled)
+    if bundled is not None:  # record the portable id, which --model accepts, not this machine's path
+        for key in ("passed", "resolved"):
+            if "model" in spec[key]:
+                spec[key]["model"] = info["id"]
+    return scorer, spec, info
 
 
 def _model_info(scorer, bundled: Path | None) -> dict:
+    from prefbench.demo_zoo import BUNDLED_PREFIX
+
     """The scorer's model id and revision; a bundled demo checkpoint gets a portable id
     (``prefbench-demo/<name>``) and its weights' hash as revision, so that runs, config hashes
     and CI baselines match across machines."""
@@ -114,7 +123,7 @@ def _model_info(scorer, bundled: Path | None) -> dict:
     if bundled is not None:
         weights = bundled / "model.safetensors"
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else None
-        info.update({"id": f"prefbench-demo/{bundled.name}", "revision": digest})
+        info.update({"id": f"{BUNDLED_PREFIX}{bundled.name}", "revision": digest})
     return info
 
 
@@ -122,8 +131,6 @@ def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig, model_info
     # transport options (server URLs, concurrency, timeouts) change how scores are fetched, not
     # what they are: a run resumes against another set of servers
     transport = set(getattr(scorer, "transport_params", ()))
-    if str(model_info.get("id") or "").startswith("prefbench-demo/"):
-        transport.add("model")  # the bundled checkpoint's absolute path differs per machine
     return {
         "scorer": spec["name"],
         "params": {k: v for k, v in spec["resolved"].items() if k not in transport},

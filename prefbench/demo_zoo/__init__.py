@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+#: ``--model prefbench-demo/<name>`` names a bundled checkpoint; run.json records that id
+BUNDLED_PREFIX = "prefbench-demo/"
 
 #: bundled checkpoint folder per scorer (relative to ASSETS)
 BUNDLED = {
@@ -29,3 +31,15 @@ def bundled_model(scorer: str) -> Path | None:
         return None
     path = ASSETS / name
     return path if (path / "config.json").is_file() else None
+
+
+def resolve_bundled(model_id: str) -> Path:
+    """``prefbench-demo/<name>`` -> the bundled checkpoint folder (a clear error if absent)."""
+    from prefbench.errors import UsageError
+
+    name = model_id[len(BUNDLED_PREFIX):]
+    path = ASSETS / name
+    if not (path / "config.json").is_file():
+        known = sorted(p.name for p in ASSETS.iterdir() if (p / "config.json").is_file()) if ASSETS.is_dir() else []
+        raise UsageError(f"no bundled checkpoint {model_id!r}; bundled: {', '.join(BUNDLED_PREFIX + k for k in known) or 'none'}")
+    return path
