@@ -5,8 +5,9 @@
 Each stage runs the documented commands below as subprocesses (printed as they run), so the
 recipe is exactly what a user would type. ``install`` copies the finished models (weights,
 configs, processor files and their training records; no optimizer checkpoints) into
-``prefbench/demo_zoo/assets/``; ``results`` scores them into ``results/`` and regenerates the
-leaderboard, the miniature tables and the CI baseline.
+``prefbench/demo_zoo/assets/``; ``results`` scores them into an empty ``results/`` and
+regenerates the leaderboard, the miniature tables, the full baseline and the CI gate's baseline
+(``results/ci-baseline.json``: the suite that ``.ci/run`` re-scores).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def model_commands(work: Path) -> list[list[str]]:
 
 def result_commands(results: Path) -> list[list[str]]:
     out = [PB + ["run", "--results", str(results), "--no-progress"]]  # the bundled suite on demo/test
+    # the CI gate's baseline holds just the suite's runs (what .ci/run re-scores); written before
+    # the other runs land in the same folder
+    out.append(PB + ["check", "--baseline", str(results / "ci-baseline.json"), "--results", str(results),
+                     "--write-baseline"])
     out.append(PB + ["run", "--scorer", "expected_rating", "--rollouts", "3", "-S", "max_new_tokens=48",
                      "-S", "temperature=1.0", "--results", str(results), "--no-progress"])
     for scorer in ("random", "demo_oracle", "zero_shot", "expected_rating", "anchor_pairwise", "clip"):
