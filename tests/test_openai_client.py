@@ -188,6 +188,7 @@ def test_missing_answer_tokens_in_top_n_are_reported_not_invented(tmp_path):
         assert roll["mass_outside_top_logprobs"] > 0 and roll["top_logprobs_n"] == 4
         if not present:  # no rating token among the top-N: no score, and it says so
             assert row["status"] == "unparsed" and row["score"] is None
+            assert row["error"].startswith("no answer token among the server's top 4")
             continue
         assert row["status"] == "ok"
         assert roll["missing_logprob_upper_bound"] <= min(present.values())
@@ -207,6 +208,7 @@ def test_failed_requests_are_retryable_errors_and_the_next_run_completes(tmp_pat
     rows = _samples(out)
     assert rows and all(r["status"] == "error" and r["retryable"] for r in rows)
     assert all("HTTP 503" in r["error"] and KEY not in r["error"] for r in rows)
+    assert KEY not in proc.stdout + proc.stderr
     assert json.loads((out / "run.json").read_text())["status"] == "incomplete"
     with FakeServer() as srv:  # the server is back, on another port: the run resumes there
         proc = _cli(srv.url, out)
@@ -226,4 +228,4 @@ def test_backend_options_are_validated(tmp_path):
     assert proc.returncode == 2 and "no option(s) dtype" in proc.stderr
     proc = run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--model", "m", "--base-url",
                     "http://127.0.0.1:9/v1", "--api-key-env", "PREFBENCH_SURELY_UNSET", "--out", tmp_path / "r"])
-    assert proc.returncode != 0 and "PREFBENCH_SURELY_UNSET is not set" in proc.stderr
+    assert proc.returncode == 2 and "PREFBENCH_SURELY_UNSET is not set" in proc.stderr

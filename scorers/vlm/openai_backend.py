@@ -39,6 +39,7 @@ import base64
 import inspect
 import io
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -349,6 +350,8 @@ class OpenAIScorer:
             if not u.startswith(("http://", "https://")):
                 raise ValueError(f"--base-url must be an http(s) URL, got {u!r}")
         self.base_url = urls
+        if api_key_env is not None and not os.environ.get(api_key_env):
+            raise ValueError(f"--api-key-env {api_key_env}: the environment variable {api_key_env} is not set")
         self.api_key_env = api_key_env
         self.max_concurrency, self.request_timeout, self.max_retries = int(max_concurrency), float(request_timeout), int(max_retries)
         self.top_logprobs = int(top_logprobs)
@@ -394,7 +397,14 @@ class OpenAIScorer:
             return ImageResult.failed(
                 f"request failed: {failures[0]['request_error']}", retryable=all(f["retryable"] for f in failures),
                 failed_requests=len(failures), **({"anchor_index": anchor} if anchor is not None else {}))
-        return super()._image_result(parts, anchor)
+        result = super()._image_result(parts, anchor)
+        rolls = result.detail.get("rollouts") or []
+        n = len(self._candidates())
+        if result.status == "unparsed" and self.readout == "soft" and rolls and all(
+                len(r.get("missing_answer_tokens", ())) == n for r in rolls):
+            result.error = (f"no answer token among the server's top {self.top_logprobs} log-probabilities in any "
+                            "rollout (see missing_answer_tokens)")
+        return result
 
 
 def _merged_signature() -> inspect.Signature:
