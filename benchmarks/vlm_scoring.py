@@ -4,6 +4,8 @@
     python benchmarks/vlm_scoring.py --shape 7b --batch 64 256 --think 256
     # CPU, slowly, with the tiny test model
     python benchmarks/vlm_scoring.py --shape tiny --device cpu --batch 8 32 --think 32
+    # anchor comparisons: encode each distinct image once per batch vs once per slot
+    python benchmarks/vlm_scoring.py --shape tiny --device cpu --batch 8 --think 8 --anchor-items 4
 
 Both paths score the same jobs (one rating prompt + one 448x448 image per sequence) and emit
 the same number of tokens: ``--think`` reasoning tokens (random weights never write
@@ -97,6 +99,53 @@ def make_jobs(n: int, image_side: int, seed: int = 0):
     return jobs
 
 
+def anchor_jobs(n_items: int, n_images: int, image_side: int, seed: int = 1):
+    """Anchor comparisons as anchor_pairwise builds them: N-1 jobs per item sharing the anchor."""
+    import numpy as np
+    from PIL import Image
+    from prefbench.scorers.vlm import prompts
+    from prefbench.scorers.vlm.backend import Job
+
+    rng = np.random.default_rng(seed)
+    jobs = []
+    for i in range(n_items):
+        imgs = [Image.fromarray(rng.integers(0, 255, (image_side, image_side, 3), dtype=np.uint8))
+                for _ in range(n_images)]
+        msgs = prompts.pairwise_messages(f"item {i}: two red circles on a white background")
+        for k in range(1, n_images):
+            jobs.append(Job(msgs, [imgs[0], imgs[k]], f"item{i}-{k}", [f"item{i}/0", f"item{i}/{k}"]))
+    return jobs
+
+
+def anchor_sharing(backend, n_items, n_images, think, device, repeat) -> dict:
+    """Encoding each distinct image once per batch vs once per slot, same jobs, interleaved."""
+    jobs = anchor_jobs(n_items, n_images, backend_image_side(backend))
+    times = {True: [], False: []}
+    counts = {}
+    for r in range(repeat):
+        for share in ((True, False) if r % 2 == 0 else (False, True)):
+            backend.share_images = share
+            before = dict(backend.image_stats)
+            sync(device)
+            t = time.perf_counter()
+            backend.generate(jobs, candidates=("0", "1"), budget=think, temperature=0.0)
+            sync(device)
+            times[share].append(time.perf_counter() - t)
+            counts[share] = backend.image_stats["encoded"] - before["encoded"] if share else 2 * len(jobs)
+    backend.share_images = True
+    return {"items": n_items, "images_per_item": n_images, "comparisons": len(jobs), "think_tokens": think,
+            "image_encodings_shared": counts[True], "image_encodings_unshared": counts[False],
+            "shared_seq_per_s": round(len(jobs) / min(times[True]), 3),
+            "unshared_seq_per_s": round(len(jobs) / min(times[False]), 3),
+            "speedup": round(min(times[False]) / min(times[True]), 3),
+            "times_shared_s": [round(x, 4) for x in times[True]],
+            "times_unshared_s": [round(x, 4) for x in times[False]]}
+
+
+def backend_image_side(backend) -> int:
+    return int(getattr(backend, "bench_image_side", 448))
+
+
 def sync(device: str):
     import torch
 
@@ -168,6 +217,9 @@ def main(argv=None) -> int:
     ap.add_argument("--think", type=int, default=256, help="forced reasoning tokens")
     ap.add_argument("--image", type=int, default=448, help="image side in pixels")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--anchor-items", type=int, default=0,
+                    help="also time anchor comparisons (this many items) with and without shared image encoding")
+    ap.add_argument("--anchor-images", type=int, default=9, help="images per item for --anchor-items")
     ap.add_argument("--out", help="write the numbers as JSON here")
     args = ap.parse_args(argv)
 
@@ -176,6 +228,7 @@ def main(argv=None) -> int:
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     backend = build(args.shape, device, args.image)
+    backend.bench_image_side = args.image
     card = torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or "cpu"
     report = {"shape": args.shape, "device": device, "card": card, "think_tokens": args.think,
               "image_side": args.image, "torch": torch.__version__, "transformers": transformers.__version__,
@@ -204,6 +257,15 @@ def main(argv=None) -> int:
                   f"generate+forward {row['baseline_seq_per_s']:>9.2f} seq/s   ratio {row['speedup']:.2f}x "
                   f"(median-based {row['speedup_median']:.2f}x)",
                   flush=True)
+    if args.anchor_items:
+        n = args.anchor_items * (args.anchor_images - 1)
+        backend.max_batch_tokens, backend.max_batch_rows = 10**9, n  # one batch
+        row = anchor_sharing(backend, args.anchor_items, args.anchor_images, 0, device, args.repeat)
+        report["anchor_sharing"] = row
+        print(f"anchor comparisons, prefill-only: {row['comparisons']} comparisons, image encodings "
+              f"{row['image_encodings_shared']} shared vs {row['image_encodings_unshared']}: "
+              f"{row['shared_seq_per_s']:.2f} vs {row['unshared_seq_per_s']:.2f} seq/s, ratio {row['speedup']:.2f}x",
+              flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     return 0

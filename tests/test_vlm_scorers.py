@@ -186,6 +186,8 @@ def test_runner_records_forced_unparsed_throughput_and_prompt_hash(tiny_vlm_dir,
     assert rec["metrics"]["accuracy"] is not None and rec["metrics"]["ci_low"] <= rec["metrics"]["ci_high"]
     assert rec["throughput"]["generated_tokens"] > 0 and rec["throughput"]["generated_tokens_per_s"] > 0
     assert rec["scorer"]["resolved"]["rollouts"] == 3 and rec["prompt_template_hash"]
+    # 3 rollouts share one encoding of their image
+    assert rec["scorer_summary"]["image_encodings_shared"] == 2 * rec["scorer_summary"]["images_encoded"]
     assert rec["model"]["revision"].startswith("sha256:")
     samples = [json.loads(line) for line in open(f"{rec['run_dir']}/samples.jsonl")]
     assert all(len(s["detail"]["rollouts"]) == 3 for s in samples)

@@ -162,6 +162,7 @@ class HFBackend:
             for slot, key in enumerate(keys):
                 first.setdefault(key, slot)
             if len(first) == len(keys):
+                backend.image_stats["encoded"] += len(keys)
                 return orig(pixel_values, image_grid_thw, **kwargs)
             sizes = image_grid_thw.prod(-1).tolist()
             starts = [0]

@@ -178,6 +178,9 @@ class VLMScorer(Scorer):
             self._backend.single_token_id(token)
 
     def close(self) -> None:
+        if self._backend is not None:  # keep the run's counters for summary(), called after close()
+            self._stats["images_encoded"] = self._backend.image_stats["encoded"]
+            self._stats["image_encodings_shared"] = self._backend.image_stats["shared"]
         self._backend = None
 
     def summary(self) -> dict:
@@ -185,9 +188,14 @@ class VLMScorer(Scorer):
         if self._stats.get("rows"):
             out["batches"] = self._stats["batches"]
             out["padding_fraction"] = round(1 - self._stats["prompt_tokens"] / self._stats["padded_prompt_tokens"], 4)
-        if self._backend is not None and self._backend.image_stats["shared"]:
-            out["images_encoded"] = self._backend.image_stats["encoded"]
-            out["image_encodings_shared"] = self._backend.image_stats["shared"]
+        stats = dict(self._stats)
+        if self._backend is not None:
+            stats["images_encoded"] = self._backend.image_stats["encoded"]
+            stats["image_encodings_shared"] = self._backend.image_stats["shared"]
+        if stats.get("image_encodings_shared"):
+            # distinct images encoded by the vision tower vs slots served from them (anchors, rollouts)
+            out["images_encoded"] = stats["images_encoded"]
+            out["image_encodings_shared"] = stats["image_encodings_shared"]
         if self.task == "pairwise":
             # the anchor's vision encoding is shared; its KV prefix is not (transformers backend)
             out["anchor_kv_prefix_sharing"] = False
