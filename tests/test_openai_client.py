@@ -229,3 +229,35 @@ def test_backend_options_are_validated(tmp_path):
     proc = run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--model", "m", "--base-url",
                     "http://127.0.0.1:9/v1", "--api-key-env", "PREFBENCH_SURELY_UNSET", "--out", tmp_path / "r"])
     assert proc.returncode == 2 and "PREFBENCH_SURELY_UNSET is not set" in proc.stderr
+
+
+def test_cli_anchor_pairwise_sends_the_anchor_first_and_scores_p1(tmp_path):
+    out = tmp_path / "run"
+    with FakeServer() as srv:
+        proc = run_cli(["run", "--scorer", "anchor_pairwise", "--backend", "openai", "--base-url", srv.url,
+                        "--model", "fake", "--dataset", "demo", "--limit", "3", "--out", out, "--no-progress",
+                        "--json", "--rollouts", "2"])
+        assert proc.returncode == 0, proc.stderr
+        answer_requests = [r for r in srv.requests if r.get("continue_final_message")]
+    rows = _samples(out)
+    anchors = [r for r in rows if r["detail"].get("anchor")]
+    others = [r for r in rows if not r["detail"].get("anchor")]
+    assert len(anchors) == 3 and all(r["score"] == 0.5 for r in anchors)
+    assert len(answer_requests) == 2 * len(others)  # N-1 comparisons per item, 2 rollouts each
+    p1 = []
+    for r in answer_requests:
+        assert r["logprob_token_ids"] == [ord("0"), ord("1")]
+        lps = fake_logprobs(r["messages"][:-1])
+        p1.append(math.exp(lps["1"]) / (math.exp(lps["0"]) + math.exp(lps["1"])))
+    rollout_scores = sorted(s for row in others for s in row["detail"]["rollout_scores"])
+    assert rollout_scores == pytest.approx(sorted(p1), abs=1e-9)
+    # the shared part comes first: every comparison of an item opens with the same anchor image
+    by_item: dict[str, set] = {}
+    for r in answer_requests:
+        urls = [part["image_url"]["url"] for part in r["messages"][0]["content"] if part["type"] == "image_url"]
+        text = next(part["text"] for part in r["messages"][0]["content"] if part["type"] == "text")
+        by_item.setdefault(text, set()).add(urls[0])
+    assert len(by_item) == 3 and all(len(first) == 1 for first in by_item.values())
+    record = json.loads((out / "run.json").read_text())
+    assert record["scorer_summary"]["anchor_kv_prefix_sharing"] == "server prefix cache"
+    assert record["metrics"]["brier"] is not None

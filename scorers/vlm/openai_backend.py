@@ -377,11 +377,14 @@ class OpenAIScorer:
         if self._backend is not None:
             self._backend.close()
             self._openai_summary = self._backend.summary()
-        self._backend = None
+        super().close()
 
     def summary(self) -> dict:
         out = super().summary()
         out["openai"] = self._backend.summary() if self._backend is not None else self._openai_summary
+        if "anchor_kv_prefix_sharing" in out:
+            # the anchor comes first in every comparison; reuse is up to the server's prefix cache
+            out["anchor_kv_prefix_sharing"] = "server prefix cache"
         return out
 
     def _rollout_value(self, row, order: str):
