@@ -102,6 +102,14 @@ class FakeServer:
             content = [{"token": best["token"], "logprob": best["logprob"], "top_logprobs": top}]
             text = best["token"] + ("</answer>" if body.get("max_tokens", 1) > 1 else "")
             return self._wrap(text, {"content": content}, 1 + (body.get("max_tokens", 1) > 1))
+        if body.get("logprobs"):  # an inline rollout: reasoning, answer and logprobs at every token
+            lps = fake_logprobs(body["messages"])
+            ranked = sorted(lps.items(), key=lambda kv: -kv[1])
+            top = [{"token": t, "logprob": v} for t, v in ranked][: body.get("top_logprobs") or 20]
+            pieces = ["<think>", "looks", " fine", "</think>", "<answer>", top[0]["token"], "</answer>"]
+            content = [{"token": t, "logprob": -0.1, "top_logprobs": top if t == top[0]["token"] else
+                        [{"token": t, "logprob": -0.1}]} for t in pieces]
+            return self._wrap("".join(pieces), {"content": content}, len(pieces))
         return self._wrap(THINK, None, 7)
 
     @staticmethod

@@ -261,3 +261,22 @@ def test_cli_anchor_pairwise_sends_the_anchor_first_and_scores_p1(tmp_path):
     record = json.loads((out / "run.json").read_text())
     assert record["scorer_summary"]["anchor_kv_prefix_sharing"] == "server prefix cache"
     assert record["metrics"]["brier"] is not None
+
+
+def test_inline_answer_request_uses_only_standard_parameters(tmp_path):
+    """answer_request=inline: one plain chat request per rollout (no vLLM extensions), the soft
+    score read at the token after the rollout's own <answer>."""
+    out = tmp_path / "run"
+    with FakeServer(tokenize=False) as srv:
+        proc = _cli(srv.url, out, "-S", "answer_request=inline")
+        assert proc.returncode == 0, proc.stderr
+        requests = list(srv.requests)
+    rows = _samples(out)
+    assert len(requests) == len(rows)
+    standard = {"model", "messages", "max_tokens", "temperature", "top_p", "seed", "logprobs", "top_logprobs"}
+    assert all(set(r) <= standard for r in requests)
+    expected = sorted(_expected_rating(r["messages"]) for r in requests)
+    assert all(r["status"] == "ok" for r in rows)
+    assert sorted(r["score"] for r in rows) == pytest.approx(expected, abs=1e-9)
+    (roll,) = rows[0]["detail"]["rollouts"]
+    assert roll["answer_token_source"] == "top_logprobs=20 (inline)" and not roll.get("forced")

@@ -255,3 +255,16 @@ def test_killed_server_mid_run_leaves_a_resumable_run(vllm_server, tiny_vlm_dir,
     assert set(final) == set(first) and all(r["status"] == "ok" for r in final.values())
     for key, row in ok_before.items():  # what was scored before the kill is kept, not redone
         assert final[key] == row
+
+
+def test_inline_answer_request_without_an_answer_position_is_unparsed(vllm_server, tmp_path):
+    """One plain request per rollout: the tiny model never writes <answer> in 6 tokens, so there
+    is no answer position, nothing is forced, and every image says so."""
+    _, record, rows = _run(vllm_server, tmp_path / "run", "expected_rating", "-S", "answer_request=inline")
+    for row in rows:
+        (roll,) = row["detail"]["rollouts"]
+        if "<answer>" in roll["text"]:  # the model did write it: the score is read there
+            continue
+        assert row["status"] == "unparsed" and roll["no_answer_position"] and not roll.get("forced")
+    oa = record["scorer_summary"]["openai"]
+    assert oa["usage"]["requests"] == len(rows) and oa["forced"] == 0

