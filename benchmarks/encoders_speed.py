@@ -19,7 +19,9 @@ calls a user of each package makes, timed inside the reference virtualenv
   autocast; it reloads the checkpoint on every call, which is part of its cost);
 * imagereward: ``ImageReward.score(prompt, image)`` per image (float32).
 
-Without the reference venv only our side is measured (the JSON says so).
+Without the reference venv only our side is measured (the JSON says so). Each row also records
+the largest |ours - reference| score difference on the benchmark's images (float32 on CPU: ~1e-6;
+on CUDA our float16 against the references' own precisions).
 """
 
 from __future__ import annotations
@@ -95,16 +97,18 @@ def time_ours(name: str, folder: Path, case_list: list[dict], device: str, batch
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     start = time.perf_counter()
+    results = []
     # the runner hands the scorer `batch_size` items per call; do the same
     for b in range(0, len(tasks), scorer.batch_size):
-        scorer.score_batch(tasks[b:b + scorer.batch_size])
+        results += scorer.score_batch(tasks[b:b + scorer.batch_size])
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     n = sum(len(ix) for _, ix in tasks)
     scorer.close()
+    scores = [[res[k].score for k in ix] for (_, ix), res in zip(tasks, results)]
     return {"images": n, "seconds": seconds, "images_per_s": n / seconds, "dtype": str(scorer._dtype),
-            "params": spec["resolved"]}
+            "params": spec["resolved"], "scores": scores}
 
 
 def time_reference(name: str, folder: Path, case_list: list[dict], device: str, python: Path) -> dict:
@@ -120,7 +124,8 @@ def time_reference(name: str, folder: Path, case_list: list[dict], device: str, 
         return {"error": proc.stderr[-2000:]}
     result = json.loads(proc.stdout[proc.stdout.rindex("@@RESULT@@") + len("@@RESULT@@"):])
     return {"images": result["n_images"], "seconds": result["seconds"],
-            "images_per_s": result["n_images"] / result["seconds"], "versions": result["versions"]}
+            "images_per_s": result["n_images"] / result["seconds"], "versions": result["versions"],
+            "scores": result["scores"]}
 
 
 def main(argv=None) -> int:
@@ -153,10 +158,13 @@ def main(argv=None) -> int:
                             if ref_python.is_file() else {"error": f"no reference venv at {ref_python}"})
         if "images_per_s" in row["reference"]:
             row["speedup"] = row["ours"]["images_per_s"] / row["reference"]["images_per_s"]
+            # agreement at full size and in the run's dtypes (float16 on CUDA differs from float32)
+            row["max_abs_score_diff"] = max(abs(a - b) for o, r in zip(row["ours"]["scores"], row["reference"]["scores"])
+                                            for a, b in zip(o, r) if a is not None)
         rows.append(row)
         ref = row["reference"].get("images_per_s")
         ref_text = f"{ref:9.1f} img/s" if ref else "n/a"
-        ratio = f"{row['speedup']:.2f}x" if ref else ""
+        ratio = f"{row['speedup']:.2f}x  max|diff| {row['max_abs_score_diff']:.2g}" if ref else ""
         print(f"{name:12s} ours {row['ours']['images_per_s']:9.1f} img/s   reference {ref_text:>15s}   {ratio}",
               flush=True)
     report = {"shape": args.shape, "device": args.device,

@@ -176,3 +176,22 @@ def test_bad_options_are_usage_errors(tmp_path):
     assert proc.returncode == 2 and "version must be one of" in proc.stderr
     proc = run_cli(["run", "--scorer", "clip", "-S", "dtype=float8", "--dataset", "demo", "--out", tmp_path / "r"])
     assert proc.returncode == 2 and "dtype must be one of" in proc.stderr
+
+
+def test_speed_benchmark_script_runs_on_cpu(tmp_path):
+    """benchmarks/encoders_speed.py (GPU numbers come from a lent card): a tiny CPU run, ours only."""
+    needs("clip")
+    from conftest import REPO
+
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "encoders_speed.py"), "--shape", "tiny", "--device",
+                           "cpu", "--only", "clip,imagereward", "--images", "8", "--per-prompt", "4", "--image-size", "64",
+                           "--batch", "4", "--workers", "2", "--work", str(tmp_path / "work"), "--reference-python",
+                           str(tmp_path / "none"), "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert [r["baseline"] for r in report["rows"]] == ["clip", "imagereward"]
+    for row in report["rows"]:
+        assert row["ours"]["images"] == 8 and row["ours"]["images_per_s"] > 0
+        assert len(row["ours"]["scores"]) == 2 and all(isinstance(x, float) for x in row["ours"]["scores"][0])
+        assert "no reference venv" in row["reference"]["error"]
