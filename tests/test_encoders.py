@@ -152,7 +152,14 @@ def test_missing_weights_name_the_file(name, folder_file, tmp_path):
                                         ("imagereward", "ImageReward.pt")])
 def test_offline_hub_default_says_what_to_download(name, hint, tmp_path):
     needs(name)
-    proc = run_cli(["run", "--scorer", name, "--dataset", "demo", "--limit", "2", "--out", tmp_path / "run",
+    # not the demo dataset: there `clip` defaults to the bundled demo checkpoint, not the hub id
+    from PIL import Image
+
+    for k in range(2):
+        Image.new("RGB", (8, 8), (k * 100, 0, 0)).save(tmp_path / f"{k}.png")
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"prompt_id": "p", "prompt": "x", "images": ["0.png", "1.png"], "ranks": [1, 2]}\n')
+    proc = run_cli(["run", "--scorer", name, "--dataset", "jsonl", "--data-dir", data, "--out", tmp_path / "run",
                     "-S", "device=cpu"], env_extra={**OFFLINE, "HF_HOME": str(tmp_path / "hf")})
     assert proc.returncode != 0
     assert hint in proc.stderr and "download" in proc.stderr, proc.stderr
