@@ -41,7 +41,7 @@ def test_run_on_demo_offline(name, tiny_encoders, tmp_path):
     """The issue's done-criterion: `prefbench run --scorer NAME --model TINY --dataset demo --json`."""
     needs(name)
     proc = run_cli(["run", "--scorer", name, "--model", tiny_encoders / FOLDER[name], "--dataset", "demo", "--limit",
-                    "12", "--json", "--out", tmp_path / "run", "-S", "device=cpu"], env_extra=OFFLINE)
+                    "12", "--json", "--out", tmp_path / "run", "-S", "device=cpu"], env_extra=OFFLINE, timeout=900)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["status"] == "complete" and out["counts"]["error"] == 0 and out["counts"]["ok"] > 40, out
@@ -143,7 +143,7 @@ def test_missing_weights_name_the_file(name, folder_file, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = run_cli(["run", "--scorer", name, "--model", empty, "--dataset", "demo", "--limit", "2", "--out",
-                    tmp_path / "run", "-S", "device=cpu"], env_extra=OFFLINE)
+                    tmp_path / "run", "-S", "device=cpu"], env_extra=OFFLINE, timeout=900)
     assert proc.returncode != 0
     assert folder_file in proc.stderr, proc.stderr
 
@@ -160,7 +160,7 @@ def test_offline_hub_default_says_what_to_download(name, hint, tmp_path):
     data = tmp_path / "data.jsonl"
     data.write_text('{"prompt_id": "p", "prompt": "x", "images": ["0.png", "1.png"], "ranks": [1, 2]}\n')
     proc = run_cli(["run", "--scorer", name, "--dataset", "jsonl", "--data-dir", data, "--out", tmp_path / "run",
-                    "-S", "device=cpu"], env_extra={**OFFLINE, "HF_HOME": str(tmp_path / "hf")})
+                    "-S", "device=cpu"], env_extra={**OFFLINE, "HF_HOME": str(tmp_path / "hf")}, timeout=900)
     assert proc.returncode != 0
     assert hint in proc.stderr and "download" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
