@@ -38,6 +38,17 @@ def find_vllm_python() -> tuple[Path | None, str]:
     return python, ""
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM the server when the process that started it
+    dies, so a test session killed before its teardown leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,7 +100,7 @@ class VLLMServer:
         t0 = time.perf_counter()
         # own process group, so that stop() also ends anything vLLM starts
         self.proc = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
         if log is not subprocess.DEVNULL:
             log.close()
         deadline = t0 + timeout
