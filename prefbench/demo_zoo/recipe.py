@@ -55,6 +55,8 @@ def result_commands(results: Path) -> list[list[str]]:
                      "-S", "temperature=1.0", "--results", str(results), "--no-progress"])
     for scorer in ("random", "demo_oracle", "zero_shot", "expected_rating", "anchor_pairwise", "clip"):
         extra = ["-S", "max_new_tokens=48"] if scorer in ("zero_shot", "expected_rating", "anchor_pairwise") else []
+        if scorer == "clip":
+            extra = ["-S", "preprocess=processor"]
         out.append(PB + ["run", "--scorer", scorer, "--split", "ood", *extra, "--results", str(results),
                          "--no-progress"])
     out.append(PY + ["-m", "prefbench.demo_zoo.tables", "--results", str(results)])

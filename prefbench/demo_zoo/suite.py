@@ -23,7 +23,8 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
     ("GRPO expected_rating", "expected_rating", {"max_new_tokens": 48}),
     ("GRPO naive_sampling", "naive_sampling", {"max_new_tokens": 48}),
     ("GRPO anchor_pairwise", "anchor_pairwise", {"max_new_tokens": 48}),
-    ("CLIP (contrastive, demo)", "clip", {}),
+    # the demo CLIP was trained on transformers' CLIPImageProcessor output, so score it with that
+    ("CLIP (contrastive, demo)", "clip", {"preprocess": "processor"}),
 ]
 
 
