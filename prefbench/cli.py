@@ -9,6 +9,7 @@ import math
 import sys
 
 EPILOG = """commands:
+  prefbench run                                        every bundled demo scorer on the demo test split
   prefbench run --scorer random --dataset demo         score a split, store the run, print accuracy + CI
   prefbench evaluate --dataset imagereward --data-dir D --scores S.jsonl   score your own scores file
   prefbench compare RUN_A RUN_B                        paired bootstrap of two runs on one split
