@@ -108,8 +108,9 @@ def build_scorer(cfg: RunConfig):
     info = _model_info(scorer, bundled)
     if bundled is not None:  # record the portable id, which --model accepts, not this machine's path
         for key in ("passed", "resolved"):
-            if "model" in spec[key]:
-                spec[key]["model"] = info["id"]
+            for name, value in spec[key].items():
+                if value == str(bundled):  # model, and options defaulting to it (e.g. processor)
+                    spec[key][name] = info["id"]
     return scorer, spec, info
 
 
