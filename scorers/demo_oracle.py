@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prefbench.data.model import Item
 from prefbench.scorers.base import ImageResult, Scorer
+
+from prefbench.data.model import Item
 
 
 class DemoOracle(Scorer):
