@@ -28,6 +28,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def read_run(path: Path) -> dict:
     """Read a run.json (or the run.json inside a run folder)."""
+    from prefbench.data._io import read_json
     from prefbench.errors import DataError
 
     path = Path(path)
@@ -35,10 +36,7 @@ def read_run(path: Path) -> dict:
         path = path / RUN_FILE
     if not path.is_file():
         raise DataError("no run.json here (is this a prefbench run folder?)", path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON ({exc.msg})", path, exc.lineno) from None
+    data = read_json(path)
     if not isinstance(data, dict) or "schema_version" not in data:
         raise DataError("not a prefbench run record (no schema_version)", path)
     return data

@@ -22,9 +22,6 @@ class RandomScorer(Scorer):
         super().__init__(seed=seed)
         self.check_images = bool(check_images)
 
-    def model_info(self) -> dict:
-        return {"id": None, "revision": None}
-
     def _value(self, item_id: str, index: int) -> float:
         digest = hashlib.sha256(f"{item_id}\0{index}".encode()).digest()
         key = int.from_bytes(digest[:8], "little")

@@ -36,37 +36,10 @@ THINK_HINT = "Reason step by step inside <think> </think>, then answer inside <a
 
 
 def build_base(out_dir: Path, seed: int):
-    """A randomly initialised base model + processor (same tokenizer/processor as tiny_vlm)."""
-    import torch
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    """A randomly initialised base model + processor (tiny_vlm's tokenizer and processor, larger sizes)."""
+    from prefbench.testing.tiny_vlm import new_model_and_processor
 
-    from prefbench.testing.tiny_vlm import QWEN_SPECIAL_TOKENS, build_tokenizer, chat_template
-
-    tokenizer = build_tokenizer()
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    config = Qwen2_5_VLConfig(
-        text_config={**TEXT_CONFIG, "vocab_size": len(tokenizer), "bos_token_id": ids["<|endoftext|>"],
-                     "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]},
-        vision_config=VISION_CONFIG,
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
-    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.generation_config.do_sample = False
-    kw = dict(min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14, merge_size=2, temporal_patch_size=2)
-    processor = Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(**kw), tokenizer=tokenizer,
-                                    video_processor=Qwen2VLVideoProcessor(**kw), chat_template=chat_template())
-    return model, processor
+    return new_model_and_processor(TEXT_CONFIG, VISION_CONFIG, seed)
 
 
 def shape_count(caption: str) -> int:

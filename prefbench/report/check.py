@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prefbench.data._io import read_json
 from prefbench.errors import DataError, UsageError
 from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, paired_bootstrap
 from prefbench.report.runs import RunView, per_prompt_from
@@ -73,10 +74,7 @@ def load_baseline(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise DataError("baseline file not found (write one with `prefbench check --write-baseline`)", path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON ({exc.msg})", path, exc.lineno) from None
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DataError(f'not a prefbench baseline (expected "format": "{FORMAT}")', path)
     if data.get("version") != VERSION:

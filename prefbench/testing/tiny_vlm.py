@@ -136,10 +136,11 @@ def chat_template() -> str:
     return (files("trl") / "chat_templates" / "qwen2_5_vl.jinja").read_text()
 
 
-def build_tiny_vlm(out_dir: str | Path, seed: int = SEED, arch: str = "qwen2_5_vl") -> Path:
-    """Write the tiny checkpoint + processor to ``out_dir`` and return it.
+def new_model_and_processor(text_config: dict, vision_config: dict, seed: int, arch: str = "qwen2_5_vl"):
+    """A randomly initialised Qwen2.5-VL (or Qwen2-VL) of the given sizes with this module's
+    tokenizer, chat template and 112-pixel image processor; ``(model, processor)``.
 
-    ``arch``: ``qwen2_5_vl`` (default, the paper's model family) or ``qwen2_vl``."""
+    Also used by ``prefbench.demo_zoo.pretrain`` for the demo world's (larger) base model."""
     import torch
     from transformers import (
         Qwen2_5_VLConfig,
@@ -159,38 +160,46 @@ def build_tiny_vlm(out_dir: str | Path, seed: int = SEED, arch: str = "qwen2_5_v
         Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration)
     processor_cls = Qwen2VLProcessor if qwen2 else Qwen2_5_VLProcessor
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    vocab = len(tokenizer)
     config = config_cls(
-        text_config={**TEXT_CONFIG, "vocab_size": vocab, "bos_token_id": ids["<|endoftext|>"],
+        text_config={**text_config, "vocab_size": len(tokenizer), "bos_token_id": ids["<|endoftext|>"],
                      "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]},
-        vision_config=QWEN2_VL_VISION_CONFIG if qwen2 else VISION_CONFIG,
+        vision_config=vision_config,
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = model_cls(config).eval()
+    model = model_cls(config)
+    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.generation_config.do_sample = False
+    kw = dict(min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14, merge_size=2, temporal_patch_size=2)
+    processor = processor_cls(image_processor=Qwen2VLImageProcessor(**kw), tokenizer=tokenizer,
+                              video_processor=Qwen2VLVideoProcessor(**kw), chat_template=chat_template())
+    return model, processor
+
+
+def build_tiny_vlm(out_dir: str | Path, seed: int = SEED, arch: str = "qwen2_5_vl") -> Path:
+    """Write the tiny checkpoint + processor to ``out_dir`` and return it.
+
+    ``arch``: ``qwen2_5_vl`` (default, the paper's model family) or ``qwen2_vl``."""
+    import torch
+
+    vision = QWEN2_VL_VISION_CONFIG if arch == "qwen2_vl" else VISION_CONFIG
+    model, processor = new_model_and_processor(TEXT_CONFIG, vision, seed, arch)
+    model.eval()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     # Random init leaves logits nearly uniform; a larger lm_head spreads them so that greedy and
     # sampled decoding differ visibly and soft scores are not all ~equal.
     with torch.no_grad():
         model.lm_head.weight.normal_(0.0, 0.5)
-    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.generation_config.do_sample = False
     # the VLM scorers' default reasoning budget for this checkpoint: short, so that CPU smoke
     # runs over the whole demo split take minutes, not hours
     model.generation_config.max_new_tokens = TINY_BUDGET
     model.save_pretrained(out, safe_serialization=True)
-    image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14,
-                                            merge_size=2, temporal_patch_size=2)
-    video_processor = Qwen2VLVideoProcessor(min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14,
-                                            merge_size=2, temporal_patch_size=2)
-    processor = processor_cls(image_processor=image_processor, tokenizer=tokenizer,
-                                    video_processor=video_processor, chat_template=chat_template())
     processor.save_pretrained(out)
     (out / "prefbench_tiny.json").write_text(json.dumps({"builder": "prefbench.testing.tiny_vlm", "seed": seed,
                                                          "arch": arch}, indent=2) + "\n")
