@@ -11,6 +11,8 @@ from prefbench.demo_zoo import ASSETS, BUNDLED, bundled_model
 from prefbench.demo_zoo.recipe import model_commands, result_commands
 from prefbench.demo_zoo.tables import render
 
+pytest_plugins = ["vlm_fixtures"]
+
 
 def test_suite_runs_offline_and_prints_a_leaderboard(tmp_path):
     proc = run_cli(["run", "--limit", "8", "--no-progress"], cwd=tmp_path, env_extra={"HF_HUB_OFFLINE": "1"},
@@ -60,3 +62,95 @@ def test_recipe_commands_are_the_documented_cli():
     cmds = model_commands(ASSETS / "work")
     assert cmds[1][1:5] == ["-m", "prefbench", "train", "--task"]
     assert any("--write-baseline" in c for c in result_commands(ASSETS / "res"))
+
+
+def test_pretraining_corpus_is_fresh_deterministic_and_captioned():
+    from itertools import islice
+
+    from prefbench.data import load_dataset
+    from prefbench.data.demo import corpus
+
+    first = list(islice(corpus(0), 40))
+    again = list(islice(corpus(0), 40))
+    assert [c for _, c in first] == [c for _, c in again]
+    assert all(a.tobytes() == b.tobytes() for (a, _), (b, _) in zip(first, again))
+    assert [c for _, c in islice(corpus(1), 40)] != [c for _, c in first]
+    assert all(img.size == (112, 112) for img, _ in first)
+    # never a benchmark image; captions in the prompt grammar, defects named
+    bench = {it.images[k].open().tobytes() for it in load_dataset("demo", "test").items[:30] for k in range(it.n_images)}
+    assert not bench & {img.tobytes() for img, _ in first}
+    caps = [c for _, c in islice(corpus(0), 300)]
+    assert all(c.split()[0] in ("a", "one", "two", "three") and " background, " in c for c in caps)
+    assert any("blurry" in c for c in caps) and any("clean and sharp" in c for c in caps)
+
+
+def test_pretraining_examples_and_altered_texts():
+    import random
+
+    from prefbench.data.demo import corpus
+    from prefbench.demo_zoo.pretrain import TASKS, altered, make_example, shape_count
+
+    rng = random.Random(0)
+    assert altered("a red circle left of a blue square", random.Random(3)) in {
+        "a blue square left of a red circle"} | {f"a {c} circle left of a blue square" for c in
+                                                 ("green", "blue", "yellow", "purple", "orange")} | {
+        f"a red circle left of a blue {s}" for s in ("circle", "triangle")}
+    for _ in range(50):
+        for text in ("two red circles", "one green triangle", "a blue square above a yellow circle"):
+            new = altered(text, rng)
+            assert new != text and len(new.split()) == len(text.split())
+    counts = {t: 0 for t in ("yes", "no")}
+    stream = corpus(0)
+    for k in range(80):
+        ex = make_example(TASKS[k % len(TASKS)], stream, rng)
+        assert ex["user"].count("<image>") == len(ex["images"])
+        if "Does this image show" in ex["user"]:
+            counts["yes" if ex["answer"].endswith("<answer>yes</answer>") else "no"] += 1
+        if "more shapes" in ex["user"]:
+            c1, c2 = ex["answer"][len("<think>Image 1 shows "):].split("</think>")[0].split(". Image 2 shows ")
+            assert ex["answer"].endswith(f"<answer>Image {1 + int(shape_count(c2) > shape_count(c1))}</answer>")
+    assert counts["yes"] > 3 and counts["no"] > 3
+
+
+def test_pretrain_runs_and_saves_a_loadable_base(tmp_path):
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from prefbench.demo_zoo.pretrain import pretrain
+
+    rec = pretrain(tmp_path / "base", steps=3, batch_size=4, log=lambda *a: None)
+    assert rec["steps"] == 3 and rec["n_examples"] == 12 and len(rec["loss_curve"]) == 1
+    assert json.loads((tmp_path / "base" / "prefbench_pretrain.json").read_text())["seed"] == 0
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "base")
+    assert model.config.text_config.hidden_size == 96
+    assert AutoProcessor.from_pretrained(tmp_path / "base").tokenizer.convert_tokens_to_ids("<|image_pad|>") is not None
+
+
+def test_pretraining_batches_use_the_positions_generate_uses(tiny_vlm_dir):
+    """Pre-training must feed mm_token_type_ids: without them Qwen2.5-VL's forward uses 1-D
+    positions for the image tokens while generate() (every scorer, every GRPO rollout) uses 3-D
+    M-RoPE, and a model trained that way describes images well only under teacher forcing."""
+    import random
+
+    import torch
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from prefbench.data.demo import corpus
+    from prefbench.demo_zoo.pretrain import _messages, collate, encode, make_example
+
+    processor = AutoProcessor.from_pretrained(tiny_vlm_dir)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_vlm_dir).eval()
+    stream, rng = corpus(0), random.Random(0)
+    exs = [make_example("describe", stream, rng), make_example("compare", stream, rng)]
+    batch = collate([encode(processor, ex) for ex in exs], processor.tokenizer.pad_token_id)
+    assert batch["mm_token_type_ids"].sum() == batch["image_grid_thw"].prod(-1).sum() // 4
+    with torch.no_grad():
+        batched = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        for row, ex in enumerate(exs):
+            text = processor.apply_chat_template(_messages(ex), tokenize=False)
+            native = processor(text=[text], images=ex["images"], return_tensors="pt")
+            n = native["input_ids"].shape[1]
+            assert torch.equal(batch["input_ids"][row, :n], native["input_ids"][0])
+            ref = model(**native).logits[0]
+            assert torch.allclose(batched[row, :n], ref, atol=1e-4), (batched[row, :n] - ref).abs().max()
+            no_types = model(**{k: v for k, v in native.items() if k != "mm_token_type_ids"}).logits[0]
+            assert not torch.allclose(no_types, ref, atol=1e-4)  # the positions matter

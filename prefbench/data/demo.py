@@ -235,6 +235,20 @@ def _generate(split: str, seed: int, out: Path) -> list[dict]:
     return records
 
 
+def corpus(seed: int, split: str = "train"):
+    """An endless stream of fresh ``(PIL image, caption)`` pairs drawn like ``split``'s candidates.
+
+    The demo's stand-in for a VLM's pre-training data: new scenes from the same generator (own
+    random stream, so none of them is a benchmark image), captioned with what they actually show
+    (``describe``). It carries no rankings or utilities.
+    """
+    rng = np.random.default_rng([seed, 1000 + list(SPLIT_SIZES).index(split)])
+    while True:
+        prompt = _prompt(rng, split)
+        scene, quality, _, flaws = _candidate(rng, prompt)
+        yield _render(rng, scene, quality), describe(scene, flaws)
+
+
 def ensure_generated(seed: int = SEED) -> Path:
     """Generate every split once into the cache; return its folder."""
     root = cache_root() / f"{VERSION}-{seed}"

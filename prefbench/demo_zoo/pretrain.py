@@ -2,12 +2,21 @@
 
 A real instruct VLM arrives knowing how to look at an image, name what it shows, and answer in
 a requested format. This gives a tiny Qwen2.5-VL-architecture model (random init, the
-``prefbench.testing.tiny_vlm`` tokenizer) those skills on the demo world's *train* split only,
-by supervised next-token training on three tasks that never mention preference:
+``prefbench.testing.tiny_vlm`` tokenizer) those skills on a stream of fresh scenes drawn like the
+demo world's train split (``prefbench.data.demo.corpus``: none of them is a benchmark image, as
+a real VLM's pre-training data is not the benchmark), by supervised next-token training on four tasks that never mention preference:
 
 1. describe an image (the caption of what it actually shows, with its quality defects);
-2. count the shapes, reasoning in ``<think>`` and answering a digit in ``<answer>``;
-3. compare the shape counts of two images, answering 1 (Image 2 has more) or 0.
+2. count the shapes, reasoning in ``<think>`` and answering in words in ``<answer>``;
+3. compare the shape counts of two images, answering "Image 1" or "Image 2";
+4. check whether an image shows a given text (visual question answering: the true content, or
+   the content with one attribute changed), answering yes or no.
+
+In every ``<think>`` the model first says what it sees, defects included, the way an instruct VLM
+describes before it answers. The targets come from the images' captions only, never from the
+simulated human rankings or utilities. No answer is a digit: a base model that had learnt to
+answer a digit after its description (the shape count) put ~0.999 of its mass on one rating for
+every rollout, so GRPO's groups had no variance to learn from.
 
 Preference itself is left to GRPO (``prefbench train``), as in the paper.
 
@@ -23,6 +32,7 @@ import time
 from pathlib import Path
 
 COUNT_WORDS = {"one": 1, "two": 2, "three": 3}
+NUMBER_WORDS = {v: k for k, v in COUNT_WORDS.items()}
 
 TEXT_CONFIG = dict(hidden_size=96, intermediate_size=192, num_hidden_layers=4, num_attention_heads=3,
                    num_key_value_heads=1, max_position_embeddings=4096, rms_norm_eps=1e-6,
@@ -32,6 +42,10 @@ VISION_CONFIG = dict(depth=3, hidden_size=96, intermediate_size=192, num_heads=3
                      patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
                      fullatt_block_indexes=[2])
 
+#: the processor resizes every 112-pixel demo image to 224 x 224: 64 visual tokens instead of 16
+#: (at 16, the base model could name colours but barely shapes, counts or layouts)
+PIXELS = (224 * 224, 224 * 224)
+
 THINK_HINT = "Reason step by step inside <think> </think>, then answer inside <answer> </answer>."
 
 
@@ -39,7 +53,7 @@ def build_base(out_dir: Path, seed: int):
     """A randomly initialised base model + processor (tiny_vlm's tokenizer and processor, larger sizes)."""
     from prefbench.testing.tiny_vlm import new_model_and_processor
 
-    return new_model_and_processor(TEXT_CONFIG, VISION_CONFIG, seed)
+    return new_model_and_processor(TEXT_CONFIG, VISION_CONFIG, seed, pixels=PIXELS)
 
 
 def shape_count(caption: str) -> int:
@@ -47,31 +61,65 @@ def shape_count(caption: str) -> int:
     return COUNT_WORDS.get(first, 2)  # relation scenes ("a X left of a Y") show two shapes
 
 
-def examples(seed: int) -> list[dict]:
-    """(images, user text with <image> markers, assistant answer) from the demo train split."""
-    from prefbench.data import load_dataset
+def altered(what: str, rng: random.Random) -> str:
+    """The content part of a caption with one attribute (colour, shape, count or order) changed."""
+    from prefbench.data.demo import COLOURS, COUNTS, RELATIONS, SHAPES
 
-    rng = random.Random(seed)
-    data = load_dataset("demo", "train")
-    singles = [(it.images[k], it.meta["captions"][k]) for it in data.items for k in range(it.n_images)]
-    out = []
-    for ref, cap in singles:
-        what = cap.split(",")[0]
-        out.append({"images": [ref], "user": "<image>\nDescribe this image.", "answer": cap[0].upper() + cap[1:] + "."})
-        out.append({"images": [ref], "user": f"<image>\nHow many shapes are in this image? {THINK_HINT}",
-                    "answer": f"<think>The image shows {what}.</think><answer>{shape_count(cap)}</answer>"})
-    for _ in range(len(singles)):
-        (r1, c1), (r2, c2) = rng.sample(singles, 2)
-        n1, n2 = shape_count(c1), shape_count(c2)
-        if n1 == n2:
-            continue
-        out.append({"images": [r1, r2],
-                    "user": f"Image 1: <image>\nImage 2: <image>\nDoes Image 2 show more shapes than Image 1? {THINK_HINT} "
-                            "Answer 1 if Image 2 shows more, or 0 if Image 1 shows more.",
-                    "answer": f"<think>Image 1 shows {c1.split(',')[0]}. Image 2 shows {c2.split(',')[0]}.</think>"
-                              f"<answer>{int(n2 > n1)}</answer>"})
-    rng.shuffle(out)
-    return out
+    words = what.split()
+    colours = [i for i, w in enumerate(words) if w in COLOURS]
+    shapes = [i for i, w in enumerate(words) if w.rstrip("s") in SHAPES]
+    options = ["colour", "shape"] + (["count"] if words[0] in COUNT_WORDS else ["order"])
+    kind = rng.choice(options)
+    if kind == "colour":
+        i = rng.choice(colours)
+        words[i] = rng.choice([c for c in COLOURS if c != words[i]])
+    elif kind == "shape":
+        i = rng.choice(shapes)
+        plural = words[i].endswith("s")
+        new = rng.choice([s for s in SHAPES if s != words[i].rstrip("s")])
+        words[i] = new + ("s" if plural else "")
+    elif kind == "count":
+        n = COUNT_WORDS[words[0]]
+        m = rng.choice([c for c in COUNTS if c != n])
+        words[0] = COUNTS[m]
+        i = shapes[0]
+        base = words[i].rstrip("s")
+        words[i] = base + ("s" if m > 1 else "")
+    else:  # a relation scene: swap the two objects
+        text = " ".join(words)
+        for rel in RELATIONS:
+            if f" {rel} " in text:
+                first, second = text.split(f" {rel} ")
+                return f"{second} {rel} {first}"
+    return " ".join(words)
+
+
+TASKS = ("describe", "count", "match", "compare")
+
+
+def make_example(task: str, stream, rng: random.Random) -> dict:
+    """One training example of ``task`` from the image stream: images, user text with <image>
+    markers, and the assistant answer."""
+    img, cap = next(stream)
+    what = cap.split(",")[0]
+    if task == "describe":
+        return {"images": [img], "user": "<image>\nDescribe this image.", "answer": cap[0].upper() + cap[1:] + "."}
+    if task == "count":
+        return {"images": [img], "user": f"<image>\nHow many shapes are in this image? {THINK_HINT} Answer in words.",
+                "answer": f"<think>The image shows {cap}.</think><answer>{NUMBER_WORDS[shape_count(cap)]}</answer>"}
+    if task == "match":
+        content = what.split(" on a ")[0]
+        shown = content if rng.random() < 0.5 else altered(content, rng)
+        return {"images": [img], "user": f'<image>\nDoes this image show "{shown}"? {THINK_HINT} Answer yes or no.',
+                "answer": f"<think>The image shows {cap}.</think><answer>{'yes' if shown == content else 'no'}</answer>"}
+    img2, cap2 = next(stream)
+    while shape_count(cap2) == shape_count(cap):
+        img2, cap2 = next(stream)
+    return {"images": [img, img2],
+            "user": f"Image 1: <image>\nImage 2: <image>\nWhich image shows more shapes? {THINK_HINT} "
+                    "Answer Image 1 or Image 2.",
+            "answer": f"<think>Image 1 shows {cap}. Image 2 shows {cap2}.</think>"
+                      f"<answer>Image {1 + int(shape_count(cap2) > shape_count(cap))}</answer>"}
 
 
 def _messages(ex: dict) -> list[dict]:
@@ -88,15 +136,17 @@ def _messages(ex: dict) -> list[dict]:
 def encode(processor, ex: dict) -> dict:
     """One example as tensors; the loss covers only the assistant answer (and its end token)."""
     msgs = _messages(ex)
-    images = [ref.open() for ref in ex["images"]]
+    images = [im.open() if hasattr(im, "open") and not hasattr(im, "size") else im for im in ex["images"]]
     full = processor(text=[processor.apply_chat_template(msgs, tokenize=False)], images=images, return_tensors="pt")
     prompt = processor.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True)
     n_prompt = len(processor(text=[prompt], images=images, return_tensors="pt")["input_ids"][0])
     ids = full["input_ids"][0]
     labels = ids.clone()
     labels[:n_prompt] = -100
-    return {"input_ids": ids, "labels": labels, "pixel_values": full["pixel_values"],
-            "image_grid_thw": full["image_grid_thw"]}
+    # mm_token_type_ids marks the image tokens: without it Qwen2.5-VL's forward falls back to 1-D
+    # positions while generate() (and so every scorer and GRPO rollout) uses the 3-D M-RoPE ones
+    return {"input_ids": ids, "labels": labels, "mm_token_type_ids": full["mm_token_type_ids"][0],
+            "pixel_values": full["pixel_values"], "image_grid_thw": full["image_grid_thw"]}
 
 
 def collate(encoded: list[dict], pad_id: int) -> dict:
@@ -107,10 +157,12 @@ def collate(encoded: list[dict], pad_id: int) -> dict:
     ids = torch.full((len(encoded), n), pad_id, dtype=torch.long)
     labels = torch.full((len(encoded), n), -100, dtype=torch.long)
     mask = torch.zeros((len(encoded), n), dtype=torch.long)
+    types = torch.zeros((len(encoded), n), dtype=torch.long)
     for row, e in enumerate(encoded):
         k = len(e["input_ids"])
         ids[row, :k], labels[row, :k], mask[row, :k] = e["input_ids"], e["labels"], 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels,
+        types[row, :k] = e["mm_token_type_ids"]
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "mm_token_type_ids": types,
             "pixel_values": torch.cat([e["pixel_values"] for e in encoded]),
             "image_grid_thw": torch.cat([e["image_grid_thw"] for e in encoded])}
 
@@ -124,18 +176,17 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
     out = Path(out_dir)
     model, processor = build_base(out, seed)
     model.train()
-    data = examples(seed)
-    encoded = [encode(processor, ex) for ex in tqdm(data, desc="encode examples", unit="ex")]
+    from prefbench.data.demo import corpus
+
+    stream, rng = corpus(seed), random.Random(seed)
     pad_id = processor.tokenizer.pad_token_id
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 2 / steps))
-    losses, start, pos = [], time.perf_counter(), 0
+    losses, start = [], time.perf_counter()
     bar = tqdm(range(steps), desc="pretrain base", unit="step")
     for step in bar:
-        if pos + batch_size > len(data):
-            pos = 0
-        enc = collate(encoded[pos:pos + batch_size], pad_id)
-        pos += batch_size
+        batch = [make_example(TASKS[k % len(TASKS)], stream, rng) for k in range(step * batch_size, (step + 1) * batch_size)]
+        enc = collate([encode(processor, ex) for ex in batch], pad_id)
         loss = model(**enc).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -150,7 +201,7 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
     record = {"builder": "prefbench.demo_zoo.pretrain", "seed": seed, "steps": steps, "batch_size": batch_size,
-              "lr": lr, "n_examples": len(data), "wall_s": round(time.perf_counter() - start, 1),
+              "lr": lr, "n_examples": steps * batch_size, "corpus": "prefbench.data.demo.corpus (fresh train-distribution scenes)", "wall_s": round(time.perf_counter() - start, 1),
               "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
               "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
               "loss_curve": [round(sum(losses[i:i + 50]) / len(losses[i:i + 50]), 4) for i in range(0, len(losses), 50)]}

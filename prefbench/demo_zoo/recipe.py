@@ -26,21 +26,26 @@ PB = [sys.executable, "-m", "prefbench"]
 
 #: GRPO settings shared by both scorers (CPU-sized; the paper's are in its sec. 4)
 GRPO = ["--dataset", "demo", "--split", "train", "--full", "--num-generations", "4", "--batch-size", "16",
-        "--max-completion-length", "48", "--beta", "0.04", "--seed", "0",
-        "--save-steps", "50", "--no-progress"]
-GRPO_STEPS = "200"
-#: learning rates: at 2e-5 the rating run's format reward stayed near 0.1 for 50 steps (too few
-#: well-formed rollouts for GRPO's group advantages), so rating uses 1e-4; pairwise learned at 2e-5
-GRPO_LR = {"rating": "1e-4", "pairwise": "2e-5"}
+        "--beta", "0.04", "--seed", "0", "--save-steps", "50", "--no-progress"]
+#: reasoning budget per task: the base model's description of one image takes ~30-42 tokens,
+#: of two images ~50-65 (the scorers score with the same budget: suite.py)
+COMPLETION = {"rating": "48", "pairwise": "72"}
+MAX_NEW_TOKENS = {"zero_shot": "48", "expected_rating": "48", "anchor_pairwise": "72"}
+PRETRAIN_STEPS = "1600"
+GRPO_STEPS = {"rating": "400", "pairwise": "300"}
+#: learning rates (full fine-tuning of the 1.5M-parameter base)
+GRPO_LR = {"rating": "5e-5", "pairwise": "3e-5"}
 
 
 def model_commands(work: Path) -> list[list[str]]:
     return [
-        PY + ["-m", "prefbench.demo_zoo.pretrain", str(work / "base"), "--steps", "1000", "--seed", "0"],
+        PY + ["-m", "prefbench.demo_zoo.pretrain", str(work / "base"), "--steps", PRETRAIN_STEPS, "--seed", "0"],
         PB + ["train", "--task", "rating", "--model", str(work / "base"), "--output", str(work / "rating"),
-              "--max-steps", GRPO_STEPS, "--learning-rate", GRPO_LR["rating"], *GRPO],
+              "--max-steps", GRPO_STEPS["rating"], "--learning-rate", GRPO_LR["rating"],
+              "--max-completion-length", COMPLETION["rating"], *GRPO],
         PB + ["train", "--task", "pairwise", "--model", str(work / "base"), "--output", str(work / "pairwise"),
-              "--max-steps", GRPO_STEPS, "--learning-rate", GRPO_LR["pairwise"], *GRPO],
+              "--max-steps", GRPO_STEPS["pairwise"], "--learning-rate", GRPO_LR["pairwise"],
+              "--max-completion-length", COMPLETION["pairwise"], *GRPO],
         PY + ["-m", "prefbench.demo_zoo.clip", str(work / "clip"), "--steps", "1500", "--seed", "0"],
     ]
 
@@ -54,7 +59,7 @@ def result_commands(results: Path) -> list[list[str]]:
     out.append(PB + ["run", "--scorer", "expected_rating", "--rollouts", "3", "-S", "max_new_tokens=48",
                      "-S", "temperature=1.0", "--results", str(results), "--no-progress"])
     for scorer in ("random", "demo_oracle", "zero_shot", "expected_rating", "anchor_pairwise", "clip"):
-        extra = ["-S", "max_new_tokens=48"] if scorer in ("zero_shot", "expected_rating", "anchor_pairwise") else []
+        extra = ["-S", f"max_new_tokens={MAX_NEW_TOKENS[scorer]}"] if scorer in MAX_NEW_TOKENS else []
         if scorer == "clip":
             extra = ["-S", "preprocess=processor"]
         out.append(PB + ["run", "--scorer", scorer, "--split", "ood", *extra, "--results", str(results),

@@ -22,7 +22,7 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
     ("zero-shot base VLM", "zero_shot", {"max_new_tokens": 48}),
     ("GRPO expected_rating", "expected_rating", {"max_new_tokens": 48}),
     ("GRPO naive_sampling", "naive_sampling", {"max_new_tokens": 48}),
-    ("GRPO anchor_pairwise", "anchor_pairwise", {"max_new_tokens": 48}),
+    ("GRPO anchor_pairwise", "anchor_pairwise", {"max_new_tokens": 72}),
     # the demo CLIP was trained on transformers' CLIPImageProcessor output, so score it with that
     ("CLIP (contrastive, demo)", "clip", {"preprocess": "processor"}),
 ]

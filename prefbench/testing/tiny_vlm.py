@@ -136,9 +136,14 @@ def chat_template() -> str:
     return (files("trl") / "chat_templates" / "qwen2_5_vl.jinja").read_text()
 
 
-def new_model_and_processor(text_config: dict, vision_config: dict, seed: int, arch: str = "qwen2_5_vl"):
+def new_model_and_processor(text_config: dict, vision_config: dict, seed: int, arch: str = "qwen2_5_vl",
+                            pixels: tuple[int, int] = (28 * 28, 112 * 112)):
     """A randomly initialised Qwen2.5-VL (or Qwen2-VL) of the given sizes with this module's
-    tokenizer, chat template and 112-pixel image processor; ``(model, processor)``.
+    tokenizer, chat template and image processor; ``(model, processor)``.
+
+    ``pixels``: the processor's ``(min_pixels, max_pixels)``; the default keeps images at most
+    112 x 112 (16 visual tokens); ``(224 * 224, 224 * 224)`` resizes every image to 224 x 224
+    (64 visual tokens), which the demo base model uses for finer spatial detail.
 
     Also used by ``prefbench.demo_zoo.pretrain`` for the demo world's (larger) base model."""
     import torch
@@ -175,7 +180,7 @@ def new_model_and_processor(text_config: dict, vision_config: dict, seed: int, a
     model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.do_sample = False
-    kw = dict(min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14, merge_size=2, temporal_patch_size=2)
+    kw = dict(min_pixels=pixels[0], max_pixels=pixels[1], patch_size=14, merge_size=2, temporal_patch_size=2)
     processor = processor_cls(image_processor=Qwen2VLImageProcessor(**kw), tokenizer=tokenizer,
                               video_processor=Qwen2VLVideoProcessor(**kw), chat_template=chat_template())
     return model, processor
