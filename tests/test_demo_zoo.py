@@ -105,10 +105,15 @@ def test_pretraining_examples_and_altered_texts():
         ex = make_example(TASKS[k % len(TASKS)], stream, rng)
         assert ex["user"].count("<image>") == len(ex["images"])
         if "Does this image show" in ex["user"]:
-            counts["yes" if ex["answer"].endswith("<answer>yes</answer>") else "no"] += 1
+            yes, no = ex["user"].split("Answer ")[-1].replace(" if it does not.", "").split(" if it does, or ")
+            answer = ex["answer"].split("<answer>")[1].removesuffix("</answer>")
+            assert answer in (yes, no) and yes != no
+            counts["yes" if answer == yes else "no"] += 1
         if "more shapes" in ex["user"]:
             c1, c2 = ex["answer"][len("<think>Image 1 shows "):].split("</think>")[0].split(". Image 2 shows ")
-            assert ex["answer"].endswith(f"<answer>Image {1 + int(shape_count(c2) > shape_count(c1))}</answer>")
+            second, first = ex["user"].split("Answer ")[-1].replace(" if Image 1 shows more.", "").split(
+                " if Image 2 shows more, or ")
+            assert ex["answer"].endswith(f"<answer>{second if shape_count(c2) > shape_count(c1) else first}</answer>")
     assert counts["yes"] > 3 and counts["no"] > 3
 
 

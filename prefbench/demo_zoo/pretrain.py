@@ -8,15 +8,19 @@ a real VLM's pre-training data is not the benchmark), by supervised next-token t
 
 1. describe an image (the caption of what it actually shows, with its quality defects);
 2. count the shapes, reasoning in ``<think>`` and answering in words in ``<answer>``;
-3. compare the shape counts of two images, answering "Image 1" or "Image 2";
+3. compare the shape counts of two images;
 4. check whether an image shows a given text (visual question answering: the true content, or
-   the content with one attribute changed), answering yes or no.
+   the content with one attribute changed).
+
+Tasks 3 and 4 name their two answer labels in the instruction ("Answer 4 if it does, or no if
+it does not"), drawn at random per example from digits and yes/no: the base learns to answer
+with whatever labels an instruction names, the way an instruct model follows a requested format.
 
 In every ``<think>`` the model first says what it sees, defects included, the way an instruct VLM
 describes before it answers. The targets come from the images' captions only, never from the
-simulated human rankings or utilities. No answer is a digit: a base model that had learnt to
-answer a digit after its description (the shape count) put ~0.999 of its mass on one rating for
-every rollout, so GRPO's groups had no variance to learn from.
+simulated human rankings or utilities. Counts are answered in words: a base model that had
+learnt to answer the shape count as a digit after its description put ~0.999 of its mass on one
+rating for every rating rollout, so GRPO's groups had no variance to learn from.
 
 Preference itself is left to GRPO (``prefbench train``), as in the paper.
 
@@ -95,6 +99,15 @@ def altered(what: str, rng: random.Random) -> str:
 
 
 TASKS = ("describe", "count", "match", "compare")
+#: answer labels for the two-way questions, assigned at random per example and stated in the
+#: instruction, so that the model learns to answer with the labels an instruction names
+LABELS = ("0", "1", "2", "3", "4", "5", "yes", "no")
+
+
+def labels(rng: random.Random) -> tuple[str, str]:
+    """Two distinct answer labels, in random order."""
+    a, b = rng.sample(LABELS, 2)
+    return a, b
 
 
 def make_example(task: str, stream, rng: random.Random) -> dict:
@@ -110,16 +123,19 @@ def make_example(task: str, stream, rng: random.Random) -> dict:
     if task == "match":
         content = what.split(" on a ")[0]
         shown = content if rng.random() < 0.5 else altered(content, rng)
-        return {"images": [img], "user": f'<image>\nDoes this image show "{shown}"? {THINK_HINT} Answer yes or no.',
-                "answer": f"<think>The image shows {cap}.</think><answer>{'yes' if shown == content else 'no'}</answer>"}
+        yes, no = labels(rng)
+        return {"images": [img], "user": f'<image>\nDoes this image show "{shown}"? {THINK_HINT} '
+                                         f"Answer {yes} if it does, or {no} if it does not.",
+                "answer": f"<think>The image shows {cap}.</think><answer>{yes if shown == content else no}</answer>"}
+    second, first = labels(rng)
     img2, cap2 = next(stream)
     while shape_count(cap2) == shape_count(cap):
         img2, cap2 = next(stream)
     return {"images": [img, img2],
             "user": f"Image 1: <image>\nImage 2: <image>\nWhich image shows more shapes? {THINK_HINT} "
-                    "Answer Image 1 or Image 2.",
+                    f"Answer {second} if Image 2 shows more, or {first} if Image 1 shows more.",
             "answer": f"<think>Image 1 shows {cap}. Image 2 shows {cap2}.</think>"
-                      f"<answer>Image {1 + int(shape_count(cap2) > shape_count(cap))}</answer>"}
+                      f"<answer>{second if shape_count(cap2) > shape_count(cap) else first}</answer>"}
 
 
 def _messages(ex: dict) -> list[dict]:
