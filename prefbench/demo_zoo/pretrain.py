@@ -4,7 +4,8 @@ A real instruct VLM arrives knowing how to look at an image, name what it shows,
 a requested format. This gives a tiny Qwen2.5-VL-architecture model (random init, the
 ``prefbench.testing.tiny_vlm`` tokenizer) those skills on a stream of fresh scenes drawn like the
 demo world's train split (``prefbench.data.demo.corpus``: none of them is a benchmark image, as
-a real VLM's pre-training data is not the benchmark), by supervised next-token training on four tasks that never mention preference:
+a real VLM's pre-training data is not the benchmark), by supervised next-token training on four
+tasks that never mention preference:
 
 1. describe an image (the caption of what it actually shows, with its quality defects);
 2. count the shapes, reasoning in ``<think>`` and answering in words in ``<answer>``;
@@ -53,7 +54,7 @@ PIXELS = (224 * 224, 224 * 224)
 THINK_HINT = "Reason step by step inside <think> </think>, then answer inside <answer> </answer>."
 
 
-def build_base(out_dir: Path, seed: int):
+def build_base(seed: int):
     """A randomly initialised base model + processor (tiny_vlm's tokenizer and processor, larger sizes)."""
     from prefbench.testing.tiny_vlm import new_model_and_processor
 
@@ -152,7 +153,7 @@ def _messages(ex: dict) -> list[dict]:
 def encode(processor, ex: dict) -> dict:
     """One example as tensors; the loss covers only the assistant answer (and its end token)."""
     msgs = _messages(ex)
-    images = [im.open() if hasattr(im, "open") and not hasattr(im, "size") else im for im in ex["images"]]
+    images = ex["images"]
     full = processor(text=[processor.apply_chat_template(msgs, tokenize=False)], images=images, return_tensors="pt")
     prompt = processor.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True)
     n_prompt = len(processor(text=[prompt], images=images, return_tensors="pt")["input_ids"][0])
@@ -188,12 +189,12 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
     import torch
     from tqdm import tqdm
 
-    torch.manual_seed(seed)
-    out = Path(out_dir)
-    model, processor = build_base(out, seed)
-    model.train()
     from prefbench.data.demo import corpus
 
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    model, processor = build_base(seed)
+    model.train()
     stream, rng = corpus(seed), random.Random(seed)
     pad_id = processor.tokenizer.pad_token_id
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -217,7 +218,9 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
     record = {"builder": "prefbench.demo_zoo.pretrain", "seed": seed, "steps": steps, "batch_size": batch_size,
-              "lr": lr, "n_examples": steps * batch_size, "corpus": "prefbench.data.demo.corpus (fresh train-distribution scenes)", "wall_s": round(time.perf_counter() - start, 1),
+              "lr": lr, "n_examples": steps * batch_size,
+              "corpus": "prefbench.data.demo.corpus (fresh train-distribution scenes)",
+              "wall_s": round(time.perf_counter() - start, 1),
               "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
               "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
               "loss_curve": [round(sum(losses[i:i + 50]) / len(losses[i:i + 50]), 4) for i in range(0, len(losses), 50)]}

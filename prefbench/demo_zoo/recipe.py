@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from prefbench.demo_zoo import ASSETS
+from prefbench.demo_zoo.suite import ROWS
 
 PY = [sys.executable]
 PB = [sys.executable, "-m", "prefbench"]
@@ -27,15 +28,16 @@ PB = [sys.executable, "-m", "prefbench"]
 #: GRPO settings shared by both scorers (CPU-sized; the paper's are in its sec. 4)
 GRPO = ["--dataset", "demo", "--split", "train", "--full", "--num-generations", "4", "--batch-size", "16",
         "--beta", "0.04", "--seed", "0", "--save-steps", "50", "--no-progress"]
-#: reasoning budget per task: the base model's description of one image takes ~30-42 tokens,
-#: of two images ~50-65 (the scorers score with the same budget: suite.py)
-COMPLETION = {"rating": "48", "pairwise": "72"}
-MAX_NEW_TOKENS = {"zero_shot": "48", "expected_rating": "48", "anchor_pairwise": "72"}
+#: reasoning budget per VLM scorer, the suite's (suite.ROWS): training uses the same budget as
+#: scoring. The base model's description of one image takes ~30-42 tokens, of two ~50-65.
+MAX_NEW_TOKENS = {scorer: str(opts["max_new_tokens"]) for _, scorer, opts in ROWS if "max_new_tokens" in opts}
+COMPLETION = {"rating": MAX_NEW_TOKENS["expected_rating"], "pairwise": MAX_NEW_TOKENS["anchor_pairwise"]}
 PRETRAIN_STEPS = "1600"
 GRPO_STEPS = {"rating": "400", "pairwise": "300"}
 #: learning rates (full fine-tuning of the 1.5M-parameter base). Measured: the base answers the
-#: rating prompt with an empty <think> and stops, so the rating run's rewards are all 0 and its
-#: weights stay the base's; the pairwise run learns the format but not preference (README)
+#: rating prompt with an empty <think> and stops, so 398 of the rating run's 400 steps have all-zero
+#: rewards and its weights stay within 0.0016 of the base's; the pairwise run learns the format
+#: but not preference (README)
 GRPO_LR = {"rating": "5e-5", "pairwise": "3e-5"}
 
 

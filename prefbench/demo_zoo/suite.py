@@ -14,8 +14,9 @@ from typing import Any
 
 from prefbench.demo_zoo import bundled_model
 
-#: (label, scorer, options) — the demo leaderboard's rows. max_new_tokens matches the budget the
-#: scorers were trained with (recipe.py).
+#: (label, scorer, options) — the demo leaderboard's rows. max_new_tokens is also the budget the
+#: scorers are trained with (recipe.py reads it from here): one image's description takes ~30-42
+#: tokens of the demo tokenizer, two images' ~50-65.
 ROWS: list[tuple[str, str, dict[str, Any]]] = [
     ("random floor", "random", {}),
     ("ceiling (noise-free utility)", "demo_oracle", {}),
