@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -64,31 +65,43 @@ def test_recipe_commands_are_the_documented_cli():
     assert any("--write-baseline" in c for c in result_commands(ASSETS / "res"))
 
 
-def test_pretraining_corpus_is_fresh_deterministic_and_captioned():
+def test_pretraining_scenes_are_fresh_deterministic_and_captioned():
     from itertools import islice
 
     from prefbench.data import load_dataset
-    from prefbench.data.demo import corpus
+    from prefbench.data.demo import ALIGNMENT_FLAWS, scene_pairs
 
-    first = list(islice(corpus(0), 40))
-    again = list(islice(corpus(0), 40))
-    assert [c for _, c in first] == [c for _, c in again]
-    assert all(a.tobytes() == b.tobytes() for (a, _), (b, _) in zip(first, again))
-    assert [c for _, c in islice(corpus(1), 40)] != [c for _, c in first]
-    assert all(img.size == (112, 112) for img, _ in first)
-    # never a benchmark image; captions in the prompt grammar, defects named
+    def singles(seed, n):
+        return [c for g in islice(scene_pairs(seed), n) for c in g["candidates"]]
+
+    first, again = singles(0, 20), singles(0, 20)
+    assert [c for _, c, _ in first] == [c for _, c, _ in again]
+    assert all(a.tobytes() == b.tobytes() for (a, _, _), (b, _, _) in zip(first, again))
+    assert [c for _, c, _ in singles(1, 20)] != [c for _, c, _ in first]
+    assert all(img.size == (112, 112) for img, _, _ in first)
+    # never a benchmark image; captions in the prompt grammar, defects named, flaws recorded
     bench = {it.images[k].open().tobytes() for it in load_dataset("demo", "test").items[:30] for k in range(it.n_images)}
-    assert not bench & {img.tobytes() for img, _ in first}
-    caps = [c for _, c in islice(corpus(0), 300)]
+    assert not bench & {img.tobytes() for img, _, _ in first}
+    groups = list(islice(scene_pairs(0), 150))
+    caps = [c for g in groups for _, c, _ in g["candidates"]]
     assert all(c.split()[0] in ("a", "one", "two", "three") and " background, " in c for c in caps)
     assert any("blurry" in c for c in caps) and any("clean and sharp" in c for c in caps)
+    for g in groups:
+        for _, cap, flaws in g["candidates"]:
+            # an image without alignment flaws shows exactly what its prompt asked for
+            if not set(flaws) & set(ALIGNMENT_FLAWS):
+                assert cap.split(",")[0] == g["prompt"]
+            else:
+                assert cap.split(",")[0] != g["prompt"]
+            assert ("blurry" in cap) == ("blur" in flaws)
 
 
 def test_pretraining_examples_and_altered_texts():
     import random
+    import re
 
-    from prefbench.data.demo import corpus
-    from prefbench.demo_zoo.pretrain import TASKS, altered, make_example, shape_count
+    from prefbench.data.demo import scene_pairs
+    from prefbench.demo_zoo.pretrain import SCHEDULE, TASKS, altered, facts, make_example, shape_count
 
     rng = random.Random(0)
     assert altered("a red circle left of a blue square", random.Random(3)) in {
@@ -99,22 +112,68 @@ def test_pretraining_examples_and_altered_texts():
         for text in ("two red circles", "one green triangle", "a blue square above a yellow circle"):
             new = altered(text, rng)
             assert new != text and len(new.split()) == len(text.split())
+    assert facts("two red circles on a grey background, blurry, noisy", ["colour", "blur", "noise"]) == {
+        "errors": 1, "defects": 2, "shapes": 2}
+    assert set(SCHEDULE) == set(TASKS)
     counts = {t: 0 for t in ("yes", "no")}
-    stream = corpus(0)
-    for k in range(80):
-        ex = make_example(TASKS[k % len(TASKS)], stream, rng)
+    seen = set()
+    stream = scene_pairs(0)
+    for k in range(160):
+        ex = make_example(SCHEDULE[k % len(SCHEDULE)], stream, rng)
         assert ex["user"].count("<image>") == len(ex["images"])
+        if "Describe this image." in ex["user"]:
+            assert "<answer>" not in ex["answer"] and ex["answer"].endswith(".")
+            continue
+        answer = ex["answer"].split("<answer>")[1].removesuffix("</answer>")
         if "Does this image show" in ex["user"]:
             yes, no = ex["user"].split("Answer ")[-1].replace(" if it does not.", "").split(" if it does, or ")
-            answer = ex["answer"].split("<answer>")[1].removesuffix("</answer>")
             assert answer in (yes, no) and yes != no
             counts["yes" if answer == yes else "no"] += 1
-        if "more shapes" in ex["user"]:
+        if "Which image shows more shapes?" in ex["user"]:
             c1, c2 = ex["answer"][len("<think>Image 1 shows "):].split("</think>")[0].split(". Image 2 shows ")
-            second, first = ex["user"].split("Answer ")[-1].replace(" if Image 1 shows more.", "").split(
-                " if Image 2 shows more, or ")
-            assert ex["answer"].endswith(f"<answer>{second if shape_count(c2) > shape_count(c1) else first}</answer>")
+            second, first = re.search(r"(\S+) if Image 2 shows more, or (\S+) if Image 1", ex["user"]).groups()
+            assert answer == (second if shape_count(c2) > shape_count(c1) else first)
+        if "on a scale from 0" in ex["user"]:
+            # the numeric answer is the counted fact of the image, capped at the stated top of the scale
+            high = int(re.search(r"on a scale from 0 \(\w+\) to (\d)", ex["user"]).group(1))
+            cap = ex["answer"][len("<think>The image shows "):].split(".</think>")[0]
+            assert answer.isdigit() and int(answer) <= high
+            if "shapes this image shows" in ex["user"]:
+                assert int(answer) == min(high, shape_count(cap))
+            if "quality defects" in ex["user"]:
+                assert int(answer) == min(high, sum(w in cap for w in ("blurry", "noisy", "compressed",
+                                                                      "overexposed", "low contrast")))
+            seen.add("scale")
+        if "Which image has fewer quality" in ex["user"] or "gets fewer of the prompt" in ex["user"]:
+            assert "Two images were generated from the same text prompt" in ex["user"] or "Text prompt:" in ex["user"]
+            seen.add("judge")
     assert counts["yes"] > 3 and counts["no"] > 3
+    assert seen == {"scale", "judge"}
+
+
+def test_reasoning_marks_where_an_image_deviates_from_its_prompt():
+    from itertools import islice
+
+    from prefbench.data.demo import ALIGNMENT_FLAWS, scene_pairs
+    from prefbench.demo_zoo.pretrain import annotated
+
+    assert annotated("two blue circle on a grey background, blurry", "three red circles on a grey background",
+                     ["colour", "count", "blur"]) == (
+        "two (asked three) blue (asked red) circle on a grey background, blurry")
+    # shape kept, count changed: the plural alone is no deviation
+    assert annotated("one red circle on a white background, clean and sharp", "two red circles on a white background",
+                     ["count"]) == "one (asked two) red circle on a white background, clean and sharp"
+    assert annotated("a blue square left of a green circle on a black background, noisy",
+                     "a green circle left of a blue triangle on a black background", ["relation", "shape", "noise"]) == (
+        "a blue square (asked triangle) left of (swapped) a green circle on a black background, noisy")
+    for g in islice(scene_pairs(0), 200):
+        for _, cap, flaws in g["candidates"]:
+            text = annotated(cap, g["prompt"], flaws)
+            n_marks = text.count("(asked ") + text.count("(swapped)")
+            wrong = [f for f in flaws if f in ALIGNMENT_FLAWS]
+            # every deviation the generator drew is marked, once
+            assert n_marks == len(wrong), (g["prompt"], cap, flaws, text)
+            assert text.replace(" (swapped)", "").split(" (asked")[0] in cap
 
 
 def test_pretrain_runs_and_saves_a_loadable_base(tmp_path):
@@ -139,12 +198,12 @@ def test_pretraining_batches_use_the_positions_generate_uses(tiny_vlm_dir):
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-    from prefbench.data.demo import corpus
+    from prefbench.data.demo import scene_pairs
     from prefbench.demo_zoo.pretrain import _messages, collate, encode, make_example
 
     processor = AutoProcessor.from_pretrained(tiny_vlm_dir)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_vlm_dir).eval()
-    stream, rng = corpus(0), random.Random(0)
+    stream, rng = scene_pairs(0), random.Random(0)
     exs = [make_example("describe", stream, rng), make_example("compare", stream, rng)]
     batch = collate([encode(processor, ex) for ex in exs], processor.tokenizer.pad_token_id)
     assert batch["mm_token_type_ids"].sum() == batch["image_grid_thw"].prod(-1).sum() // 4
@@ -159,3 +218,27 @@ def test_pretraining_batches_use_the_positions_generate_uses(tiny_vlm_dir):
             assert torch.allclose(batched[row, :n], ref, atol=1e-4), (batched[row, :n] - ref).abs().max()
             no_types = model(**{k: v for k, v in native.items() if k != "mm_token_type_ids"}).logits[0]
             assert not torch.allclose(no_types, ref, atol=1e-4)  # the positions matter
+
+
+def test_reasoning_probe_utilities_rank_the_demo_world():
+    """scripts/demo_reasoning_probe.py's hand-written utilities: from true captions they rank the
+    test split near its ceiling; read from reasoning with marked deviations they match."""
+    import importlib.util
+
+    from prefbench.data import load_dataset
+    from prefbench.demo_zoo.pretrain import annotated
+
+    spec = importlib.util.spec_from_file_location("probe", Path(__file__).parents[1] / "scripts" / "demo_reasoning_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    assert probe.pair_hits([3.0, 1.0, 1.0], [1, 2, 2]) == (2.0, 2)  # tied humans skipped
+    assert probe.pair_hits([1.0, 1.0], [1, 2]) == (0.5, 1)  # tied scores count half
+    hits = marked = total = 0
+    for item in load_dataset("demo", "test", with_images=False).items[:40]:
+        caps, flaws = item.meta["captions"], item.meta["flaws"]
+        h, n = probe.pair_hits([probe.utility_from_caption(item.prompt, c) for c in caps], item.ranks)
+        m, _ = probe.pair_hits([probe.utility_from_marks(annotated(c, item.prompt, f)) for c, f in zip(caps, flaws)],
+                               item.ranks)
+        hits, marked, total = hits + h, marked + m, total + n
+    assert total > 300 and hits / total > 0.75 and marked / total > 0.75
+    assert probe.utility_from_marks("two blue (asked red) circles on a grey background, blurry") == -1.45

@@ -235,18 +235,27 @@ def _generate(split: str, seed: int, out: Path) -> list[dict]:
     return records
 
 
-def corpus(seed: int, split: str = "train"):
-    """An endless stream of fresh ``(PIL image, caption)`` pairs drawn like ``split``'s candidates.
+#: flaws that break prompt alignment; the others in ``_candidate``'s flaw lists are quality defects
+ALIGNMENT_FLAWS = ("colour", "shape", "count", "relation")
 
-    The demo's stand-in for a VLM's pre-training data: new scenes from the same generator (own
-    random stream, so none of them is a benchmark image), captioned with what they actually show
-    (``describe``). It carries no rankings or utilities.
+
+def scene_pairs(seed: int, split: str = "train"):
+    """An endless stream of fresh prompts, each with two candidate images drawn like ``split``'s.
+
+    Each item is ``{"prompt": text, "candidates": [(PIL image, caption, flaws), (..., ..., ...)]}``:
+    what the prompt asked for, and for each image what it actually shows (``describe``) and which
+    of the generator's deviations it has (``ALIGNMENT_FLAWS`` or quality defects). It has its own
+    random stream, so none of its images is a benchmark image, and it carries no rankings or
+    utilities: the demo's stand-in for a VLM's pre-training data (``prefbench.demo_zoo.pretrain``).
     """
-    rng = np.random.default_rng([seed, 1000 + list(SPLIT_SIZES).index(split)])
+    rng = np.random.default_rng([seed, 2000 + list(SPLIT_SIZES).index(split)])
     while True:
         prompt = _prompt(rng, split)
-        scene, quality, _, flaws = _candidate(rng, prompt)
-        yield _render(rng, scene, quality), describe(scene, flaws)
+        cands = []
+        for _ in range(2):
+            scene, quality, _, flaws = _candidate(rng, prompt)
+            cands.append((_render(rng, scene, quality), describe(scene, flaws), list(flaws)))
+        yield {"prompt": prompt["text"], "candidates": cands}
 
 
 def ensure_generated(seed: int = SEED) -> Path:

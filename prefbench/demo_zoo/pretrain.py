@@ -1,29 +1,39 @@
 """Pre-train the demo world's tiny "base" VLM: the stand-in for a pretrained instruct model.
 
-A real instruct VLM arrives knowing how to look at an image, name what it shows, and answer in
-a requested format. This gives a tiny Qwen2.5-VL-architecture model (random init, the
-``prefbench.testing.tiny_vlm`` tokenizer) those skills on a stream of fresh scenes drawn like the
-demo world's train split (``prefbench.data.demo.corpus``: none of them is a benchmark image, as
-a real VLM's pre-training data is not the benchmark), by supervised next-token training on four
-tasks that never mention preference:
+A real instruct VLM arrives knowing how to look at an image, name what it shows, count things,
+spot blur or a wrong colour, and answer in whatever format an instruction asks for. This gives a
+tiny Qwen2.5-VL-architecture model (random init, the ``prefbench.testing.tiny_vlm`` tokenizer)
+those skills, by supervised next-token training on a stream of fresh scenes drawn like the demo
+world's train split (``prefbench.data.demo.scene_pairs``: a prompt and two images made for it,
+none of them a benchmark image, as a real VLM's pre-training data is not the benchmark). Six
+tasks, none of which asks about preference:
 
-1. describe an image (the caption of what it actually shows, with its quality defects);
-2. count the shapes, reasoning in ``<think>`` and answering in words in ``<answer>``;
-3. compare the shape counts of two images;
-4. check whether an image shows a given text (visual question answering: the true content, or
-   the content with one attribute changed).
+1. ``describe`` an image (the caption of what it actually shows, with its quality defects);
+2. ``count`` the shapes, reasoning in ``<think>`` and answering in words in ``<answer>``;
+3. ``match``: does an image show a given text (its true content, or the content with one
+   attribute changed)?
+4. ``compare``: which of two images shows more shapes?
+5. ``scale``: numeric questions about one image made for a prompt, on a stated scale: how many
+   quality defects it has, how many of the prompt's details it gets wrong, how many shapes it
+   shows (``SCALE_QUESTIONS``);
+6. ``judge``: the same facts compared between two images made for one prompt
+   (``JUDGE_QUESTIONS``).
 
-Tasks 3 and 4 name their two answer labels in the instruction ("Answer 4 if it does, or no if
-it does not"), drawn at random per example from digits and yes/no: the base learns to answer
-with whatever labels an instruction names, the way an instruct model follows a requested format.
+Tasks 5 and 6 use the scorers' instruction formats (the prompt shown before the question; "give
+the rating as a single number ... for example <think>...</think><answer>2</answer>"), so the
+scorers' prompts are in the base's distribution, as they are for a real instruct model; their
+questions are about countable facts of the generator's record of each image (which deviations it
+drew), never about the simulated human rankings or the utility. How much each fact matters to
+people, and in which direction the rating scale runs, is left to GRPO (``prefbench train``), as
+in the paper. Two-way questions name their two answer labels in the instruction ("Answer 4 if
+Image 2 has fewer, or no if Image 1 has fewer"), drawn at random per example from digits and
+yes/no: the base learns to answer with whatever labels an instruction names.
 
 In every ``<think>`` the model first says what it sees, defects included, the way an instruct VLM
-describes before it answers. The targets come from the images' captions only, never from the
-simulated human rankings or utilities. Counts are answered in words: a base model that had
-learnt to answer the shape count as a digit after its description put ~0.999 of its mass on one
-rating for every rating rollout, so GRPO's groups had no variance to learn from.
-
-Preference itself is left to GRPO (``prefbench train``), as in the paper.
+describes before it answers; when the question comes with a prompt, the description marks each
+detail that deviates from it where it is named ("two blue (asked red) circles", ``annotated``). Counts asked in words are answered in words: a base model whose
+only numeric answer was the shape count put ~0.999 of its mass on one rating for every rating
+rollout, so GRPO's groups had no variance to learn from.
 
     python -m prefbench.demo_zoo.pretrain OUT_DIR [--steps 1500] [--seed 0]
 """
@@ -99,10 +109,27 @@ def altered(what: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-TASKS = ("describe", "count", "match", "compare")
+TASKS = ("describe", "count", "match", "compare", "scale", "judge")
+#: the order tasks cycle through in a batch: the instruction-format tasks ("scale", "judge") twice
+SCHEDULE = TASKS + ("scale", "judge")
 #: answer labels for the two-way questions, assigned at random per example and stated in the
 #: instruction, so that the model learns to answer with the labels an instruction names
 LABELS = ("0", "1", "2", "3", "4", "5", "yes", "no")
+
+QUALITY = "quality defects (blur, noise, compression, overexposure, low contrast)"
+DETAILS = "of the prompt's details (colour, shape, count, layout)"
+#: numeric questions about one image: (question, what 0 and the top of the scale mean, the fact counted)
+SCALE_QUESTIONS = (
+    (f"Rate how many {QUALITY} this image has", "none", "many", "defects"),
+    (f"Rate how many {DETAILS} this image gets wrong", "none", "all", "errors"),
+    ("Rate how many shapes this image shows", "none", "many", "shapes"),
+)
+#: two-image questions: (question, the comparison a label names, the fact compared, fewer wins)
+JUDGE_QUESTIONS = (
+    (f"Which image has fewer {QUALITY}?", "has fewer", "defects"),
+    (f"Which image gets fewer {DETAILS} wrong?", "gets fewer wrong", "errors"),
+    ("Which image shows more shapes?", "shows more", "shapes"),
+)
 
 
 def labels(rng: random.Random) -> tuple[str, str]:
@@ -111,10 +138,65 @@ def labels(rng: random.Random) -> tuple[str, str]:
     return a, b
 
 
+def facts(caption: str, flaws: list[str]) -> dict[str, int]:
+    """What the numeric questions count, from the generator's record of an image (never its utility)."""
+    from prefbench.data.demo import ALIGNMENT_FLAWS
+
+    errors = sum(f in ALIGNMENT_FLAWS for f in flaws)
+    return {"errors": errors, "defects": len(flaws) - errors, "shapes": shape_count(caption)}
+
+
+def _objects(content: str, relation: str) -> tuple[list[str], list[str]]:
+    first, second = content.split(f" {relation} ")
+    return first.split(), second.split()
+
+
+def annotated(caption: str, prompt: str, flaws: list[str]) -> str:
+    """The caption of an image made for ``prompt``, with each detail that deviates from the prompt
+    marked where it is named: "two blue (asked red) circles on a grey background, blurry", or
+    "(swapped)" after a relation whose two objects change places. The way an instruct VLM points out
+    what an image gets wrong while describing it; derived from the caption and the prompt only."""
+    from prefbench.data.demo import RELATIONS
+
+    content, _, rest = caption.partition(" on a ")
+    asked = prompt.split(" on a ")[0]
+    relation = next((r for r in RELATIONS if f" {r} " in asked), None)
+    if relation is None:  # "<count> <colour> <shape(s)>": compare word by word (shape by its stem)
+        words, want = content.split(), asked.split()
+        out = [w if (w.rstrip("s") == a.rstrip("s") if i == 2 else w == a) else f"{w} (asked {a})"
+               for i, (w, a) in enumerate(zip(words, want))]
+        return " ".join(out) + " on a " + rest
+    shown = _objects(content, relation)
+    want = _objects(asked, relation)
+    swapped = "relation" in flaws
+    if swapped:  # the image shows the prompt's second object first
+        want = (want[1], want[0])
+    parts = [" ".join(w if w == a else f"{w} (asked {a})" for w, a in zip(obj, ask)) for obj, ask in zip(shown, want)]
+    rel = f"{relation} (swapped)" if swapped else relation
+    return f"{parts[0]} {rel} {parts[1]} on a {rest}"
+
+
+def _number_format(rng: random.Random, high: int) -> str:
+    """The answer-format instruction of a numeric question: one of the scorers' two wordings."""
+    if rng.random() < 0.5:
+        return ("First think it through inside <think> </think> tags, then give the rating as a single number "
+                f"inside <answer> </answer> tags, for example <think>...</think><answer>{rng.randint(0, high)}</answer>.")
+    return f"Reason step by step inside <think> </think>, then give an integer rating from 0 to {high} inside <answer> </answer>."
+
+
+def _choice_format(rng: random.Random, verb: str, second: str, first: str) -> str:
+    if rng.random() < 0.5:
+        return (f"First think it through inside <think> </think> tags, then answer inside <answer> </answer> tags "
+                f"with {second} if Image 2 {verb}, or {first} if Image 1 {verb}, for example "
+                f"<think>...</think><answer>{rng.choice((second, first))}</answer>.")
+    return f"{THINK_HINT} Answer {second} if Image 2 {verb}, or {first} if Image 1 {verb}."
+
+
 def make_example(task: str, stream, rng: random.Random) -> dict:
-    """One training example of ``task`` from the image stream: images, user text with <image>
-    markers, and the assistant answer."""
-    img, cap = next(stream)
+    """One training example of ``task`` from a ``prefbench.data.demo.scene_pairs`` stream: images,
+    user text with <image> markers, and the assistant answer."""
+    group = next(stream)
+    img, cap, flaws = group["candidates"][0]
     what = cap.split(",")[0]
     if task == "describe":
         return {"images": [img], "user": "<image>\nDescribe this image.", "answer": cap[0].upper() + cap[1:] + "."}
@@ -128,10 +210,38 @@ def make_example(task: str, stream, rng: random.Random) -> dict:
         return {"images": [img], "user": f'<image>\nDoes this image show "{shown}"? {THINK_HINT} '
                                          f"Answer {yes} if it does, or {no} if it does not.",
                 "answer": f"<think>The image shows {cap}.</think><answer>{yes if shown == content else no}</answer>"}
+    if task == "scale":
+        question, bottom, top, fact = rng.choice(SCALE_QUESTIONS)
+        high = rng.randint(3, 9)
+        intro = (f'This image was generated from the text prompt: "{group["prompt"]}"' if rng.random() < 0.5
+                 else f'Text prompt: "{group["prompt"]}"')
+        return {"images": [img],
+                "user": f"<image>\n{intro}\n{question}, on a scale from 0 ({bottom}) to {high} ({top}).\n"
+                        f"{_number_format(rng, high)}",
+                "answer": f"<think>The image shows {annotated(cap, group['prompt'], flaws)}.</think>"
+                          f"<answer>{min(high, facts(cap, flaws)[fact])}</answer>"}
+    if task == "judge":
+        for _ in range(20):  # two images of one prompt that differ in what the question compares
+            question, verb, fact = rng.choice(JUDGE_QUESTIONS)
+            (img, cap, flaws), (img2, cap2, flaws2) = group["candidates"]
+            a, b = facts(cap, flaws)[fact], facts(cap2, flaws2)[fact]
+            if a != b:
+                break
+            group = next(stream)
+        second, first = labels(rng)
+        two_wins = (b > a) if fact == "shapes" else (b < a)
+        intro = (f'Two images were generated from the same text prompt: "{group["prompt"]}"' if rng.random() < 0.5
+                 else f'Text prompt: "{group["prompt"]}"')
+        return {"images": [img, img2],
+                "user": f"{intro}\nImage 1: <image>\nImage 2: <image>\n{question}\n"
+                        f"{_choice_format(rng, verb, second, first)}",
+                "answer": f"<think>Image 1 shows {annotated(cap, group['prompt'], flaws)}. "
+                          f"Image 2 shows {annotated(cap2, group['prompt'], flaws2)}.</think>"
+                          f"<answer>{second if two_wins else first}</answer>"}
     second, first = labels(rng)
-    img2, cap2 = next(stream)
+    img2, cap2, _ = next(stream)["candidates"][0]
     while shape_count(cap2) == shape_count(cap):
-        img2, cap2 = next(stream)
+        img2, cap2, _ = next(stream)["candidates"][0]
     return {"images": [img, img2],
             "user": f"Image 1: <image>\nImage 2: <image>\nWhich image shows more shapes? {THINK_HINT} "
                     f"Answer {second} if Image 2 shows more, or {first} if Image 1 shows more.",
@@ -189,20 +299,20 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
     import torch
     from tqdm import tqdm
 
-    from prefbench.data.demo import corpus
+    from prefbench.data.demo import scene_pairs
 
     torch.manual_seed(seed)
     out = Path(out_dir)
     model, processor = build_base(seed)
     model.train()
-    stream, rng = corpus(seed), random.Random(seed)
+    stream, rng = scene_pairs(seed), random.Random(seed)
     pad_id = processor.tokenizer.pad_token_id
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 2 / steps))
     losses, start = [], time.perf_counter()
     bar = tqdm(range(steps), desc="pretrain base", unit="step")
     for step in bar:
-        batch = [make_example(TASKS[k % len(TASKS)], stream, rng) for k in range(step * batch_size, (step + 1) * batch_size)]
+        batch = [make_example(SCHEDULE[k % len(SCHEDULE)], stream, rng) for k in range(step * batch_size, (step + 1) * batch_size)]
         enc = collate([encode(processor, ex) for ex in batch], pad_id)
         loss = model(**enc).loss
         loss.backward()
@@ -219,7 +329,7 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
     processor.save_pretrained(out)
     record = {"builder": "prefbench.demo_zoo.pretrain", "seed": seed, "steps": steps, "batch_size": batch_size,
               "lr": lr, "n_examples": steps * batch_size,
-              "corpus": "prefbench.data.demo.corpus (fresh train-distribution scenes)",
+              "corpus": "prefbench.data.demo.scene_pairs (fresh train-distribution scenes)", "tasks": list(SCHEDULE),
               "wall_s": round(time.perf_counter() - start, 1),
               "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
               "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
