@@ -63,6 +63,11 @@ def test_recipe_commands_are_the_documented_cli():
     cmds = model_commands(ASSETS / "work")
     assert cmds[1][1:5] == ["-m", "prefbench", "train", "--task"]
     assert any("--write-baseline" in c for c in result_commands(ASSETS / "res"))
+    from prefbench.demo_zoo.recipe import _shown
+
+    # GRPO runs get one thread each, as the shipped scorers were trained; the others keep the default
+    assert _shown(cmds[1]).startswith("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m prefbench train --task rating")
+    assert _shown(cmds[0]).startswith("python -m prefbench.demo_zoo.pretrain")
 
 
 def test_pretraining_scenes_are_fresh_deterministic_and_captioned():

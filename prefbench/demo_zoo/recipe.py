@@ -13,6 +13,7 @@ regenerates the leaderboard, the miniature tables, the full baseline and the CI 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import subprocess
@@ -42,6 +43,9 @@ GRPO_STEPS = {"rating": "400", "pairwise": "300"}
 GRPO_LR = {"rating": "1e-4", "pairwise": "1e-4"}
 #: the rating run samples at 1.2: at 1.0 only half of the base's rollout groups held two different ratings
 RATING_TEMPERATURE = "1.2"
+#: the GRPO runs use one thread each: the shipped scorers were trained that way (two runs side by
+#: side on 2 cores), and retraining with these settings gave byte-identical weights
+TRAIN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def model_commands(work: Path) -> list[list[str]]:
@@ -99,9 +103,18 @@ def install(work: Path) -> None:
         print(f"installed {name}: {size / 1e6:.1f} MB -> {dest}")
 
 
+def _is_train(cmd: list[str]) -> bool:
+    return cmd[1:4] == ["-m", "prefbench", "train"]
+
+
+def _shown(cmd: list[str]) -> str:
+    env = "".join(f"{k}={v} " for k, v in TRAIN_ENV.items()) if _is_train(cmd) else ""
+    return env + shlex.join(["python" if c == sys.executable else c for c in cmd])
+
+
 def _run(cmd: list[str]) -> None:
-    print("$", shlex.join(["python" if c == sys.executable else c for c in cmd]), flush=True)
-    subprocess.run(cmd, check=True)
+    print("$", _shown(cmd), flush=True)
+    subprocess.run(cmd, check=True, env={**os.environ, **TRAIN_ENV} if _is_train(cmd) else None)
 
 
 def main(argv=None) -> int:
@@ -117,7 +130,7 @@ def main(argv=None) -> int:
         cmds += model_commands(work)
     if a.print:
         for c in cmds + (result_commands(results) if a.stage in ("all", "results") else []):
-            print(shlex.join(["python" if x == sys.executable else x for x in c]))
+            print(_shown(c))
         return 0
     for c in cmds:
         _run(c)
