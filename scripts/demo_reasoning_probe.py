@@ -8,8 +8,8 @@ image under the ``rating_v1`` prompt (the scorers' prompt, scorers' budget). Fro
 - own-reasoning utility: a hand-written utility computed from the description alone (-1 per
   marked deviation "(asked ...)", -0.8 per "(swapped)", minus a penalty per named defect), ranked
   under the ImageReward convention (untied pairs; equal scores count half);
-- true-caption utility: the same utility from the true captions (deviations found by comparing
-  the caption with the prompt word by word): what perfect perception would allow.
+- true-caption utility: the same utility from the reasoning a perfect perceiver would write (the
+  true caption with its deviations marked, ``prefbench.demo_zoo.pretrain.annotated``).
 
 A scorer that reads its own reasoning perfectly cannot do much better than the second number.
 
@@ -33,12 +33,6 @@ def utility_from_marks(description: str) -> float:
             - sum(v for k, v in DEFECTS.items() if k in description))
 
 
-def utility_from_caption(prompt: str, caption: str) -> float:
-    shown, asked = caption.split(",")[0].split(), prompt.split()
-    wrong = sum(a != b for a, b in zip(shown, asked)) + abs(len(shown) - len(asked))
-    return -wrong - sum(v for k, v in DEFECTS.items() if k in caption)
-
-
 def pair_hits(scores: list[float], ranks: list[int]) -> tuple[float, int]:
     hits, total = 0.0, 0
     for i, j in itertools.combinations(range(len(ranks)), 2):
@@ -58,12 +52,13 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     import torch
+    from prefbench.scorers.vlm.prompts import RatingScale, rating_messages
     from tqdm import tqdm
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     from prefbench.data import load_dataset
     from prefbench.demo_zoo import resolve_bundled
-    from prefbench.scorers.vlm.prompts import RatingScale, rating_messages
+    from prefbench.demo_zoo.pretrain import annotated
 
     path = resolve_bundled(a.model) if a.model.startswith("prefbench-demo/") else a.model
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path).eval()
@@ -87,7 +82,8 @@ def main(argv=None) -> int:
             exact += MARK.sub("", desc).split(",")[0] == cap.split(",")[0]
         h, n = pair_hits([utility_from_marks(d) if d else float("-inf") for d in described], item.ranks)
         own, pairs = own + h, pairs + n
-        true += pair_hits([utility_from_caption(item.prompt, c) for c in item.meta["captions"]], item.ranks)[0]
+        perfect = [annotated(c, item.prompt, f) for c, f in zip(item.meta["captions"], item.meta["flaws"])]
+        true += pair_hits([utility_from_marks(d) for d in perfect], item.ranks)[0]
     print(f"{a.model}: {len(items)} test prompts, {images} images, {pairs} untied pairs")
     print(f"  content described exactly      {exact / images:.3f}")
     print(f"  utility from own reasoning     {own / pairs:.3f}")

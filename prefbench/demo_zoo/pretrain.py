@@ -176,12 +176,29 @@ def annotated(caption: str, prompt: str, flaws: list[str]) -> str:
     return f"{parts[0]} {rel} {parts[1]} on a {rest}"
 
 
-def _number_format(rng: random.Random, high: int) -> str:
-    """The answer-format instruction of a numeric question: one of the scorers' two wordings."""
+def _template_sentence(name: str, start: str) -> str:
+    """The part of a shipped scorer template (``prefbench.scorers.vlm.templates``) that begins with
+    ``start``, to the end of its line: pre-training asks in the scorers' own words."""
+    from prefbench.scorers.vlm.prompts import load_template
+
+    text = load_template(name)
+    i = text.index(start)
+    return text[i:].split("\n", 1)[0]
+
+
+def _intro(rng: random.Random, prompt: str, two_images: bool) -> str:
+    """How a question shows its prompt: the trained scorers' opening line or the zero-shot ones'."""
     if rng.random() < 0.5:
-        return ("First think it through inside <think> </think> tags, then give the rating as a single number "
-                f"inside <answer> </answer> tags, for example <think>...</think><answer>{rng.randint(0, high)}</answer>.")
-    return f"Reason step by step inside <think> </think>, then give an integer rating from 0 to {high} inside <answer> </answer>."
+        return _template_sentence("pairwise_v1" if two_images else "rating_v1",
+                                  "Two images" if two_images else "This image").format(prompt=prompt)
+    return _template_sentence("zero_shot_rating_v1", "Text prompt").format(prompt=prompt)
+
+
+def _number_format(rng: random.Random, high: int) -> str:
+    """The answer-format instruction of a numeric question: rating_v1's or zero_shot_rating_v1's."""
+    if rng.random() < 0.5:
+        return _template_sentence("rating_v1", "First think").format(example=rng.randint(0, high))
+    return _template_sentence("zero_shot_rating_v1", "Reason step by step").format(low=0, high=high)
 
 
 def _choice_format(rng: random.Random, verb: str, second: str, first: str) -> str:
@@ -213,15 +230,14 @@ def make_example(task: str, stream, rng: random.Random) -> dict:
     if task == "scale":
         question, bottom, top, fact = rng.choice(SCALE_QUESTIONS)
         high = rng.randint(3, 9)
-        intro = (f'This image was generated from the text prompt: "{group["prompt"]}"' if rng.random() < 0.5
-                 else f'Text prompt: "{group["prompt"]}"')
+        intro = _intro(rng, group["prompt"], two_images=False)
         return {"images": [img],
                 "user": f"<image>\n{intro}\n{question}, on a scale from 0 ({bottom}) to {high} ({top}).\n"
                         f"{_number_format(rng, high)}",
                 "answer": f"<think>The image shows {annotated(cap, group['prompt'], flaws)}.</think>"
                           f"<answer>{min(high, facts(cap, flaws)[fact])}</answer>"}
     if task == "judge":
-        for _ in range(20):  # two images of one prompt that differ in what the question compares
+        while True:  # two images of one prompt that differ in what the question compares
             question, verb, fact = rng.choice(JUDGE_QUESTIONS)
             (img, cap, flaws), (img2, cap2, flaws2) = group["candidates"]
             a, b = facts(cap, flaws)[fact], facts(cap2, flaws2)[fact]
@@ -230,14 +246,15 @@ def make_example(task: str, stream, rng: random.Random) -> dict:
             group = next(stream)
         second, first = labels(rng)
         two_wins = (b > a) if fact == "shapes" else (b < a)
-        intro = (f'Two images were generated from the same text prompt: "{group["prompt"]}"' if rng.random() < 0.5
-                 else f'Text prompt: "{group["prompt"]}"')
+        intro = _intro(rng, group["prompt"], two_images=True)
         return {"images": [img, img2],
                 "user": f"{intro}\nImage 1: <image>\nImage 2: <image>\n{question}\n"
                         f"{_choice_format(rng, verb, second, first)}",
                 "answer": f"<think>Image 1 shows {annotated(cap, group['prompt'], flaws)}. "
                           f"Image 2 shows {annotated(cap2, group['prompt'], flaws2)}.</think>"
                           f"<answer>{second if two_wins else first}</answer>"}
+    if task != "compare":
+        raise ValueError(f"unknown pre-training task {task!r}; known: {', '.join(TASKS)}")
     second, first = labels(rng)
     img2, cap2, _ = next(stream)["candidates"][0]
     while shape_count(cap2) == shape_count(cap):
