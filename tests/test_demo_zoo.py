@@ -194,6 +194,50 @@ def test_pretrain_runs_and_saves_a_loadable_base(tmp_path):
     assert AutoProcessor.from_pretrained(tmp_path / "base").tokenizer.convert_tokens_to_ids("<|image_pad|>") is not None
 
 
+def test_vision_labels_read_the_generators_record():
+    from prefbench.data.demo import scene_pairs
+    from prefbench.demo_zoo.pretrain import _vision_fields, vision_labels
+
+    fields = _vision_fields()
+    lab = vision_labels("two blue circles on a grey background, blurry, compressed", ["colour", "blur", "jpeg"])
+    named = {k: fields[k][v] for k, v in lab.items() if v != -100}
+    assert named == {"kind": "count", "count": "two", "colour1": "blue", "shape1": "circle", "background": "grey",
+                     "blur": "yes", "noise": "no", "jpeg": "yes", "clipping": "no", "low_contrast": "no"}
+    lab = vision_labels("a red square above a green triangle on a white background, clean and sharp", ["relation"])
+    named = {k: fields[k][v] for k, v in lab.items() if v != -100}
+    assert named == {"kind": "relation", "relation": "above", "colour1": "red", "shape1": "square",
+                     "colour2": "green", "shape2": "triangle", "background": "white", "blur": "no", "noise": "no",
+                     "jpeg": "no", "clipping": "no", "low_contrast": "no"}
+    assert lab["count"] == -100
+    # every caption the pre-training stream makes parses, and its defects match the flaw record
+    stream = scene_pairs(3)
+    for _ in range(200):
+        for _img, cap, flaws in next(stream)["candidates"]:
+            lab = vision_labels(cap, flaws)
+            assert all(lab[q] == int(q in flaws) for q in ("blur", "noise", "jpeg", "clipping", "low_contrast"))
+            assert (lab["count"] == -100) == (lab["kind"] == 1) == (lab["colour2"] != -100)
+
+
+def test_vision_stage_trains_the_tower_and_reports_held_out_accuracy(tmp_path):
+    import torch
+
+    from prefbench.demo_zoo.pretrain import _vision_fields, build_base, pretrain, pretrain_vision
+
+    model, processor = build_base(0)
+    before = {k: v.clone() for k, v in model.model.visual.state_dict().items()}
+    text_before = model.lm_head.weight.clone()
+    rec = pretrain_vision(model, processor, steps=3, batch_size=4, log=lambda *a: None)
+    assert rec["n_images"] == 12 and set(rec["held_out_accuracy"]) == set(_vision_fields())
+    assert all(0.0 <= a <= 1.0 for a in rec["held_out_accuracy"].values())
+    changed = [k for k, v in model.model.visual.state_dict().items() if not torch.equal(v, before[k])]
+    assert "merger.mlp.2.weight" in changed and "patch_embed.proj.weight" in changed
+    assert torch.equal(model.lm_head.weight, text_before)  # only the tower trains in this stage
+    full = pretrain(tmp_path / "base", steps=3, batch_size=4, vision_steps=3, log=lambda *a: None)
+    assert full["vision_stage"]["steps"] == 3 and full["vision_lr_scale"] == 0.2
+    saved = json.loads((tmp_path / "base" / "prefbench_pretrain.json").read_text())
+    assert saved["vision_stage"]["held_out_accuracy"] == full["vision_stage"]["held_out_accuracy"]
+
+
 def test_pretraining_batches_use_the_positions_generate_uses(tiny_vlm_dir):
     """Pre-training must feed mm_token_type_ids: without them Qwen2.5-VL's forward uses 1-D
     positions for the image tokens while generate() (every scorer, every GRPO rollout) uses 3-D
@@ -246,3 +290,23 @@ def test_reasoning_probe_utilities_rank_the_demo_world():
         marked, total = marked + m, total + n
     assert total > 300 and marked / total > 0.75
     assert probe.utility_from_marks("two blue (asked red) circles on a grey background, blurry") == -1.45
+
+
+def test_pairwise_binding_probe_classifies_descriptions_and_runs(tiny_vlm_dir, capsys):
+    """scripts/demo_pairwise_binding_probe.py: which image each 'Image k shows ...' is of; and the
+    whole probe runs on a real (tiny, random) Qwen2.5-VL and prints its counts."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "binding", Path(__file__).parents[1] / "scripts" / "demo_pairwise_binding_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    truth = ("two red circles on a grey background", "one blue square on a white background")
+    said = ("<think>Image 1 shows one blue square (asked circles) on a white background, noisy. "
+            "Image 2 shows two red circles on a grey background, clean and sharp.</think><answer>1</answer>")
+    assert probe.classify(said, truth) == ["other", "other"]
+    assert probe.classify("Image 1 shows two red circles on a grey background, blurry. Image 2 shows",
+                          truth) == ["own", "neither"]
+    assert probe.main([str(tiny_vlm_dir), "--examples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "pre-training question" in out and "pairwise_v1 question" in out

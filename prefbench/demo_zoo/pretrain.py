@@ -3,10 +3,16 @@
 A real instruct VLM arrives knowing how to look at an image, name what it shows, count things,
 spot blur or a wrong colour, and answer in whatever format an instruction asks for. This gives a
 tiny Qwen2.5-VL-architecture model (random init, the ``prefbench.testing.tiny_vlm`` tokenizer)
-those skills, by supervised next-token training on a stream of fresh scenes drawn like the demo
-world's train split (``prefbench.data.demo.scene_pairs``: a prompt and two images made for it,
-none of them a benchmark image, as a real VLM's pre-training data is not the benchmark). Six
-tasks, none of which asks about preference:
+those skills in two stages, both on a stream of fresh scenes drawn like the demo world's train
+split (``prefbench.data.demo.scene_pairs``: a prompt and two images made for it, none of them a
+benchmark image, as a real VLM's pre-training data is not the benchmark).
+
+Stage 1 (``--vision-steps``, ``pretrain_vision``) trains the vision tower alone, as a real VLM's
+image encoder is trained before it meets a language model: linear heads on its visual tokens
+classify what each image shows (its objects' count, colours, shapes and layout, its background)
+and which quality defects it has, from the generator's record of the image. Stage 2 trains the
+whole model by supervised next-token prediction on six tasks, none of which asks about
+preference:
 
 1. ``describe`` an image (the caption of what it actually shows, with its quality defects);
 2. ``count`` the shapes, reasoning in ``<think>`` and answering in words in ``<answer>``;
@@ -35,7 +41,7 @@ detail that deviates from it where it is named ("two blue (asked red) circles", 
 only numeric answer was the shape count put ~0.999 of its mass on one rating for every rating
 rollout, so GRPO's groups had no variance to learn from.
 
-    python -m prefbench.demo_zoo.pretrain OUT_DIR [--steps 1500] [--seed 0]
+    python -m prefbench.demo_zoo.pretrain OUT_DIR [--steps 1500] [--vision-steps 0] [--seed 0]
 """
 
 from __future__ import annotations
@@ -60,6 +66,10 @@ VISION_CONFIG = dict(depth=3, hidden_size=96, intermediate_size=192, num_heads=3
 #: the processor resizes every 112-pixel demo image to 224 x 224: 64 visual tokens instead of 16
 #: (at 16, the base model could name colours but barely shapes, counts or layouts)
 PIXELS = (224 * 224, 224 * 224)
+
+#: the vision tower's learning rate in the language stage, relative to the rest, after a vision
+#: stage: it keeps what the vision stage taught while the language model learns to read it
+VISION_LR_SCALE = 0.2
 
 THINK_HINT = "Reason step by step inside <think> </think>, then answer inside <answer> </answer>."
 
@@ -144,6 +154,49 @@ def facts(caption: str, flaws: list[str]) -> dict[str, int]:
 
     errors = sum(f in ALIGNMENT_FLAWS for f in flaws)
     return {"errors": errors, "defects": len(flaws) - errors, "shapes": shape_count(caption)}
+
+
+#: what the vision stage (``pretrain_vision``) reads off each image: name -> its classes. All from
+#: the image's caption and flaw record (what the generator drew), never from its utility.
+VISION_FIELDS = {
+    "kind": ("count", "relation"), "count": ("one", "two", "three"),
+    "colour1": None, "shape1": None, "colour2": None, "shape2": None,  # filled in by _vision_fields
+    "relation": ("left of", "above"), "background": None,
+    "blur": ("no", "yes"), "noise": ("no", "yes"), "jpeg": ("no", "yes"), "clipping": ("no", "yes"),
+    "low_contrast": ("no", "yes"),
+}
+
+
+def _vision_fields() -> dict[str, tuple[str, ...]]:
+    from prefbench.data.demo import BACKGROUNDS, COLOURS, SHAPES
+
+    fill = {"colour1": tuple(COLOURS), "colour2": tuple(COLOURS), "shape1": SHAPES, "shape2": SHAPES,
+            "background": tuple(BACKGROUNDS)}
+    return {k: fill.get(k, v) for k, v in VISION_FIELDS.items()}
+
+
+def vision_labels(caption: str, flaws: list[str]) -> dict[str, int]:
+    """Class index per ``VISION_FIELDS`` name for one image (-100 where a field does not apply:
+    the count of a relation scene, the second object of a count scene)."""
+    from prefbench.data.demo import RELATIONS
+
+    fields = _vision_fields()
+    content, _, rest = caption.partition(" on a ")
+    out = dict.fromkeys(fields, -100)
+    out["background"] = fields["background"].index(rest.split(" background")[0])
+    for q in ("blur", "noise", "jpeg", "clipping", "low_contrast"):
+        out[q] = int(q in flaws)
+    relation = next((r for r in RELATIONS if f" {r} " in content), None)
+    if relation is None:  # "<count> <colour> <shape(s)>"
+        count, colour, shape = content.split()
+        out.update(kind=0, count=fields["count"].index(count), colour1=fields["colour1"].index(colour),
+                   shape1=fields["shape1"].index(shape.rstrip("s")))
+    else:  # "a <colour> <shape> <relation> a <colour> <shape>": first = drawn left / on top
+        (_, c1, s1), (_, c2, s2) = _objects(content, relation)
+        out.update(kind=1, relation=fields["relation"].index(relation), colour1=fields["colour1"].index(c1),
+                   shape1=fields["shape1"].index(s1), colour2=fields["colour2"].index(c2),
+                   shape2=fields["shape2"].index(s2))
+    return out
 
 
 def _objects(content: str, relation: str) -> tuple[list[str], list[str]]:
@@ -311,8 +364,102 @@ def collate(encoded: list[dict], pad_id: int) -> dict:
             "image_grid_thw": torch.cat([e["image_grid_thw"] for e in encoded])}
 
 
+def _vision_batch(processor, stream, n: int) -> tuple[dict, dict]:
+    import torch
+
+    images, labels = [], []
+    while len(images) < n:
+        for img, cap, flaws in next(stream)["candidates"]:
+            images.append(img)
+            labels.append(vision_labels(cap, flaws))
+    images, labels = images[:n], labels[:n]
+    enc = processor.image_processor(images=images, return_tensors="pt")
+    return enc, {k: torch.tensor([lab[k] for lab in labels]) for k in labels[0]}
+
+
+def _vision_logits(model, heads, enc, n: int) -> dict:
+    import torch
+
+    tokens = model.model.visual(enc["pixel_values"], grid_thw=enc["image_grid_thw"]).pooler_output
+    flat = tokens.reshape(n, -1)
+    logits = heads(flat)
+    names = _vision_fields()
+    out, i = {}, 0
+    for k, classes in names.items():
+        out[k] = logits[:, i:i + len(classes)]
+        i += len(classes)
+    return out
+
+
+def pretrain_vision(model, processor, steps: int, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
+                    log=print) -> dict:
+    """Stage 1: train the vision tower alone to read each image's content and defects.
+
+    Linear heads on the tower's merged visual tokens (the tokens the language model reads,
+    flattened in order, so that layout stays readable) classify every ``VISION_FIELDS`` attribute of
+    fresh ``scene_pairs`` images; the heads are dropped afterwards. A real VLM's vision encoder is
+    likewise pre-trained before it is joined to a language model. Measured: with only the
+    caption-level language-model loss, the tower read an image's shape right 41% of the time,
+    its count 51%, noise never (README)."""
+    import torch
+    from tqdm import tqdm
+
+    from prefbench.data.demo import scene_pairs
+
+    torch.manual_seed(seed)
+    fields = _vision_fields()
+    n_tokens = (PIXELS[0] // (VISION_CONFIG["patch_size"] * VISION_CONFIG["spatial_merge_size"]) ** 2)
+    heads = torch.nn.Linear(n_tokens * VISION_CONFIG["out_hidden_size"], sum(len(c) for c in fields.values()))
+    params = list(model.model.visual.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 2 / steps))
+    stream = scene_pairs(seed + 1000)
+    model.model.visual.train()
+    losses, skipped = [], 0
+    bar = tqdm(range(steps), desc="pretrain vision", unit="step")
+    for step in bar:
+        enc, labels = _vision_batch(processor, stream, batch_size)
+        logits = _vision_logits(model, heads, enc, batch_size)
+        # a field no image of the batch has (e.g. no relation scene drawn) is left out, not a 0/0
+        loss = sum(torch.nn.functional.cross_entropy(logits[k], labels[k], ignore_index=-100)
+                   for k in fields if (labels[k] != -100).any())
+        if not torch.isfinite(loss):  # never let one bad batch poison the weights; counted
+            skipped += 1
+            opt.zero_grad()
+            sched.step()
+            continue
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.3f}")
+    # held-out accuracy per attribute, on images from a stream the training never drew from
+    model.model.visual.eval()
+    hits, totals = dict.fromkeys(fields, 0), dict.fromkeys(fields, 0)
+    held_out = scene_pairs(seed + 2000)
+    with torch.no_grad():
+        for _ in range(8):
+            enc, labels = _vision_batch(processor, held_out, 64)
+            logits = _vision_logits(model, heads, enc, 64)
+            for k in fields:
+                keep = labels[k] != -100
+                hits[k] += int((logits[k].argmax(-1)[keep] == labels[k][keep]).sum())
+                totals[k] += int(keep.sum())
+    return {"steps": steps, "batch_size": batch_size, "lr": lr, "n_images": steps * batch_size,
+            "skipped_nonfinite_steps": skipped,
+            "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
+            "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
+            "held_out_accuracy": {k: round(hits[k] / totals[k], 3) for k in fields if totals[k]},
+            "loss_curve": [round(sum(losses[i:i + 50]) / len(losses[i:i + 50]), 4) for i in range(0, len(losses), 50)]}
+
+
 def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: float = 2e-3, seed: int = 0,
-             log=print) -> dict:
+             vision_steps: int = 0, vision_lr_scale: float = VISION_LR_SCALE, log=print) -> dict:
+    """Stage 1 (``vision_steps`` > 0): ``pretrain_vision``; stage 2: the whole model on the six
+    tasks, the vision tower at ``vision_lr_scale`` times the learning rate."""
     import torch
     from tqdm import tqdm
 
@@ -321,11 +468,16 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
     torch.manual_seed(seed)
     out = Path(out_dir)
     model, processor = build_base(seed)
+    vision = pretrain_vision(model, processor, vision_steps, seed=seed) if vision_steps else None
     model.train()
     stream, rng = scene_pairs(seed), random.Random(seed)
     pad_id = processor.tokenizer.pad_token_id
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 2 / steps))
+    tower = {id(p) for p in model.model.visual.parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in tower]},
+              {"params": list(model.model.visual.parameters())}]
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr, lr * (vision_lr_scale if vision else 1.0)],
+                                                total_steps=steps, pct_start=max(0.05, 2 / steps))
     losses, start = [], time.perf_counter()
     bar = tqdm(range(steps), desc="pretrain base", unit="step")
     for step in bar:
@@ -347,6 +499,7 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
     record = {"builder": "prefbench.demo_zoo.pretrain", "seed": seed, "steps": steps, "batch_size": batch_size,
               "lr": lr, "n_examples": steps * batch_size,
               "corpus": "prefbench.data.demo.scene_pairs (fresh train-distribution scenes)", "tasks": list(SCHEDULE),
+              "vision_stage": vision, "vision_lr_scale": vision_lr_scale if vision else 1.0,
               "wall_s": round(time.perf_counter() - start, 1),
               "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
               "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
@@ -362,8 +515,12 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vision-steps", type=int, default=0,
+                   help="steps of the vision-tower stage before the language stage (default 0: none)")
     a = p.parse_args(argv)
-    rec = pretrain(a.out_dir, a.steps, a.batch_size, a.lr, a.seed)
+    rec = pretrain(a.out_dir, a.steps, a.batch_size, a.lr, a.seed, vision_steps=a.vision_steps)
+    if rec["vision_stage"]:
+        rec["vision_stage"] = {k: v for k, v in rec["vision_stage"].items() if k != "loss_curve"}
     print(json.dumps({k: v for k, v in rec.items() if k != "loss_curve"}, indent=2))
     return 0
 

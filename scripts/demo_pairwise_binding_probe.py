@@ -1,0 +1,87 @@
+"""Does a demo VLM describe each of two images as itself, under which question?
+
+Two-image examples are drawn from the base model's pre-training stream
+(``prefbench.data.demo.scene_pairs``, ``judge`` task, seed 777: never a training example of the
+shipped base, which used seed 0). For each, the model writes its greedy reasoning twice, with the
+same prompt and images: once under the pre-training question (e.g. "Which image gets fewer of the
+prompt's details wrong?") and once under the pairwise scorer's question (``pairwise_v1``, "Which
+image would people prefer ..."). Each "Image k shows ..." description (deviation marks removed) is
+classed ``own`` (Image k's true content), ``other`` (the other image's) or ``neither``.
+
+    python scripts/demo_pairwise_binding_probe.py [MODEL] [--examples 25]
+
+MODEL defaults to the bundled base (``prefbench-demo/base``). Needs the ``vlm`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import random
+import re
+
+MARK = re.compile(r" \((asked \w+|swapped)\)")
+
+
+def content(description: str) -> str:
+    """What a description says an image shows, without deviation marks or quality words."""
+    return MARK.sub("", description).split(",")[0].strip()
+
+
+def classify(reasoning: str, truth: tuple[str, str]) -> list[str]:
+    """``own`` / ``other`` / ``neither`` for the descriptions of Image 1 and Image 2 in ``reasoning``."""
+    out = []
+    for k in (0, 1):
+        m = re.search(rf"Image {k + 1} shows (.*?)(?:\.|$)", reasoning)
+        said = content(m.group(1)) if m else ""
+        out.append("own" if said == truth[k] else "other" if said == truth[1 - k] else "neither")
+    return out
+
+
+def main(argv=None) -> int:
+    import torch
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from prefbench.data.demo import scene_pairs
+    from prefbench.demo_zoo import resolve_bundled
+    from prefbench.demo_zoo.pretrain import _messages, make_example
+    from prefbench.scorers.vlm.prompts import load_template
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model", nargs="?", default="prefbench-demo/base")
+    p.add_argument("--examples", type=int, default=25)
+    a = p.parse_args(argv)
+    path = resolve_bundled(a.model) if a.model.startswith("prefbench-demo/") else a.model
+    proc = AutoProcessor.from_pretrained(path)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path).eval()
+    template = load_template("pairwise_v1")
+
+    def reason(user: str, images) -> str:
+        msgs = _messages({"user": user, "images": images, "answer": ""})[:1]
+        text = proc.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        enc = proc(text=[text], images=images, return_tensors="pt")
+        with torch.no_grad():
+            g = model.generate(**enc, max_new_tokens=96, do_sample=False)
+        return proc.tokenizer.decode(g[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    stream, rng = scene_pairs(777), random.Random(777)
+    counts = {"pre-training question": collections.Counter(), "pairwise_v1 question": collections.Counter()}
+    used = 0
+    for _ in range(a.examples):
+        ex = make_example("judge", stream, rng)
+        truth = tuple(content(re.search(rf"Image {k} shows (.*?)(?:\. Image 2|\.</think>)", ex["answer"]).group(1))
+                      for k in (1, 2))
+        if truth[0] == truth[1]:  # same content: a description cannot tell which image it is of
+            continue
+        used += 1
+        prompt = re.search(r'"(.*)"', ex["user"].split("\n")[0]).group(1)
+        counts["pre-training question"].update(classify(reason(ex["user"], ex["images"]), truth))
+        counts["pairwise_v1 question"].update(classify(reason(template.format(prompt=prompt), ex["images"]), truth))
+    print(f"{a.model}: {used} two-image examples, {2 * used} descriptions")
+    for name, c in counts.items():
+        print(f"  {name:<22} " + "  ".join(f"{k} {c[k]}" for k in ("own", "other", "neither")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
