@@ -364,6 +364,26 @@ def collate(encoded: list[dict], pad_id: int) -> dict:
             "image_grid_thw": torch.cat([e["image_grid_thw"] for e in encoded])}
 
 
+def _update(loss, params, opt, sched, losses: list[float], bar, step: int) -> None:
+    """One optimizer step of either stage: backward, clip, step, schedule; the loss on the bar."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad()
+    losses.append(loss.item())
+    if step % 10 == 0:
+        bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.3f}")
+
+
+def _curve(losses: list[float]) -> dict:
+    return {"loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
+            "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
+            "loss_curve": [round(sum(losses[i:i + 50]) / len(losses[i:i + 50]), 4) for i in range(0, len(losses), 50)]}
+
+
 def _vision_batch(processor, stream, n: int) -> tuple[dict, dict]:
     import torch
 
@@ -378,7 +398,6 @@ def _vision_batch(processor, stream, n: int) -> tuple[dict, dict]:
 
 
 def _vision_logits(model, heads, enc, n: int) -> dict:
-    import torch
 
     tokens = model.model.visual(enc["pixel_values"], grid_thw=enc["image_grid_thw"]).pooler_output
     flat = tokens.reshape(n, -1)
@@ -428,14 +447,7 @@ def pretrain_vision(model, processor, steps: int, batch_size: int = 32, lr: floa
             opt.zero_grad()
             sched.step()
             continue
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.3f}")
+        _update(loss, params, opt, sched, losses, bar, step)
     # held-out accuracy per attribute, on images from a stream the training never drew from
     model.model.visual.eval()
     hits, totals = dict.fromkeys(fields, 0), dict.fromkeys(fields, 0)
@@ -450,10 +462,7 @@ def pretrain_vision(model, processor, steps: int, batch_size: int = 32, lr: floa
                 totals[k] += int(keep.sum())
     return {"steps": steps, "batch_size": batch_size, "lr": lr, "n_images": steps * batch_size,
             "skipped_nonfinite_steps": skipped,
-            "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
-            "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
-            "held_out_accuracy": {k: round(hits[k] / totals[k], 3) for k in fields if totals[k]},
-            "loss_curve": [round(sum(losses[i:i + 50]) / len(losses[i:i + 50]), 4) for i in range(0, len(losses), 50)]}
+            "held_out_accuracy": {k: round(hits[k] / totals[k], 3) for k in fields if totals[k]}, **_curve(losses)}
 
 
 def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: float = 2e-3, seed: int = 0,
@@ -483,15 +492,7 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
     for step in bar:
         batch = [make_example(SCHEDULE[k % len(SCHEDULE)], stream, rng) for k in range(step * batch_size, (step + 1) * batch_size)]
         enc = collate([encode(processor, ex) for ex in batch], pad_id)
-        loss = model(**enc).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.3f}")
+        _update(model(**enc).loss, model.parameters(), opt, sched, losses, bar, step)
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
@@ -500,10 +501,7 @@ def pretrain(out_dir: str | Path, steps: int = 1500, batch_size: int = 16, lr: f
               "lr": lr, "n_examples": steps * batch_size,
               "corpus": "prefbench.data.demo.scene_pairs (fresh train-distribution scenes)", "tasks": list(SCHEDULE),
               "vision_stage": vision, "vision_lr_scale": vision_lr_scale if vision else 1.0,
-              "wall_s": round(time.perf_counter() - start, 1),
-              "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
-              "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
-              "loss_curve": [round(sum(losses[i:i + 50]) / len(losses[i:i + 50]), 4) for i in range(0, len(losses), 50)]}
+              "wall_s": round(time.perf_counter() - start, 1), **_curve(losses)}
     (out / "prefbench_pretrain.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
