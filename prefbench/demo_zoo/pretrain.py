@@ -398,7 +398,6 @@ def _vision_batch(processor, stream, n: int) -> tuple[dict, dict]:
 
 
 def _vision_logits(model, heads, enc, n: int) -> dict:
-
     tokens = model.model.visual(enc["pixel_values"], grid_thw=enc["image_grid_thw"]).pooler_output
     flat = tokens.reshape(n, -1)
     logits = heads(flat)
