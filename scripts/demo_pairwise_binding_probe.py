@@ -20,12 +20,12 @@ import collections
 import random
 import re
 
-MARK = re.compile(r" \((asked \w+|swapped)\)")
-
 
 def content(description: str) -> str:
     """What a description says an image shows, without deviation marks or quality words."""
-    return MARK.sub("", description).split(",")[0].strip()
+    from prefbench.demo_zoo.pretrain import unmarked
+
+    return unmarked(description).split(",")[0].strip()
 
 
 def classify(reasoning: str, truth: tuple[str, str]) -> list[str]:

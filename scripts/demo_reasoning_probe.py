@@ -25,7 +25,6 @@ import itertools
 import re
 
 DEFECTS = {"blurry": 0.45, "noisy": 0.45, "compressed": 0.5, "overexposed": 0.6, "low contrast": 0.5}
-MARK = re.compile(r" \((asked \w+|swapped)\)")
 
 
 def utility_from_marks(description: str) -> float:
@@ -58,7 +57,7 @@ def main(argv=None) -> int:
 
     from prefbench.data import load_dataset
     from prefbench.demo_zoo import resolve_bundled
-    from prefbench.demo_zoo.pretrain import annotated
+    from prefbench.demo_zoo.pretrain import annotated, unmarked
 
     path = resolve_bundled(a.model) if a.model.startswith("prefbench-demo/") else a.model
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path).eval()
@@ -79,7 +78,7 @@ def main(argv=None) -> int:
             described.append(m.group(1) if m else "")
         for desc, cap in zip(described, item.meta["captions"]):
             images += 1
-            exact += MARK.sub("", desc).split(",")[0] == cap.split(",")[0]
+            exact += unmarked(desc).split(",")[0] == cap.split(",")[0]
         h, n = pair_hits([utility_from_marks(d) if d else float("-inf") for d in described], item.ranks)
         own, pairs = own + h, pairs + n
         perfect = [annotated(c, item.prompt, f) for c, f in zip(item.meta["captions"], item.meta["flaws"])]

@@ -47,8 +47,10 @@ rollout, so GRPO's groups had no variance to learn from.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
+import re
 import time
 from pathlib import Path
 
@@ -156,27 +158,21 @@ def facts(caption: str, flaws: list[str]) -> dict[str, int]:
     return {"errors": errors, "defects": len(flaws) - errors, "shapes": shape_count(caption)}
 
 
-#: what the vision stage (``pretrain_vision``) reads off each image: name -> its classes. All from
-#: the image's caption and flaw record (what the generator drew), never from its utility.
-VISION_FIELDS = {
-    "kind": ("count", "relation"), "count": ("one", "two", "three"),
-    "colour1": None, "shape1": None, "colour2": None, "shape2": None,  # filled in by _vision_fields
-    "relation": ("left of", "above"), "background": None,
-    "blur": ("no", "yes"), "noise": ("no", "yes"), "jpeg": ("no", "yes"), "clipping": ("no", "yes"),
-    "low_contrast": ("no", "yes"),
-}
-
-
+@functools.cache
 def _vision_fields() -> dict[str, tuple[str, ...]]:
+    """What the vision stage (``pretrain_vision``) reads off each image: name -> its classes. All
+    from the image's caption and flaw record (what the generator drew), never from its utility."""
     from prefbench.data.demo import BACKGROUNDS, COLOURS, SHAPES
 
-    fill = {"colour1": tuple(COLOURS), "colour2": tuple(COLOURS), "shape1": SHAPES, "shape2": SHAPES,
-            "background": tuple(BACKGROUNDS)}
-    return {k: fill.get(k, v) for k, v in VISION_FIELDS.items()}
+    no_yes = ("no", "yes")
+    return {"kind": ("count", "relation"), "count": ("one", "two", "three"),
+            "colour1": tuple(COLOURS), "shape1": SHAPES, "colour2": tuple(COLOURS), "shape2": SHAPES,
+            "relation": ("left of", "above"), "background": tuple(BACKGROUNDS),
+            "blur": no_yes, "noise": no_yes, "jpeg": no_yes, "clipping": no_yes, "low_contrast": no_yes}
 
 
 def vision_labels(caption: str, flaws: list[str]) -> dict[str, int]:
-    """Class index per ``VISION_FIELDS`` name for one image (-100 where a field does not apply:
+    """Class index per ``_vision_fields`` name for one image (-100 where a field does not apply:
     the count of a relation scene, the second object of a count scene)."""
     from prefbench.data.demo import RELATIONS
 
@@ -227,6 +223,15 @@ def annotated(caption: str, prompt: str, flaws: list[str]) -> str:
     parts = [" ".join(w if w == a else f"{w} (asked {a})" for w, a in zip(obj, ask)) for obj, ask in zip(shown, want)]
     rel = f"{relation} (swapped)" if swapped else relation
     return f"{parts[0]} {rel} {parts[1]} on a {rest}"
+
+
+#: a deviation mark written by ``annotated``
+MARK = re.compile(r" \((asked \w+|swapped)\)")
+
+
+def unmarked(text: str) -> str:
+    """``text`` with ``annotated``'s deviation marks removed: what it says an image shows."""
+    return MARK.sub("", text)
 
 
 def _template_sentence(name: str, start: str) -> str:
@@ -414,7 +419,7 @@ def pretrain_vision(model, processor, steps: int, batch_size: int = 32, lr: floa
     """Stage 1: train the vision tower alone to read each image's content and defects.
 
     Linear heads on the tower's merged visual tokens (the tokens the language model reads,
-    flattened in order, so that layout stays readable) classify every ``VISION_FIELDS`` attribute of
+    flattened in order, so that layout stays readable) classify every ``_vision_fields`` attribute of
     fresh ``scene_pairs`` images; the heads are dropped afterwards. A real VLM's vision encoder is
     likewise pre-trained before it is joined to a language model. Measured: with only the
     caption-level language-model loss, the tower read an image's shape right 41% of the time,
