@@ -8,6 +8,11 @@ prompt's details wrong?") and once under the pairwise scorer's question (``pairw
 image would people prefer ..."). Each "Image k shows ..." description (deviation marks removed) is
 classed ``own`` (Image k's true content), ``other`` (the other image's) or ``neither``.
 
+Under the pre-training question it also checks the answer (``answer_status``): ``right`` (the
+label the question names for the true comparison), ``wrong`` (the other named label) or ``other``
+(no answer, or a label the question does not name). The base's two-image answers are its
+pre-training targets, so this is how well it learnt the two-image comparison itself.
+
     python scripts/demo_pairwise_binding_probe.py [MODEL] [--examples 25]
 
 MODEL defaults to the bundled base (``prefbench-demo/base``). Needs the ``vlm`` extra.
@@ -38,6 +43,17 @@ def classify(reasoning: str, truth: tuple[str, str]) -> list[str]:
     return out
 
 
+def answer_status(reply: str, user: str, target: str) -> str:
+    """``right`` / ``wrong`` / ``other``: the reply's answer against the pre-training ``target``
+    answer, among the two labels ``user`` names ("... 4 if Image 2 has fewer, or no if Image 1 ...")."""
+    named = re.search(r"(\S+) if Image 2 .*?, or (\S+) if Image 1", user)
+    said = re.search(r"<answer>\s*(.*?)\s*</answer>", reply)
+    if not named or not said or said.group(1) not in named.groups():
+        return "other"
+    want = re.search(r"<answer>(.*?)</answer>", target).group(1)
+    return "right" if said.group(1) == want else "wrong"
+
+
 def main(argv=None) -> int:
     import torch
     from prefbench.scorers.vlm.prompts import load_template
@@ -61,11 +77,12 @@ def main(argv=None) -> int:
         text = proc.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         enc = proc(text=[text], images=images, return_tensors="pt")
         with torch.no_grad():
-            g = model.generate(**enc, max_new_tokens=96, do_sample=False)
+            g = model.generate(**enc, max_new_tokens=128, do_sample=False)
         return proc.tokenizer.decode(g[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
     stream, rng = scene_pairs(777), random.Random(777)
     counts = {"pre-training question": collections.Counter(), "pairwise_v1 question": collections.Counter()}
+    answers = collections.Counter()
     used = 0
     for _ in range(a.examples):
         ex = make_example("judge", stream, rng)
@@ -75,11 +92,14 @@ def main(argv=None) -> int:
             continue
         used += 1
         prompt = re.search(r'"(.*)"', ex["user"].split("\n")[0]).group(1)
-        counts["pre-training question"].update(classify(reason(ex["user"], ex["images"]), truth))
+        reply = reason(ex["user"], ex["images"])
+        counts["pre-training question"].update(classify(reply, truth))
+        answers[answer_status(reply, ex["user"], ex["answer"])] += 1
         counts["pairwise_v1 question"].update(classify(reason(template.format(prompt=prompt), ex["images"]), truth))
     print(f"{a.model}: {used} two-image examples, {2 * used} descriptions")
     for name, c in counts.items():
         print(f"  {name:<22} " + "  ".join(f"{k} {c[k]}" for k in ("own", "other", "neither")))
+    print(f"  answers to the pre-training question: " + "  ".join(f"{k} {answers[k]}" for k in ("right", "wrong", "other")))
     return 0
 
 

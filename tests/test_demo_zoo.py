@@ -296,6 +296,7 @@ def test_pairwise_binding_probe_classifies_descriptions_and_runs(tiny_vlm_dir, c
     """scripts/demo_pairwise_binding_probe.py: which image each 'Image k shows ...' is of; and the
     whole probe runs on a real (tiny, random) Qwen2.5-VL and prints its counts."""
     import importlib.util
+    import re
 
     spec = importlib.util.spec_from_file_location(
         "binding", Path(__file__).parents[1] / "scripts" / "demo_pairwise_binding_probe.py")
@@ -307,6 +308,14 @@ def test_pairwise_binding_probe_classifies_descriptions_and_runs(tiny_vlm_dir, c
     assert probe.classify(said, truth) == ["other", "other"]
     assert probe.classify("Image 1 shows two red circles on a grey background, blurry. Image 2 shows",
                           truth) == ["own", "neither"]
+    user = "Which image has fewer defects? ... with 4 if Image 2 has fewer, or no if Image 1 has fewer."
+    assert probe.answer_status("<think>x</think><answer>no</answer>", user, "<think>y</think><answer>no</answer>") == "right"
+    assert probe.answer_status("<think>x</think><answer>4</answer>", user, "<think>y</think><answer>no</answer>") == "wrong"
+    assert probe.answer_status("<think>x</think><answer>1</answer>", user, "<answer>no</answer>") == "other"
+    assert probe.answer_status("<think>x, cut off", user, "<answer>no</answer>") == "other"
     assert probe.main([str(tiny_vlm_dir), "--examples", "2"]) == 0
     out = capsys.readouterr().out
     assert "pre-training question" in out and "pairwise_v1 question" in out
+    counted = re.search(r"right (\d+)  wrong (\d+)  other (\d+)", out).groups()
+    used = int(re.search(r"(\d+) two-image examples", out).group(1))
+    assert sum(map(int, counted)) == used

@@ -39,8 +39,9 @@ VISION_STEPS = "1200"
 GRPO_STEPS = {"rating": "1000", "pairwise": "400"}
 #: learning rates (full fine-tuning of the 1.0M-parameter base). Measured on demo test (README):
 #: the rating run lifts expected_rating from the base's 0.535 to 0.656 (600 steps: 0.638); the
-#: pairwise run stays at chance (400 steps 0.504, 600 steps 0.465): the base's two-image reasoning
-#: often describes one image as the other, so its answer has little to go on
+#: pairwise run stays at chance (400 steps 0.504, 600 steps 0.465): the base's two-image answers
+#: are at chance even on its own pre-training questions, and under the pairwise question its
+#: reasoning often describes one image as the other (scripts/demo_pairwise_binding_probe.py)
 GRPO_LR = {"rating": "1e-4", "pairwise": "1e-4"}
 #: the rating run samples at 1.2: at 1.0 only half of the base's rollout groups held two different ratings
 RATING_TEMPERATURE = "1.2"
