@@ -46,12 +46,13 @@ def classify(reasoning: str, truth: tuple[str, str]) -> list[str]:
 def answer_status(reply: str, user: str, target: str) -> str:
     """``right`` / ``wrong`` / ``other``: the reply's answer against the pre-training ``target``
     answer, among the two labels ``user`` names ("... 4 if Image 2 has fewer, or no if Image 1 ...")."""
+    from prefbench.scorers.vlm.prompts import parse_answer
+
     named = re.search(r"(\S+) if Image 2 .*?, or (\S+) if Image 1", user)
-    said = re.search(r"<answer>\s*(.*?)\s*</answer>", reply)
-    if not named or not said or said.group(1) not in named.groups():
+    said = parse_answer(reply, ()).answer_text
+    if not named or said not in named.groups():
         return "other"
-    want = re.search(r"<answer>(.*?)</answer>", target).group(1)
-    return "right" if said.group(1) == want else "wrong"
+    return "right" if said == parse_answer(target, ()).answer_text else "wrong"
 
 
 def main(argv=None) -> int:
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
     print(f"{a.model}: {used} two-image examples, {2 * used} descriptions")
     for name, c in counts.items():
         print(f"  {name:<22} " + "  ".join(f"{k} {c[k]}" for k in ("own", "other", "neither")))
-    print(f"  answers to the pre-training question: " + "  ".join(f"{k} {answers[k]}" for k in ("right", "wrong", "other")))
+    print("  answers to the pre-training question: " + "  ".join(f"{k} {answers[k]}" for k in ("right", "wrong", "other")))
     return 0
 
 
