@@ -127,3 +127,15 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "test.json not found" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli(["run", "--scorer", "nosuch"])
     assert proc.returncode == 2 and "unknown scorer" in proc.stderr
+
+
+@pytest.mark.parametrize("scorer", ["expected_rating", "anchor_pairwise"])
+def test_missing_or_empty_vlm_model_is_a_clear_error(tmp_path, scorer):
+    """A mistyped --model path is named in a one-line error (exit 2), never a transformers traceback
+    about hub repo ids; so is a folder without a model in it."""
+    (tmp_path / "empty").mkdir()
+    for model, message in ((tmp_path / "nope", "nope does not exist"), (tmp_path / "empty", "cannot load")):
+        proc = run_cli(["run", "--scorer", scorer, "--model", model, "--dataset", "demo", "--limit", "2",
+                        "--results", tmp_path / "r", "--no-progress"])
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr and "Traceback" not in proc.stderr

@@ -113,10 +113,13 @@ def from_pretrained(loader: Callable[..., Any], name: str, what: str, **kwargs):
             kwargs["torch_dtype"] = kwargs.pop("dtype")
     try:
         return loader(name, **kwargs)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a folder without the files transformers needs
         local = Path(os.path.expanduser(name))
         if local.is_dir():
             raise WeightsError(f"{what}: cannot load {local}: {exc}") from None
+        if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a path, not an "org/name" hub id
+            raise WeightsError(f"{what}: {name} does not exist (expected a model folder: config.json, the "
+                               f"weights and the tokenizer / processor files)") from None
         raise WeightsError(
             f"{what}: {name!r} is neither a local folder nor reachable on the hub; download it where the "
             f"hub is reachable (huggingface-cli download {name} --local-dir DIR) and pass DIR "

@@ -91,6 +91,8 @@ class HFBackend:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        from prefbench.scorers.encoders._common import from_pretrained
+
         device = self.device_name
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -101,8 +103,10 @@ class HFBackend:
         if self.attn_implementation:
             kwargs["attn_implementation"] = self.attn_implementation
         proc_kwargs = {"max_pixels": self.max_pixels} if self.max_pixels else {}
-        processor = AutoProcessor.from_pretrained(self.model_path, **proc_kwargs)
-        model = AutoModelForImageTextToText.from_pretrained(self.model_path, **kwargs)
+        processor = from_pretrained(AutoProcessor.from_pretrained, self.model_path, "VLM processor",
+                                    **proc_kwargs)
+        model = from_pretrained(AutoModelForImageTextToText.from_pretrained, self.model_path, "VLM model",
+                                **kwargs)
         self.attach(model.to(device), processor)
 
     def attach(self, model, processor) -> None:
