@@ -106,7 +106,8 @@ def test_pretraining_examples_and_altered_texts():
     import re
 
     from prefbench.data.demo import scene_pairs
-    from prefbench.demo_zoo.pretrain import SCHEDULE, TASKS, altered, facts, make_example, shape_count
+    from prefbench.demo_zoo.pretrain import (JUDGE_QUESTIONS, SCHEDULE, TASKS, altered, facts, make_example,
+                                             shape_count)
 
     rng = random.Random(0)
     assert altered("a red circle left of a blue square", random.Random(3)) in {
@@ -149,11 +150,51 @@ def test_pretraining_examples_and_altered_texts():
                 assert int(answer) == min(high, sum(w in cap for w in ("blurry", "noisy", "compressed",
                                                                       "overexposed", "low contrast")))
             seen.add("scale")
-        if "Which image has fewer quality" in ex["user"] or "gets fewer of the prompt" in ex["user"]:
+        if len(ex["images"]) == 2 and not ex["user"].startswith("Image 1:"):  # judge (compare has no intro)
+            assert any(q[0] in ex["user"] for q in JUDGE_QUESTIONS)
             assert "Two images were generated from the same text prompt" in ex["user"] or "Text prompt:" in ex["user"]
             seen.add("judge")
     assert counts["yes"] > 3 and counts["no"] > 3
     assert seen == {"scale", "judge"}
+
+
+def test_every_two_image_wording_is_answered_by_the_fact_it_asks_about():
+    import random
+    import re
+
+    from prefbench.data.demo import QUALITY_WORDS, scene_pairs
+    from prefbench.demo_zoo.pretrain import JUDGE_QUESTIONS, MARK, make_example, shape_count, unmarked
+    from prefbench.scorers.vlm.prompts import load_template
+
+    # no wording asks what people prefer: the pairwise scorer's question stays unseen in pre-training
+    pairwise_question = load_template("pairwise_v1").split("\n")[3]
+    for question, _, fact in JUDGE_QUESTIONS:
+        assert fact in ("defects", "errors", "shapes")
+        assert not re.search(r"prefer|people|better|like", question, re.I) and question != pairwise_question
+
+    def fact_of(description: str, fact: str) -> int:
+        if fact == "errors":
+            return len(MARK.findall(description))
+        if fact == "defects":
+            return sum(w in description for w in QUALITY_WORDS.values())
+        return shape_count(unmarked(description))
+
+    stream, rng, asked, fixed = scene_pairs(3), random.Random(3), set(), 0
+    for _ in range(300):
+        ex = make_example("judge", stream, rng)
+        question, verb, fact = next(q for q in JUDGE_QUESTIONS if q[0] in ex["user"])
+        asked.add(question)
+        d1, d2 = (re.search(rf"Image {k} shows (.*?)\.(?: Image|</think>)", ex["answer"]).group(1) for k in (1, 2))
+        second, first = re.search(rf"(\S+) if Image 2 {re.escape(verb)}, or (\S+) if Image 1 {re.escape(verb)}",
+                                  ex["user"]).groups()
+        fixed += (second, first) == ("1", "0")
+        a, b = fact_of(d1, fact), fact_of(d2, fact)
+        assert a != b
+        two_wins = b > a if fact == "shapes" else b < a
+        assert ex["answer"].endswith(f"<answer>{second if two_wins else first}</answer>")
+    assert asked == {q[0] for q in JUDGE_QUESTIONS}
+    # most two-way questions use the pairwise scorer's labels (1 = Image 2), the rest random ones
+    assert 0.65 < fixed / 300 < 0.9
 
 
 def test_reasoning_marks_where_an_image_deviates_from_its_prompt():

@@ -32,8 +32,10 @@ questions are about countable facts of the generator's record of each image (whi
 drew), never about the simulated human rankings or the utility. How much each fact matters to
 people, and in which direction the rating scale runs, is left to GRPO (``prefbench train``), as
 in the paper. Two-way questions name their two answer labels in the instruction ("Answer 4 if
-Image 2 has fewer, or no if Image 1 has fewer"), drawn at random per example from digits and
-yes/no: the base learns to answer with whatever labels an instruction names.
+Image 2 has fewer, or no if Image 1 has fewer"): mostly 1 and 0, the labels the scorers use, else
+drawn at random from digits and yes/no (``labels``), so the base learns the comparison and still
+answers with whatever labels an instruction names. Each two-image fact is asked in several
+wordings (``JUDGE_QUESTIONS``).
 
 In every ``<think>`` the model first says what it sees, defects included, the way an instruct VLM
 describes before it answers; when the question comes with a prompt, the description marks each
@@ -124,8 +126,8 @@ def altered(what: str, rng: random.Random) -> str:
 TASKS = ("describe", "count", "match", "compare", "scale", "judge")
 #: the order tasks cycle through in a batch: the instruction-format tasks ("scale", "judge") twice
 SCHEDULE = TASKS + ("scale", "judge")
-#: answer labels for the two-way questions, assigned at random per example and stated in the
-#: instruction, so that the model learns to answer with the labels an instruction names
+#: answer labels for the two-way questions, stated in the instruction (``labels``), so that the
+#: model learns to answer with the labels an instruction names
 LABELS = ("0", "1", "2", "3", "4", "5", "yes", "no")
 
 QUALITY = "quality defects (blur, noise, compression, overexposure, low contrast)"
@@ -136,16 +138,46 @@ SCALE_QUESTIONS = (
     (f"Rate how many {DETAILS} this image gets wrong", "none", "all", "errors"),
     ("Rate how many shapes this image shows", "none", "many", "shapes"),
 )
-#: two-image questions: (question, the comparison a label names, the fact compared, fewer wins)
+#: two-image questions: (question, the comparison a label names, the fact compared, fewer wins).
+#: Each fact is asked in several wordings: a base that saw one wording per fact bound its two
+#: descriptions to the right images under that wording only (``scripts/demo_pairwise_binding_probe.py``:
+#: under the pairwise scorer's unseen question, 39 of 106 descriptions were of the other image; 7 of
+#: 112 for the shipped base), where an instruct model keeps reading two images right whatever the
+#: question. None asks about preference or people: the pairwise scorer's question stays unseen.
 JUDGE_QUESTIONS = (
     (f"Which image has fewer {QUALITY}?", "has fewer", "defects"),
+    ("Which image looks cleaner, with less blur, noise, compression, overexposure or low contrast?",
+     "looks cleaner", "defects"),
+    ("Judging only their visual quality (sharpness, noise, compression, exposure, contrast), which image "
+     "has fewer artifacts?", "has fewer artifacts", "defects"),
+    ("Compare the two images for damage such as blur, noise, compression, clipping or low contrast. "
+     "Which one is less damaged?", "is less damaged", "defects"),
     (f"Which image gets fewer {DETAILS} wrong?", "gets fewer wrong", "errors"),
+    ("Which image follows the text prompt more closely, judging its colours, shapes, count and layout?",
+     "follows it more closely", "errors"),
+    ("Check each image against the prompt (colour, shape, count, layout). Which one has fewer mistakes?",
+     "has fewer mistakes", "errors"),
+    ("Which image matches the prompt's description more faithfully?", "matches it more faithfully", "errors"),
     ("Which image shows more shapes?", "shows more", "shapes"),
+    ("Counting the objects drawn in each image, which image contains more of them?", "contains more", "shapes"),
+    ("Which of the two images has the larger number of shapes in it?", "has more", "shapes"),
 )
+
+#: share of two-way questions labelled ("1" = yes / Image 2, "0" = no / Image 1), the labels the
+#: scorers' yes/no and pairwise templates use; the rest draw random labels. With random labels
+#: on every example the base answered its own two-image questions at chance (binding probe: right
+#: 24, wrong 25 of 53 after 1,800 steps): one answer token after ~90 tokens of description, its
+#: meaning redrawn each time, was too weak a signal for a 1M-parameter model. Mostly fixed labels
+#: make the comparison learnable (right 38, wrong 17 of 55 on 1/0-labelled questions) and the
+#: random rest keeps the base answering with whatever labels an instruction names.
+FIXED_LABEL_SHARE = 0.75
 
 
 def labels(rng: random.Random) -> tuple[str, str]:
-    """Two distinct answer labels, in random order."""
+    """Two distinct answer labels for a two-way question, (for yes / Image 2, for no / Image 1):
+    ("1", "0") with probability ``FIXED_LABEL_SHARE``, else two of ``LABELS`` in random order."""
+    if rng.random() < FIXED_LABEL_SHARE:
+        return "1", "0"
     a, b = rng.sample(LABELS, 2)
     return a, b
 

@@ -36,17 +36,18 @@ COMPLETION = {"rating": MAX_NEW_TOKENS["expected_rating"], "pairwise": MAX_NEW_T
 PRETRAIN_STEPS = "1800"
 #: the vision-tower stage before it (pretrain.pretrain_vision): 1,200 steps x 32 images, ~7 min
 VISION_STEPS = "1200"
-GRPO_STEPS = {"rating": "1000", "pairwise": "400"}
-#: learning rates (full fine-tuning of the 1.0M-parameter base). Measured on demo test (README):
-#: the rating run lifts expected_rating from the base's 0.535 to 0.656 (600 steps: 0.638); the
-#: pairwise run stays at chance (400 steps 0.504, 600 steps 0.465): the base's two-image answers
-#: are at chance even on its own pre-training questions, and under the pairwise question its
-#: reasoning often describes one image as the other (scripts/demo_pairwise_binding_probe.py)
+GRPO_STEPS = {"rating": "1000", "pairwise": "800"}
+#: learning rates (full fine-tuning of the 1.0M-parameter base). Measured on demo test (README, "How the
+#: pairwise scorer got off chance"): rating 0.625 (zero-shot 0.535), pairwise 0.609 after 800 steps
+#: (400: 0.594). The earlier base (random two-way labels on every example) gave rating 0.656 and a
+#: pairwise scorer at chance (400 steps 0.504, 600 steps 0.465): its two-image answers were at chance
+#: even on its own pre-training questions (scripts/demo_pairwise_binding_probe.py)
 GRPO_LR = {"rating": "1e-4", "pairwise": "1e-4"}
 #: the rating run samples at 1.2: at 1.0 only half of the base's rollout groups held two different ratings
 RATING_TEMPERATURE = "1.2"
 #: the GRPO runs use one thread each: the shipped scorers were trained that way (two runs side by
-#: side on 2 cores), and retraining with these settings gave byte-identical weights
+#: side on 2 cores), and retraining with these settings gave byte-identical weights (checked on the
+#: previous base's runs)
 TRAIN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
