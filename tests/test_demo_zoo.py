@@ -106,8 +106,15 @@ def test_pretraining_examples_and_altered_texts():
     import re
 
     from prefbench.data.demo import scene_pairs
-    from prefbench.demo_zoo.pretrain import (JUDGE_QUESTIONS, SCHEDULE, TASKS, altered, facts, make_example,
-                                             shape_count)
+    from prefbench.demo_zoo.pretrain import (
+        JUDGE_QUESTIONS,
+        SCHEDULE,
+        TASKS,
+        altered,
+        facts,
+        make_example,
+        shape_count,
+    )
 
     rng = random.Random(0)
     assert altered("a red circle left of a blue square", random.Random(3)) in {
@@ -162,9 +169,10 @@ def test_every_two_image_wording_is_answered_by_the_fact_it_asks_about():
     import random
     import re
 
+    from prefbench.scorers.vlm.prompts import load_template
+
     from prefbench.data.demo import QUALITY_WORDS, scene_pairs
     from prefbench.demo_zoo.pretrain import JUDGE_QUESTIONS, MARK, make_example, shape_count, unmarked
-    from prefbench.scorers.vlm.prompts import load_template
 
     # no wording asks what people prefer: the pairwise scorer's question stays unseen in pre-training
     pairwise_question = load_template("pairwise_v1").split("\n")[3]

@@ -116,7 +116,8 @@ def test_weights_are_never_unpickled(tiny_encoders, tmp_path):
     import shutil
 
     import torch
-    from prefbench.scorers.encoders._common import WeightsError
+
+    from prefbench.weights import WeightsError
 
     folder = tmp_path / "aesthetic"
     shutil.copytree(tiny_encoders / "aesthetic", folder)

@@ -81,12 +81,12 @@ def load_transformers(model_path: str, *, device: str, lora: bool, lora_r: int, 
     import torch
     from transformers import AutoModelForImageTextToText
 
+    from prefbench.weights import from_pretrained
+
     processor = load_processor(model_path, max_pixels)
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    try:
-        model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load {model_path!r} as an image-text-to-text model: {exc}") from None
+    model = from_pretrained(AutoModelForImageTextToText.from_pretrained, model_path, "model to train",
+                            hint="an image-text-to-text model such as Qwen2.5-VL", dtype=dtype)
     peft_config = None
     if lora:
         from peft import LoraConfig
@@ -101,13 +101,13 @@ def load_processor(model_path: str, max_pixels: int | None = None):
     ``max_pixels`` caps image resolution (saved with the trained model's processor)."""
     from transformers import AutoProcessor, ProcessorMixin
 
-    hint = ("GRPO on images needs the model's processor files (processor_config.json or "
-            "preprocessor_config.json, with the tokenizer) next to the weights.")
-    try:
-        processor = AutoProcessor.from_pretrained(model_path, **({"max_pixels": max_pixels} if max_pixels else {}))
-    except (OSError, ValueError) as exc:
-        reason = str(exc).split(". ")[0]
-        raise UsageError(f"{model_path}: no multimodal processor could be loaded ({reason}). {hint}") from None
+    from prefbench.weights import WeightsError, from_pretrained
+
+    hint = ("no multimodal processor: GRPO on images needs the model's processor files (processor_config.json "
+            "or preprocessor_config.json, with the tokenizer) next to the weights")
+    processor = from_pretrained(AutoProcessor.from_pretrained, model_path, "model to train", hint=hint,
+                                **({"max_pixels": max_pixels} if max_pixels else {}))
     if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
-        raise UsageError(f"{model_path}: no multimodal processor (found {type(processor).__name__}). {hint}")
+        raise WeightsError(f"model to train: {model_path} has no multimodal processor (found "
+                           f"{type(processor).__name__}); {hint.split(': ', 1)[1]}")
     return processor

@@ -1,6 +1,7 @@
-"""What the encoder baselines share: device/dtype choice, weight resolution with offline
-errors that name the file to provide, and a batched scoring loop whose image decoding and
-preprocessing run on worker threads while the model computes.
+"""What the encoder baselines share: device/dtype choice, OpenAI CLIP's image transform and a
+batched scoring loop whose image decoding and preprocessing run on worker threads while the
+model computes. Finding and loading weights (with offline errors that name the file to provide)
+is in :mod:`prefbench.weights`, shared with the VLM scorers and the trainer.
 
 Torch is imported inside functions only: importing this module must stay cheap so that the
 registry can describe the scorers without loading a framework.
@@ -8,23 +9,17 @@ registry can describe the scorers without loading a framework.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, ClassVar
 
 from prefbench.scorers.base import ImageResult, Scorer, Task
 
-from prefbench.errors import ImageError, UsageError
+from prefbench.errors import ImageError
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-class WeightsError(UsageError):
-    """Weights that cannot be found or read; the message names the file(s) to provide."""
 
 
 def pick_device(device: str) -> str:
@@ -54,77 +49,6 @@ def clip_transform(image, size: int, mean=OPENAI_MEAN, std=OPENAI_STD):
 
     image = F.center_crop(F.resize(image, size, InterpolationMode.BICUBIC), size)
     return F.normalize(F.to_tensor(image.convert("RGB")), mean, std)
-
-
-def hub_file(model: str, filename: str, what: str) -> Path:
-    """``model`` is a local file, a local folder holding ``filename``, or a hub repo id from
-    which ``filename`` is downloaded. Offline (or without ``huggingface_hub``) the error says
-    which file to put where."""
-    path = Path(os.path.expanduser(model))
-    if path.is_file():
-        return path
-    if path.is_dir():
-        if (path / filename).is_file():
-            return path / filename
-        raise WeightsError(f"{what}: {path} has no {filename}; put the file there or pass its path")
-    # a hub id is "org/name"; anything else that does not exist locally is a missing file
-    if model.startswith((".", "/", "~")) or model.count("/") != 1 or path.suffix in (".pt", ".pth", ".bin", ".safetensors"):
-        raise WeightsError(f"{what}: {model} does not exist (expected {filename} or a folder holding it)")
-    try:
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(model, filename))
-    except Exception as exc:  # offline, unknown repo, missing package: one message for all
-        raise WeightsError(
-            f"{what}: cannot get {filename} from the hub repo {model!r} ({type(exc).__name__}); "
-            f"download it where the hub is reachable (huggingface-cli download {model} {filename}) "
-            f"and pass the local file or its folder instead"
-        ) from None
-
-
-def load_state_dict(path: Path, what: str) -> dict:
-    """Tensors from a safetensors file or a torch file read with ``weights_only=True`` (never an
-    arbitrary pickle). A checkpoint wrapping its weights under ``state_dict`` is unwrapped."""
-    import torch
-
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            sd = load_file(str(path))
-        else:
-            sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{what}: cannot read {path}: {exc}") from None
-    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise WeightsError(f"{what}: {path} does not hold a flat dict of tensors")
-    return sd
-
-
-def from_pretrained(loader: Callable[..., Any], name: str, what: str, **kwargs):
-    """transformers ``from_pretrained`` with an offline error that says what to provide
-    (``dtype=`` is passed as ``torch_dtype`` to transformers 4)."""
-    if "dtype" in kwargs:
-        import transformers
-
-        if int(transformers.__version__.split(".")[0]) < 5:
-            kwargs["torch_dtype"] = kwargs.pop("dtype")
-    try:
-        return loader(name, **kwargs)
-    except (OSError, ValueError) as exc:  # ValueError: a folder without the files transformers needs
-        local = Path(os.path.expanduser(name))
-        if local.is_dir():
-            raise WeightsError(f"{what}: cannot load {local}: {exc}") from None
-        if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a path, not an "org/name" hub id
-            raise WeightsError(f"{what}: {name} does not exist (expected a model folder: config.json, the "
-                               f"weights and the tokenizer / processor files)") from None
-        raise WeightsError(
-            f"{what}: {name!r} is neither a local folder nor reachable on the hub; download it where the "
-            f"hub is reachable (huggingface-cli download {name} --local-dir DIR) and pass DIR "
-            f"(config.json, model.safetensors or pytorch_model.bin, and the tokenizer / preprocessor files)"
-        ) from None
 
 
 class EncoderScorer(Scorer):

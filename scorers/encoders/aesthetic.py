@@ -14,14 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from prefbench.scorers.encoders._common import (
-    EncoderScorer,
-    WeightsError,
-    clip_transform,
-    from_pretrained,
-    load_state_dict,
-)
+from prefbench.scorers.encoders._common import EncoderScorer, clip_transform
 from prefbench.scorers.encoders.clip import image_features, load_image_processor
+
+from prefbench.weights import WeightsError, from_pretrained, load_state_dict
 
 HEAD_FILE = "sac+logos+ava1-l14-linearMSE.pth"
 HEAD_URL = "https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/sac%2Blogos%2Bava1-l14-linearMSE.pth"

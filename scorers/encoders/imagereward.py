@@ -29,14 +29,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from prefbench.scorers.encoders._common import (
-    EncoderScorer,
-    WeightsError,
-    clip_transform,
-    from_pretrained,
-    hub_file,
-    load_state_dict,
-)
+from prefbench.scorers.encoders._common import EncoderScorer, clip_transform
+
+from prefbench.weights import WeightsError, from_pretrained, hub_file, load_state_dict
 
 CHECKPOINT = "ImageReward.pt"
 MED_CONFIG = "med_config.json"

@@ -91,7 +91,7 @@ class HFBackend:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        from prefbench.scorers.encoders._common import from_pretrained
+        from prefbench.weights import from_pretrained
 
         device = self.device_name
         if device == "auto":

@@ -1,0 +1,109 @@
+"""Finding and loading model weights, with errors a user can act on offline.
+
+Shared by the encoder baselines, the VLM scorers and the trainer: a mistyped path, an empty
+folder or an unreachable hub id each end in one :class:`WeightsError` line (CLI exit 2) that
+says what to provide, never a transformers or hub traceback.
+
+Torch, transformers and huggingface_hub are imported inside functions only, so importing this
+module stays cheap (``prefbench --help`` must not load a framework).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prefbench.errors import UsageError
+
+#: file endings that name a weights file, never a hub repo
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+
+
+class WeightsError(UsageError):
+    """Weights that cannot be found or read; the message names the file(s) to provide."""
+
+
+def names_a_path(name: str) -> bool:
+    """True when ``name`` cannot be a hub repo id ("org/name" or a legacy bare "name"), so that
+    a missing ``name`` is a missing local file or folder rather than something to download."""
+    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+            or Path(name).suffix in WEIGHT_SUFFIXES)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def hub_file(model: str, filename: str, what: str) -> Path:
+    """``model`` is a local file, a local folder holding ``filename``, or a hub repo id from
+    which ``filename`` is downloaded. Offline (or without ``huggingface_hub``) the error says
+    which file to put where."""
+    path = Path(os.path.expanduser(model))
+    if path.is_file():
+        return path
+    if path.is_dir():
+        if (path / filename).is_file():
+            return path / filename
+        raise WeightsError(f"{what}: {path} has no {filename}; put the file there or pass its path")
+    if names_a_path(model):
+        raise WeightsError(f"{what}: {model} does not exist (expected {filename} or a folder holding it)")
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(model, filename))
+    except Exception as exc:  # offline, unknown repo, missing package: one message for all
+        raise WeightsError(
+            f"{what}: {model} is not a local file or folder, and {filename} cannot be fetched from the hub "
+            f"repo {model!r} ({type(exc).__name__}); download it where the hub is reachable "
+            f"(huggingface-cli download {model} {filename}) and pass the local file or its folder instead"
+        ) from None
+
+
+def load_state_dict(path: Path, what: str) -> dict:
+    """Tensors from a safetensors file or a torch file read with ``weights_only=True`` (never an
+    arbitrary pickle). A checkpoint wrapping its weights under ``state_dict`` is unwrapped."""
+    import torch
+
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path))
+        else:
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{what}: cannot read {path}: {exc}") from None
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WeightsError(f"{what}: {path} does not hold a flat dict of tensors")
+    return sd
+
+
+def from_pretrained(loader: Callable[..., Any], name: str, what: str, *, hint: str = "", **kwargs):
+    """``loader(name, **kwargs)`` (a transformers ``from_pretrained``) with an offline error that
+    says what to provide. ``hint`` is added to the error for a local folder that does not load;
+    ``dtype=`` is passed as ``torch_dtype`` to transformers 4."""
+    if "dtype" in kwargs:
+        import transformers
+
+        if int(transformers.__version__.split(".")[0]) < 5:
+            kwargs["torch_dtype"] = kwargs.pop("dtype")
+    try:
+        return loader(name, **kwargs)
+    except (OSError, ValueError) as exc:  # ValueError: a folder without the files transformers needs
+        local = Path(os.path.expanduser(name))
+        if local.is_dir():
+            raise WeightsError(f"{what}: cannot load {local}: {_first_line(exc)}" + (f" ({hint})" if hint else "")) \
+                from None
+        if names_a_path(name):
+            raise WeightsError(f"{what}: {name} does not exist (expected a model folder: config.json, the "
+                               f"weights and the tokenizer / processor files)") from None
+        raise WeightsError(
+            f"{what}: {name!r} is neither a local folder nor reachable on the hub; download it where the "
+            f"hub is reachable (huggingface-cli download {name} --local-dir DIR) and pass DIR "
+            f"(config.json, model.safetensors or pytorch_model.bin, and the tokenizer / preprocessor files)"
+        ) from None
