@@ -46,8 +46,8 @@ GRPO_LR = {"rating": "1e-4", "pairwise": "1e-4"}
 #: the rating run samples at 1.2: at 1.0 only half of the base's rollout groups held two different ratings
 RATING_TEMPERATURE = "1.2"
 #: the GRPO runs use one thread each: the shipped scorers were trained that way (two runs side by
-#: side on 2 cores), and retraining with these settings gave byte-identical weights (checked on the
-#: previous base's runs)
+#: side on 2 cores), and retraining with these settings gave byte-identical weights (checked for the
+#: shipped rating and pairwise scorers, and for the previous base's runs)
 TRAIN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
