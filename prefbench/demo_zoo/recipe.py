@@ -39,7 +39,7 @@ VISION_STEPS = "1200"
 GRPO_STEPS = {"rating": "1000", "pairwise": "800"}
 #: learning rates (full fine-tuning of the 1.0M-parameter base). Measured on demo test (README, "How the
 #: pairwise scorer got off chance"): rating 0.625 (zero-shot 0.535), pairwise 0.609 after 800 steps
-#: (400: 0.594). The earlier base (random two-way labels on every example) gave rating 0.656 and a
+#: (400: 0.594; 1,600: 0.599). The earlier base (random two-way labels on every example) gave rating 0.656 and a
 #: pairwise scorer at chance (400 steps 0.504, 600 steps 0.465): its two-image answers were at chance
 #: even on its own pre-training questions (scripts/demo_pairwise_binding_probe.py)
 GRPO_LR = {"rating": "1e-4", "pairwise": "1e-4"}
