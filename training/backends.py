@@ -103,11 +103,12 @@ def load_processor(model_path: str, max_pixels: int | None = None):
 
     from prefbench.weights import WeightsError, from_pretrained
 
-    hint = ("no multimodal processor: GRPO on images needs the model's processor files (processor_config.json "
-            "or preprocessor_config.json, with the tokenizer) next to the weights")
-    processor = from_pretrained(AutoProcessor.from_pretrained, model_path, "model to train", hint=hint,
+    needs = ("GRPO on images needs the model's processor files (processor_config.json or "
+             "preprocessor_config.json, with the tokenizer) next to the weights")
+    processor = from_pretrained(AutoProcessor.from_pretrained, model_path, "model to train",
+                                hint=f"no multimodal processor: {needs}",
                                 **({"max_pixels": max_pixels} if max_pixels else {}))
     if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
         raise WeightsError(f"model to train: {model_path} has no multimodal processor (found "
-                           f"{type(processor).__name__}); {hint.split(': ', 1)[1]}")
+                           f"{type(processor).__name__}); {needs}")
     return processor
