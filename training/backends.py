@@ -86,7 +86,7 @@ def load_transformers(model_path: str, *, device: str, lora: bool, lora_r: int, 
     processor = load_processor(model_path, max_pixels)
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     model = from_pretrained(AutoModelForImageTextToText.from_pretrained, model_path, "model to train",
-                            hint="an image-text-to-text model such as Qwen2.5-VL", dtype=dtype)
+                            hint="expected an image-text-to-text model such as Qwen2.5-VL", dtype=dtype)
     peft_config = None
     if lora:
         from peft import LoraConfig
