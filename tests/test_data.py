@@ -133,7 +133,7 @@ def test_demo_is_deterministic(tmp_path, monkeypatch):
     b = load_dataset("demo", "test")
     assert a.content_hash() == b.content_hash()
     assert a.items[0].images[0].read_bytes() == b.items[0].images[0].read_bytes()
-    assert len(a) == 100 and all(4 <= it.n_images <= 6 for it in a.items)
+    assert len(a) == 300 and all(4 <= it.n_images <= 6 for it in a.items)
     assert all(len(it.meta["utility"]) == it.n_images for it in a.items)
     assert any(len(set(it.ranks)) < it.n_images for it in a.items), "the demo split should contain human ties"
 

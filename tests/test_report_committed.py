@@ -67,3 +67,29 @@ def test_check_fails_on_a_deliberately_worsened_oracle_run(tmp_path):
     assert "FAIL (significantly worse" in proc.stdout and f"{worse_acc:.4f}" in proc.stdout
     proc = run_cli(["check", "--baseline", subset, "--results", RESULTS])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_test_halves_script_splits_the_committed_runs():
+    """scripts/demo_test_halves.py on the committed runs: the ceiling row's three cells match
+    the noise-free utility scored directly on prompts 0-99, on 100-299 and on all 300."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from prefbench.data import load_dataset
+    from prefbench.metrics import accuracy_for
+
+    test = load_dataset("demo", "test", with_images=False)
+    assert len(test) == 300
+    expected = []
+    for items in (test.items[:100], test.items[100:], test.items):
+        part = dataclasses.replace(test, items=items)
+        utility = {(it.item_id, k): u for it in items for k, u in enumerate(it.meta["utility"])}
+        m, _ = accuracy_for(part, utility)
+        expected.append(f"{m['accuracy']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]")
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "demo_test_halves.py"), "--results", str(RESULTS)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("ceiling"))
+    assert [c.strip() for c in row.split("  ") if "[" in c] == expected
+    assert "anchor_pairwise - zero_shot:" in proc.stdout

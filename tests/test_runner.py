@@ -18,7 +18,7 @@ from PIL import Image
 from prefbench.data import load_dataset
 from prefbench.runner import RunConfig, run
 
-N_DEMO = 499  # images in the demo test split (checked in test_run_json_and_samples)
+N_DEMO = 1501  # images in the demo test split (checked in test_run_json_and_samples)
 
 
 def _jsonl_dataset(root: Path, n_items=6, bad=None) -> Path:

@@ -16,9 +16,9 @@ The latent utility is the sum of those terms. Simulated annotators see
 and even the noise-free utility falls well short of 100% (the *ceiling*, measured by the
 ``demo_oracle`` scorer and printed by ``python -m prefbench.data.demo``).
 
-Splits: ``train`` (400 prompts), ``test`` (100, the standard split) and ``ood`` (60 prompts whose
+Splits: ``train`` (400 prompts), ``test`` (300, the standard split) and ``ood`` (60 prompts whose
 (colour, shape) pairs never occur in train/test prompts). Files are written once to
-``$PREFBENCH_CACHE/demo-v3-<seed>/`` (default ``~/.cache/prefbench``) and reused.
+``$PREFBENCH_CACHE/demo-v4-<seed>/`` (default ``~/.cache/prefbench``) and reused.
 """
 
 from __future__ import annotations
@@ -34,9 +34,13 @@ import numpy as np
 
 from prefbench.data.model import ImageRef, Item, Split
 
-VERSION = "demo-v3"
+VERSION = "demo-v4"
 SEED = 20250325
-SPLIT_SIZES = {"train": 400, "test": 100, "ood": 60}
+#: prompts per split. ``test`` was 100 prompts until demo-v4; with 100 prompt clusters a 95% CI
+#: spans about +-0.045, too wide to tell apart scorers 0.05-0.08 apart, so it was enlarged to 300
+#: (ImageReward's own test split has 466 prompts). Each split has its own random stream, so the
+#: first 100 test prompts, and train and ood, are unchanged.
+SPLIT_SIZES = {"train": 400, "test": 300, "ood": 60}
 SIZE = 112
 ANNOTATOR_NOISE = 0.45
 

@@ -36,6 +36,8 @@ COMPARISONS = [
     ("expected_rating@3", "expected_rating", "Mean@3 vs Mean@1 (paper Table 1)"),
     ("anchor_pairwise", "expected_rating", "anchor pairwise vs expected rating"),
     ("expected_rating", "clip", "expected rating vs the encoder baseline"),
+    ("anchor_pairwise", "zero_shot", "anchor pairwise vs zero-shot"),
+    ("expected_rating", "random", "expected rating vs random"),
     ("anchor_pairwise", "random", "anchor pairwise vs random"),
     ("ceiling", "expected_rating", "ceiling vs expected rating (room left)"),
 ]
