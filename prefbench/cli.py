@@ -211,6 +211,7 @@ def cmd_train(args) -> int:
         scale = {"rating_min": int(low), "rating_max": int(high)}
     cfg = TrainConfig(
         task=args.task, model=args.model, output=args.output, dataset=args.dataset, split=args.split,
+        method=args.method,
         data_dir=args.data_dir, fraction=args.fraction, seed=args.seed, limit=args.limit, max_steps=args.max_steps,
         epochs=args.epochs, learning_rate=args.learning_rate, num_generations=args.num_generations,
         max_completion_length=args.max_completion_length, temperature=args.temperature, beta=args.beta,
@@ -228,10 +229,12 @@ def cmd_train(args) -> int:
     if args.json:
         _print_json(_clean({k: v for k, v in rec.items() if k != "curves"}))
         return 0
-    reward = rec["curves"].get("reward") or [[None, float("nan")]]
+    watch = "loss" if rec["method"] == "sft" else "reward"
+    last = rec["curves"].get(watch) or [[None, float("nan")]]
     scorer = "expected_rating" if rec["task"] == "rating" else "anchor_pairwise"
-    print(f"trained {rec['steps']} steps ({rec['steps_this_run']} in this run, {_fmt(rec['steps_per_second'], 3)} steps/s)"
-          f" with {rec['backend']['name']} on {rec['backend']['device']}; last reward {_fmt(reward[-1][1], 3)}")
+    print(f"trained {rec['steps']} {rec['method'].upper()} steps ({rec['steps_this_run']} in this run, "
+          f"{_fmt(rec['steps_per_second'], 3)} steps/s) with {rec['backend']['name']} on {rec['backend']['device']}; "
+          f"last {watch} {_fmt(last[-1][1], 3)}")
     print(f"  wrote {args.output} ({rec['output']['format']}) and {args.output}/prefbench_train.json")
     scale = rec["scorer_defaults"].get("rating_scale")
     opt = f" -S scale={scale}" if scale and scale != "1-5" else ""  # the scorers default to 1-5
@@ -304,9 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("train", help="GRPO-train a reasoning VLM scorer (TRL; Unsloth on a CUDA GPU)")
+    p = sub.add_parser("train", help="GRPO-train a reasoning VLM scorer (TRL; Unsloth on a CUDA GPU), or --method sft: the SFT baseline")
     p.add_argument("--task", required=True, choices=["rating", "pairwise"],
                    help="rating: one image -> a rating; pairwise: anchor vs candidate -> 1/0")
+    p.add_argument("--method", default="grpo", choices=["grpo", "sft"],
+                   help="grpo: the paper's reasoning RL (default); sft: supervised baseline, cross-entropy on the "
+                        "answer after an empty <think></think> (TRL SFTTrainer, transformers backend)")
     p.add_argument("--model", required=True, help="base VLM folder or id (Qwen2.5-VL-style, with its processor)")
     p.add_argument("--dataset", default="demo", help="imagereward, hpdv2, jsonl, demo, ... (default: demo)")
     p.add_argument("--split", default="train", help="split to train on (default: train)")
@@ -329,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, help="default 1e-5 with LoRA, 1e-6 full fine-tuning")
     p.add_argument("--beta", type=float, default=0.04, help="KL coefficient (default 0.04)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the rollouts (default 1.0)")
-    p.add_argument("--batch-size", type=int, help="completions per device step (default: --num-generations)")
+    p.add_argument("--batch-size", type=int,
+                   help="completions per device step (default: --num-generations; SFT: examples, default 8)")
     p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
     p.add_argument("--reward-weight", action="append", default=[], metavar="NAME=W",
                    help="reward weight: format, exact, approx (rating only); default 1 each; repeatable")
@@ -339,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: Unsloth on a CUDA GPU when installed, else transformers + PEFT")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("-T", action="append", default=[], metavar="KEY=VALUE",
-                   help="any trl.GRPOConfig field, e.g. -T top_p=0.9 (values parse as JSON when they can)")
+                   help="any trl.GRPOConfig field (trl.SFTConfig with --method sft), e.g. -T top_p=0.9 "
+                        "(values parse as JSON when they can)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the per-step reward/KL lines still go to stderr)")
     p.add_argument("--json", action="store_true", help="print the training record (without curves) as JSON")
     p.set_defaults(func=cmd_train)

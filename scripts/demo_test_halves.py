@@ -27,7 +27,8 @@ OLD = 100  # prompts in the test split before demo-v4
 COMPARISONS = [("expected_rating", "zero_shot"), ("anchor_pairwise", "zero_shot"),
                ("expected_rating", "random"), ("anchor_pairwise", "random"),
                ("expected_rating", "naive_sampling"), ("expected_rating@3", "expected_rating"),
-               ("anchor_pairwise", "expected_rating")]
+               ("anchor_pairwise", "expected_rating"), ("expected_rating", "sft_rating"),
+               ("anchor_pairwise", "sft_pairwise")]
 
 
 def part(stats: PerPrompt, new: bool) -> PerPrompt:
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"no finished demo/test runs under {a.results}")
     stats = {key: load_per_prompt(rec) for key, rec in runs.items()}
     print(f"{'row':<44} {'prompts 0-99':<24} {'prompts 100-299':<24} {'all':<24}")
-    for key, _, _, label in ROWS:
+    for key, _, _, _, label in ROWS:
         if key not in stats:
             continue
         cells = []

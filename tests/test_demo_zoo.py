@@ -9,7 +9,7 @@ import pytest
 from conftest import run_cli
 
 from prefbench.demo_zoo import ASSETS, BUNDLED, bundled_model
-from prefbench.demo_zoo.recipe import model_commands, result_commands
+from prefbench.demo_zoo.recipe import CHECKPOINTS, model_commands, result_commands
 from prefbench.demo_zoo.tables import render
 
 pytest_plugins = ["vlm_fixtures"]
@@ -37,7 +37,11 @@ def test_suite_refuses_a_model_without_a_scorer(tmp_path):
     assert proc.returncode == 2 and "--scorer is required" in proc.stderr
 
 
-@pytest.mark.parametrize("name", sorted(set(BUNDLED.values())))
+def test_every_scorer_checkpoint_is_built_by_the_recipe():
+    assert set(BUNDLED.values()) <= set(CHECKPOINTS)
+
+
+@pytest.mark.parametrize("name", CHECKPOINTS)
 def test_bundled_checkpoints_are_small_and_complete(name):
     folder = ASSETS / name
     if not (folder / "config.json").is_file():
@@ -68,6 +72,12 @@ def test_recipe_commands_are_the_documented_cli():
     # GRPO runs get one thread each, as the shipped scorers were trained; the others keep the default
     assert _shown(cmds[1]).startswith("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m prefbench train --task rating")
     assert _shown(cmds[0]).startswith("python -m prefbench.demo_zoo.pretrain")
+    # every bundled checkpoint has its command, the SFT baselines included
+    outputs = {Path(c[c.index("--output") + 1]).name for c in cmds if "--output" in c}
+    assert outputs == {"rating", "pairwise", "sft-rating", "sft-pairwise"}
+    assert all("--method" in c and c[c.index("--method") + 1] == "sft" for c in cmds if "sft-" in " ".join(c))
+    scored = [c for c in result_commands(ASSETS / "res") if "prefbench-demo/sft-rating" in c]
+    assert [c[c.index("--split") + 1] if "--split" in c else "test" for c in scored] == ["test", "ood"]
 
 
 def test_pretraining_scenes_are_fresh_deterministic_and_captioned():

@@ -25,7 +25,7 @@ from prefbench.errors import DataError, MissingDataError, UsageError
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
-    if module in (rewards, tasks, backends, progress):
+    if module in (rewards, tasks, backends, progress, trainer):
         assert result.attempted > 0
 
 
@@ -271,6 +271,12 @@ def test_reward_curves_from_log_history():
     assert curves["reward"] == [[1, 0.5]]
     assert curves["rewards/format_reward/mean"] == [[1, 0.25], [2, 0.5]]
     assert curves["kl"] == [[1, 0.0]] and "train_runtime" not in curves
+    # SFT logs carry a loss and a token accuracy, no reward
+    sft = [{"step": 1, "loss": 2.0, "mean_token_accuracy": 0.5}, {"step": 2, "loss": 1.0, "mean_token_accuracy": 0.75},
+           {"step": 2, "train_loss": 1.5}]
+    assert progress.reward_curves(sft) == {}
+    assert progress.reward_curves(sft, key="loss") == {"loss": [[1, 2.0], [2, 1.0]],
+                                                       "mean_token_accuracy": [[1, 0.5], [2, 0.75]]}
 
 
 # -- CLI ------------------------------------------------------------------------------------

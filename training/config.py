@@ -1,4 +1,4 @@
-"""``TrainConfig``: everything one GRPO run needs, validated up front, recorded in
+"""``TrainConfig``: everything one training run (GRPO, or the SFT baseline) needs, validated up front, recorded in
 ``prefbench_train.json`` so that a run can be repeated from that file alone."""
 
 from __future__ import annotations
@@ -10,6 +10,12 @@ from typing import Any
 from prefbench.errors import UsageError
 
 TASKS = ("rating", "pairwise")
+#: grpo: the paper's method (reason, then answer; rewarded by the answer). sft: the supervised
+#: baseline the paper contrasts it with (Chu et al. 2025, "SFT memorizes, RL generalizes"):
+#: cross-entropy on the correct answer after an empty reasoning block, no rollouts.
+METHODS = ("grpo", "sft")
+#: SFT's per-device batch when --batch-size is not given (GRPO's default is one prompt's group)
+SFT_BATCH_SIZE = 8
 BACKENDS = ("auto", "transformers", "unsloth")
 
 #: The paper's rewards (sec. 4): ImageReward ratings use format + exact + approximate match;
@@ -25,10 +31,12 @@ DEFAULT_RATING_MAX = {"imagereward": 7}
 
 @dataclass
 class TrainConfig:
-    """One GRPO training run (``prefbench train`` builds this from its options).
+    """One training run (``prefbench train`` builds this from its options).
 
     ``trl`` holds extra :class:`trl.GRPOConfig` fields (``-T key=value``); they override what
-    this config derives, and unknown names are an error.
+    this config derives, and unknown names are an error (:class:`trl.SFTConfig` fields when
+    ``method`` is ``sft``). The GRPO-only fields (generations, temperature, beta, rewards) are
+    ignored by SFT.
     """
 
     task: str
@@ -36,6 +44,7 @@ class TrainConfig:
     output: str
     dataset: str = "demo"
     split: str = "train"
+    method: str = "grpo"
     data_dir: str | None = None
     fraction: float = 1.0
     seed: int = 0
@@ -72,13 +81,17 @@ class TrainConfig:
     def __post_init__(self):
         if self.task not in TASKS:
             raise UsageError(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.method not in METHODS:
+            raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method == "sft" and self.backend == "unsloth":
+            raise UsageError("--method sft runs on the transformers backend; drop --backend unsloth")
         if self.backend not in BACKENDS:
             raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         if not 0.0 < self.fraction <= 1.0:
             raise UsageError(f"--fraction must be in (0, 1], got {self.fraction}")
-        if self.num_generations < 2:
+        if self.method == "grpo" and self.num_generations < 2:
             raise UsageError("--num-generations must be at least 2: GRPO's advantage compares rollouts of one prompt")
         if self.max_completion_length < 1:
             raise UsageError("--max-completion-length must be positive")
@@ -116,14 +129,14 @@ class TrainConfig:
         return out
 
     def resolved_batch_size(self) -> int:
-        return self.per_device_batch_size or self.num_generations
+        return self.per_device_batch_size or (self.num_generations if self.method == "grpo" else SFT_BATCH_SIZE)
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["resolved"] = {
             "rating_scale": [self.rating_min, self.resolved_rating_max()] if self.task == "rating" else None,
             "learning_rate": self.resolved_learning_rate(),
-            "reward_weights": self.resolved_reward_weights(),
+            "reward_weights": self.resolved_reward_weights() if self.method == "grpo" else None,
             "per_device_batch_size": self.resolved_batch_size(),
         }
         return out

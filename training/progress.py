@@ -9,9 +9,10 @@ import sys
 from typing import Any
 
 
-def readout_callback(progress: bool):
+def readout_callback(progress: bool, key: str = "reward"):
     """A compact reward/KL line per logging step (stderr), under a progress bar when
-    ``progress``, in place of the trainer's raw log dicts."""
+    ``progress``, in place of the trainer's raw log dicts; ``key="loss"`` for SFT, whose logs
+    carry a loss and a token accuracy instead of rewards."""
     from transformers.trainer_callback import ProgressCallback, TrainerCallback
 
     def write(line, bar=None):
@@ -22,12 +23,12 @@ def readout_callback(progress: bool):
 
     class RewardReadoutBar(ProgressCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if state.is_world_process_zero and logs and "reward" in logs:
+            if state.is_world_process_zero and logs and key in logs:
                 write(readout_line(state.global_step, state.max_steps, logs), self.training_bar)
 
     class RewardReadout(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if state.is_world_process_zero and logs and "reward" in logs:
+            if state.is_world_process_zero and logs and key in logs:
                 write(readout_line(state.global_step, state.max_steps, logs))
 
     return RewardReadoutBar() if progress else RewardReadout()
@@ -38,8 +39,10 @@ def readout_line(step: int, max_steps: int, logs: dict[str, float]) -> str:
 
     >>> readout_line(3, 10, {"reward": 1.25, "rewards/format_reward/mean": 0.5, "kl": 0.0003, "loss": 0.01})
     'step 3/10  reward 1.250  format 0.500  kl 0.00030  loss 0.0100'
+    >>> readout_line(5, 10, {"loss": 0.5, "mean_token_accuracy": 0.75})  # SFT
+    'step 5/10  loss 0.5000  token accuracy 0.750'
     """
-    parts = [f"step {step}/{max_steps}", f"reward {logs['reward']:.3f}"]
+    parts = [f"step {step}/{max_steps}"] + ([f"reward {logs['reward']:.3f}"] if "reward" in logs else [])
     for key, value in logs.items():
         m = re.fullmatch(r"rewards/(.+)/mean", key)
         if m:
@@ -49,20 +52,23 @@ def readout_line(step: int, max_steps: int, logs: dict[str, float]) -> str:
         parts.append(f"kl {logs['kl']:.5f}")
     if "loss" in logs:
         parts.append(f"loss {logs['loss']:.4f}")
+    if "mean_token_accuracy" in logs:
+        parts.append(f"token accuracy {logs['mean_token_accuracy']:.3f}")
     return "  ".join(parts)
 
 
-def reward_curves(log_history: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
-    """Per-metric curves ``{name: [[step, value], ...]}`` from the trainer's log history:
-    the total reward, each reward's mean and std, KL, loss, entropy, completion length."""
+def reward_curves(log_history: list[dict[str, Any]], key: str = "reward") -> dict[str, list[list[float]]]:
+    """Per-metric curves ``{name: [[step, value], ...]}`` from the trainer's log history, from the
+    entries that carry ``key``: the total reward, each reward's mean and std, KL, loss, entropy,
+    completion length (GRPO); loss and token accuracy (SFT, ``key="loss"``)."""
     keep = re.compile(r"^(reward|reward_std|kl|loss|entropy|learning_rate|step_time|completions/mean_length"
-                      r"|rewards/.+/(mean|std))$")
+                      r"|mean_token_accuracy|rewards/.+/(mean|std))$")
     curves: dict[str, list[list[float]]] = {}
     for entry in log_history:
         step = entry.get("step")
-        if step is None or "reward" not in entry:
+        if step is None or key not in entry:
             continue
-        for key, value in entry.items():
-            if keep.match(key) and isinstance(value, (int, float)) and math.isfinite(value):
-                curves.setdefault(key, []).append([int(step), float(value)])
+        for name, value in entry.items():
+            if keep.match(name) and isinstance(value, (int, float)) and math.isfinite(value):
+                curves.setdefault(name, []).append([int(step), float(value)])
     return curves

@@ -1,12 +1,14 @@
 """GRPO training of a reasoning VLM scorer: TRL's ``GRPOTrainer``, configured, not rewritten.
 
 ``train(TrainConfig(...))`` builds the task's examples, loads the policy (Unsloth on a CUDA GPU
-when installed, else transformers + PEFT), trains with the paper's rewards and writes OUT:
+when installed, else transformers + PEFT), trains with the paper's rewards and writes OUT.
+``method="sft"`` trains the supervised baseline instead, with TRL's ``SFTTrainer`` on the same
+examples, prompts and answer format (:func:`sft_completion`), transformers backend only. OUT holds:
 
 * the merged model + processor (what ``prefbench run --model OUT`` loads), and for LoRA runs
   the adapter alone under ``OUT/adapter/`` (its ``adapter_config.json`` names the base model);
 * ``OUT/prefbench_train.json``: config, dataset hash, base model, backend, per-reward and KL
-  curves, steps, wall time, and ``scorer_defaults`` (the template and rating scale the model
+  curves (SFT: loss and token accuracy), steps, wall time, and ``scorer_defaults`` (the template and rating scale the model
   was trained with: score it with the same, e.g. ``-S scale=1-7``);
 * ``OUT/checkpoints/checkpoint-N/``: periodic TRL checkpoints; ``resume=True`` continues from
   the newest complete one.
@@ -55,9 +57,23 @@ def example_messages(task: str, prompt: str, scale) -> list[dict]:
     return rating_messages(prompt, scale) if task == "rating" else pairwise_messages(prompt)
 
 
-def to_hf_dataset(data: TaskData, scale=None):
+def sft_completion(target: int) -> list[dict]:
+    """SFT's assistant turn for an example whose correct answer is ``target``: an empty reasoning
+    block, then the answer — the text the scorers themselves force when the reasoning budget is 0
+    (``PREFILL_ANSWER``), so the soft read-out finds the answer where it expects it.
+
+    >>> sft_completion(4)[0]["content"]
+    '<think>\\n</think>\\n<answer>4</answer>'
+    """
+    from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
+
+    return [{"role": "assistant", "content": f"{THINK_OPEN}\n{THINK_CLOSE}\n{ANSWER_OPEN}{int(target)}{ANSWER_CLOSE}"}]
+
+
+def to_hf_dataset(data: TaskData, scale=None, sft: bool = False):
     """A ``datasets.Dataset`` with TRL's columns: ``prompt`` (chat messages with image
-    placeholders), ``images`` (decoded lazily, RGB), plus ``target``/``choices`` for the rewards."""
+    placeholders), ``images`` (decoded lazily, RGB), plus ``target``/``choices`` for the rewards;
+    with ``sft``, also ``completion`` (:func:`sft_completion`), SFTTrainer's target turn."""
     import datasets
 
     def image_cell(ref):
@@ -72,6 +88,8 @@ def to_hf_dataset(data: TaskData, scale=None):
         "target": [int(ex.target) for ex in data.examples],
         "choices": [list(ex.choices) for ex in data.examples],
     }
+    if sft:
+        rows["completion"] = [sft_completion(ex.target) for ex in data.examples]
     ds = datasets.Dataset.from_dict({k: v for k, v in rows.items() if k != "images"})
     images = datasets.Dataset.from_dict({"images": rows["images"]},
                                         features=datasets.Features({"images": datasets.List(datasets.Image(mode="RGB"))}))
@@ -142,51 +160,77 @@ def _claim_output(cfg: TrainConfig) -> None:
 
 
 # -- TRL configuration ----------------------------------------------------------------------
-def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, reward_weights: list[float],
-              backend: str = "transformers"):
-    """The ``trl.GRPOConfig`` for ``cfg``; ``cfg.trl`` entries override, unknown ones fail."""
-    import dataclasses
-
+def _trainer_kwargs(cfg: TrainConfig, device: str, output_dir: Path) -> dict[str, Any]:
+    """The settings GRPO and SFT share (optimiser, schedule, checkpoints, device)."""
     import torch
-    from trl import GRPOConfig
 
     bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    kwargs: dict[str, Any] = dict(
+    return dict(
         output_dir=str(output_dir), seed=cfg.seed, learning_rate=cfg.resolved_learning_rate(),
-        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
-        temperature=cfg.temperature, beta=cfg.beta, per_device_train_batch_size=cfg.resolved_batch_size(),
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, reward_weights=reward_weights,
+        per_device_train_batch_size=cfg.resolved_batch_size(),
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         max_steps=cfg.max_steps, num_train_epochs=cfg.epochs, logging_steps=cfg.logging_steps,
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         report_to="none", use_cpu=device == "cpu", bf16=bf16, fp16=False,
         disable_tqdm=not cfg.progress, dataloader_num_workers=0,
     )
-    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+
+
+def _with_overrides(config_cls, kwargs: dict[str, Any], cfg: TrainConfig, device: str, backend: str):
+    """``config_cls(**kwargs)`` with ``cfg.trl`` applied on top; unknown names fail."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
     # recomputing activations only pays off for large models on a GPU (renamed in transformers 5.x);
     # Unsloth has already set up its own checkpointing in from_pretrained
     kwargs["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = (
         device == "cuda" and backend != "unsloth")
     unknown = sorted(set(cfg.trl) - names)
     if unknown:
-        raise UsageError(f"unknown TRL GRPOConfig option(s) {', '.join(unknown)} (-T key=value)")
+        raise UsageError(f"unknown TRL {config_cls.__name__} option(s) {', '.join(unknown)} (-T key=value)")
     kwargs.update(cfg.trl)
     try:
-        return GRPOConfig(**kwargs)
+        return config_cls(**kwargs)
     except ValueError as exc:
-        raise UsageError(f"invalid GRPO settings: {exc}") from None
+        raise UsageError(f"invalid {cfg.method.upper()} settings: {exc}") from None
+
+
+def grpo_args(cfg: TrainConfig, device: str, output_dir: Path, reward_weights: list[float],
+              backend: str = "transformers"):
+    """The ``trl.GRPOConfig`` for ``cfg``; ``cfg.trl`` entries override, unknown ones fail."""
+    from trl import GRPOConfig
+
+    kwargs = _trainer_kwargs(cfg, device, output_dir)
+    kwargs.update(num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
+                  temperature=cfg.temperature, beta=cfg.beta, reward_weights=reward_weights)
+    return _with_overrides(GRPOConfig, kwargs, cfg, device, backend)
+
+
+def sft_args(cfg: TrainConfig, device: str, output_dir: Path):
+    """The ``trl.SFTConfig`` for ``cfg``: loss on the answer turn only, no truncation (cutting a
+    prompt would cut its image tokens); ``cfg.trl`` entries override, unknown ones fail."""
+    from trl import SFTConfig
+
+    kwargs = _trainer_kwargs(cfg, device, output_dir)
+    kwargs.update(completion_only_loss=True, max_length=None)
+    return _with_overrides(SFTConfig, kwargs, cfg, device, "transformers")
 
 
 # -- the run --------------------------------------------------------------------------------
 def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
           callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Run GRPO for ``cfg``; returns (and writes) the ``prefbench_train.json`` record.
+    """Run GRPO (or SFT, ``cfg.method``) for ``cfg``; returns (and writes) the
+    ``prefbench_train.json`` record.
 
     ``extra_reward_funcs`` are added to the paper's rewards with weight 1 (e.g. a shaping
-    reward of your own); ``callbacks`` are TRL/transformers ``TrainerCallback`` objects.
+    reward of your own; GRPO only); ``callbacks`` are TRL/transformers ``TrainerCallback`` objects.
     """
-    from prefbench.training.backends import load_transformers, select_backend
+    from prefbench.training.backends import BackendChoice, load_transformers, select_backend
     from prefbench.training.rewards import reward_functions
 
+    sft = cfg.method == "sft"
+    if sft and extra_reward_funcs:
+        raise UsageError("reward functions apply to GRPO only; SFT learns from the answers themselves")
     t_start = time.perf_counter()
     scale = rating_scale(cfg) if cfg.task == "rating" else None
     resume_from = _check_output(cfg)
@@ -194,9 +238,11 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         print(f"prefbench train: --resume: no complete checkpoint in {Path(cfg.output) / CHECKPOINTS}; "
               "starting from step 0", file=sys.stderr)
     choice = select_backend(cfg.backend, cfg.device)
+    if sft and choice.name == "unsloth":  # auto chose Unsloth on a GPU; the SFT path is transformers'
+        choice = BackendChoice("transformers", choice.device, "the SFT path runs on transformers")
     data = build_task(cfg.task, cfg.dataset, cfg.split, cfg.data_dir, rating_min=cfg.rating_min,
                       rating_max=cfg.resolved_rating_max(), fraction=cfg.fraction, seed=cfg.seed, limit=cfg.limit)
-    print(f"prefbench train: backend {choice.name} on {choice.device} ({choice.reason}); "
+    print(f"prefbench train: {cfg.method.upper()} with backend {choice.name} on {choice.device} ({choice.reason}); "
           f"{len(data.examples)} {cfg.task} examples from {cfg.dataset}/{cfg.split}", file=sys.stderr)
 
     if choice.name == "unsloth":
@@ -221,23 +267,32 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         from prefbench.scorers.vlm.prompts import PAIRWISE_TOKENS
 
         check_answer_tokens(tokenizer, PAIRWISE_TOKENS, "the pairwise answers")
-    dataset = to_hf_dataset(data, scale)
+    dataset = to_hf_dataset(data, scale, sft=sft)
 
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from trl import GRPOTrainer
 
-    funcs, weights = reward_functions(cfg.resolved_reward_weights())
-    funcs, weights = funcs + list(extra_reward_funcs), weights + [1.0] * len(extra_reward_funcs)
-    args = grpo_args(cfg, choice.device, Path(cfg.output) / CHECKPOINTS, weights, choice.name)
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
-                          processing_class=processor, peft_config=peft_config, callbacks=list(callbacks))
+    if sft:
+        from trl import SFTTrainer
+
+        funcs, weights = [], []
+        args = sft_args(cfg, choice.device, Path(cfg.output) / CHECKPOINTS)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
+                             peft_config=peft_config, callbacks=list(callbacks))
+    else:
+        from trl import GRPOTrainer
+
+        funcs, weights = reward_functions(cfg.resolved_reward_weights())
+        funcs, weights = funcs + list(extra_reward_funcs), weights + [1.0] * len(extra_reward_funcs)
+        args = grpo_args(cfg, choice.device, Path(cfg.output) / CHECKPOINTS, weights, choice.name)
+        trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
+                              processing_class=processor, peft_config=peft_config, callbacks=list(callbacks))
     # under `accelerate launch` every process runs this; only the main one writes OUT's files
     is_main = trainer.accelerator.is_main_process
     if is_main:
         _claim_output(cfg)
     for noisy in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(noisy)
-    trainer.add_callback(readout_callback(cfg.progress))
+    trainer.add_callback(readout_callback(cfg.progress, key="loss" if sft else "reward"))
     t_train = time.perf_counter()
     start_step = 0
     if resume_from is not None:
@@ -254,11 +309,13 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     record = {
         "schema_version": SCHEMA_VERSION,
         "task": cfg.task,
+        "method": cfg.method,
         "config": cfg.to_json(),
         "trl_args": {k: getattr(args, k) for k in ("learning_rate", "num_generations", "max_completion_length",
                                                    "temperature", "beta", "per_device_train_batch_size",
                                                    "gradient_accumulation_steps", "reward_weights", "max_steps",
-                                                   "lr_scheduler_type", "seed", "bf16")},
+                                                   "lr_scheduler_type", "seed", "bf16", "completion_only_loss")
+                     if hasattr(args, k)},
         "base_model": _model_identity(cfg.model),
         "dataset": data.summary(),
         "backend": choice.to_json(),
@@ -274,7 +331,7 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         "steps_per_second": round(steps_run / train_seconds, 4) if train_seconds > 0 else None,
         "samples_per_second": round(samples / train_seconds, 4) if train_seconds > 0 else None,
         "train_loss": result.training_loss,
-        "curves": reward_curves(trainer.state.log_history),
+        "curves": reward_curves(trainer.state.log_history, key="loss" if sft else "reward"),
         "versions": _versions(),
         "git_commit": _git_commit(),
     }

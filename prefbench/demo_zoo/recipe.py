@@ -51,6 +51,18 @@ RATING_TEMPERATURE = "1.2"
 TRAIN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+#: the SFT baselines (paper sec. 1: "SFT memorizes, RL generalizes", Chu et al. 2025): same base, same
+#: train examples and prompts, same learning rate as the GRPO runs, and about as many example
+#: presentations: GRPO rating saw 1,000 steps x 4 prompts (~2 epochs of the 2,003 train images), GRPO
+#: pairwise 800 x 4 = 3,200 of the 3,552 train pairs (~0.9 epochs). Settings fixed before either was
+#: scored; each trains in about 4 minutes.
+SFT = ["--dataset", "demo", "--split", "train", "--full", "--batch-size", "8", "--learning-rate", "1e-4",
+       "--seed", "0", "--save-steps", "50", "--no-progress"]
+SFT_EPOCHS = {"rating": "2", "pairwise": "1"}
+#: bundled checkpoint folders (assets/<name>), in the order the recipe builds them
+CHECKPOINTS = ("base", "rating", "pairwise", "clip", "sft-rating", "sft-pairwise")
+
+
 def model_commands(work: Path) -> list[list[str]]:
     return [
         PY + ["-m", "prefbench.demo_zoo.pretrain", str(work / "base"), "--steps", PRETRAIN_STEPS,
@@ -62,6 +74,10 @@ def model_commands(work: Path) -> list[list[str]]:
               "--max-steps", GRPO_STEPS["pairwise"], "--learning-rate", GRPO_LR["pairwise"],
               "--max-completion-length", COMPLETION["pairwise"], *GRPO],
         PY + ["-m", "prefbench.demo_zoo.clip", str(work / "clip"), "--steps", "1500", "--seed", "0"],
+        PB + ["train", "--task", "rating", "--method", "sft", "--model", str(work / "base"),
+              "--output", str(work / "sft-rating"), "--epochs", SFT_EPOCHS["rating"], *SFT],
+        PB + ["train", "--task", "pairwise", "--method", "sft", "--model", str(work / "base"),
+              "--output", str(work / "sft-pairwise"), "--epochs", SFT_EPOCHS["pairwise"], *SFT],
     ]
 
 
@@ -74,10 +90,17 @@ def result_commands(results: Path) -> list[list[str]]:
     out.append(PB + ["run", "--scorer", "expected_rating", "--rollouts", "3",
                      "-S", f"max_new_tokens={MAX_NEW_TOKENS['expected_rating']}", "-S", "temperature=1.0",
                      "--results", str(results), "--no-progress"])
-    for scorer in ("random", "demo_oracle", "zero_shot", "expected_rating", "anchor_pairwise", "clip"):
+    sft = [("expected_rating", "sft-rating"), ("anchor_pairwise", "sft-pairwise")]
+    for scorer, name in sft:  # the SFT baselines on test (not in the suite)
+        out.append(PB + ["run", "--scorer", scorer, "--model", f"prefbench-demo/{name}", "-S",
+                         f"max_new_tokens={MAX_NEW_TOKENS[scorer]}", "--results", str(results), "--no-progress"])
+    ood = [(s, None) for s in ("random", "demo_oracle", "zero_shot", "expected_rating", "anchor_pairwise", "clip")]
+    for scorer, name in ood + sft:
         extra = ["-S", f"max_new_tokens={MAX_NEW_TOKENS[scorer]}"] if scorer in MAX_NEW_TOKENS else []
         if scorer == "clip":
             extra = ["-S", "preprocess=processor"]
+        if name:
+            extra = ["--model", f"prefbench-demo/{name}", *extra]
         out.append(PB + ["run", "--scorer", scorer, "--split", "ood", *extra, "--results", str(results),
                          "--no-progress"])
     out.append(PY + ["-m", "prefbench.demo_zoo.tables", "--results", str(results)])
@@ -94,7 +117,7 @@ KEEP = ("config.json", "generation_config.json", "model.safetensors", "preproces
 
 
 def install(work: Path) -> None:
-    for name in ("base", "rating", "pairwise", "clip"):
+    for name in CHECKPOINTS:
         src, dest = work / name, ASSETS / name
         if not (src / "config.json").is_file():
             raise SystemExit(f"{src} is not a finished model (run --stage models first)")

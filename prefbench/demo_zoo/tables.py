@@ -18,16 +18,20 @@ from prefbench.metrics import paired_bootstrap
 from prefbench.runner import load_per_prompt
 from prefbench.store import read_run
 
-#: (key, scorer, rollouts) -> label. rollouts None means "as run by default" (1).
+D = "prefbench-demo/"
+#: (key, scorer, rollouts, model id, label): a run fills the row when its scorer, rollouts and
+#: model id (run.json ``model.id``; None for the model-free rows) all match.
 ROWS = [
-    ("ceiling", "demo_oracle", 1, "ceiling: noise-free utility"),
-    ("random", "random", 1, "random floor"),
-    ("zero_shot", "zero_shot", 1, "zero-shot base VLM (soft)"),
-    ("expected_rating", "expected_rating", 1, "GRPO expected rating, Mean@1 (soft)"),
-    ("expected_rating@3", "expected_rating", 3, "GRPO expected rating, Mean@3 (soft)"),
-    ("naive_sampling", "naive_sampling", 1, "GRPO rating, naive sampling (hard)"),
-    ("anchor_pairwise", "anchor_pairwise", 1, "GRPO anchor pairwise, P(1) (soft)"),
-    ("clip", "clip", 1, "CLIP baseline (contrastive on the world)"),
+    ("ceiling", "demo_oracle", 1, None, "ceiling: noise-free utility"),
+    ("random", "random", 1, None, "random floor"),
+    ("zero_shot", "zero_shot", 1, D + "base", "zero-shot base VLM (soft)"),
+    ("expected_rating", "expected_rating", 1, D + "rating", "GRPO expected rating, Mean@1 (soft)"),
+    ("expected_rating@3", "expected_rating", 3, D + "rating", "GRPO expected rating, Mean@3 (soft)"),
+    ("naive_sampling", "naive_sampling", 1, D + "rating", "GRPO rating, naive sampling (hard)"),
+    ("anchor_pairwise", "anchor_pairwise", 1, D + "pairwise", "GRPO anchor pairwise, P(1) (soft)"),
+    ("sft_rating", "expected_rating", 1, D + "sft-rating", "SFT rating, expected rating (soft)"),
+    ("sft_pairwise", "anchor_pairwise", 1, D + "sft-pairwise", "SFT pairwise, P(1) (soft)"),
+    ("clip", "clip", 1, D + "clip", "CLIP baseline (contrastive on the world)"),
 ]
 
 COMPARISONS = [
@@ -39,6 +43,10 @@ COMPARISONS = [
     ("anchor_pairwise", "zero_shot", "anchor pairwise vs zero-shot"),
     ("expected_rating", "random", "expected rating vs random"),
     ("anchor_pairwise", "random", "anchor pairwise vs random"),
+    ("expected_rating", "sft_rating", "GRPO vs SFT rating scorer (paper: RL generalises, SFT memorises)"),
+    ("anchor_pairwise", "sft_pairwise", "GRPO vs SFT pairwise scorer"),
+    ("sft_rating", "zero_shot", "SFT rating vs zero-shot"),
+    ("sft_pairwise", "zero_shot", "SFT pairwise vs zero-shot"),
     ("ceiling", "expected_rating", "ceiling vs expected rating (room left)"),
 ]
 
@@ -54,8 +62,9 @@ def collect(results: Path, split: str) -> dict[str, dict]:
         ds = rec.get("dataset", {})
         if ds.get("name") != "demo" or ds.get("split") != split or rec.get("status") != "complete":
             continue
-        for key, scorer, k, _ in ROWS:
-            if rec["scorer"]["name"] == scorer and _rollouts(rec) == k:
+        model = (rec.get("model") or {}).get("id")
+        for key, scorer, k, model_id, _ in ROWS:
+            if rec["scorer"]["name"] == scorer and _rollouts(rec) == k and model == model_id:
                 found[key] = rec
     return found
 
@@ -77,7 +86,7 @@ def render(results: Path, splits=("test", "ood"), n_resamples: int = 10_000) -> 
             continue
         lines += [f"## demo / {split}", "", "| row | scorer | accuracy | 95% CI | unparsed | forced | error |",
                   "|---|---|---|---|---|---|---|"]
-        for key, scorer, _, label in ROWS:
+        for key, scorer, _, _, label in ROWS:
             rec = runs.get(key)
             if rec is None:
                 lines.append(f"| {label} | `{scorer}` | not run | | | | |")
