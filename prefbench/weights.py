@@ -83,6 +83,23 @@ def load_state_dict(path: Path, what: str) -> dict:
     return sd
 
 
+MODEL_FOLDER = "a model folder: config.json, the weights and the tokenizer / processor files"
+
+
+def check_model_folder(name: str, what: str) -> None:
+    """A cheap check before slow work (reading a dataset, loading weights): a ``name`` that can
+    only be local must be a folder holding ``config.json``. Hub ids pass; they are checked when
+    they load (:func:`from_pretrained`)."""
+    local = Path(os.path.expanduser(name))
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise WeightsError(f"{what}: {local} has no config.json (expected {MODEL_FOLDER})")
+    elif local.exists():
+        raise WeightsError(f"{what}: {local} is a file; pass the folder that holds the model ({MODEL_FOLDER})")
+    elif names_a_path(name):
+        raise WeightsError(f"{what}: {name} does not exist (expected {MODEL_FOLDER})")
+
+
 def from_pretrained(loader: Callable[..., Any], name: str, what: str, *, hint: str = "", **kwargs):
     """``loader(name, **kwargs)`` (a transformers ``from_pretrained``) with an offline error that
     says what to provide. ``hint`` is added to the error for a local folder that does not load;
@@ -100,8 +117,7 @@ def from_pretrained(loader: Callable[..., Any], name: str, what: str, *, hint: s
             raise WeightsError(f"{what}: cannot load {local}: {_first_line(exc)}" + (f" ({hint})" if hint else "")) \
                 from None
         if names_a_path(name):
-            raise WeightsError(f"{what}: {name} does not exist (expected a model folder: config.json, the "
-                               f"weights and the tokenizer / processor files)") from None
+            raise WeightsError(f"{what}: {name} does not exist (expected {MODEL_FOLDER})") from None
         raise WeightsError(
             f"{what}: {name!r} is neither a local folder nor reachable on the hub; download it where the "
             f"hub is reachable (huggingface-cli download {name} --local-dir DIR) and pass DIR "

@@ -95,3 +95,17 @@ def test_cli_train_sft_prints_its_loss(tiny_vlm_dir, tmp_path):
     assert "trained 2 SFT steps" in proc.stdout and "last loss" in proc.stdout
     assert "prefbench train: SFT with backend transformers on cpu" in proc.stderr
     assert "step 2/2  loss" in proc.stderr
+
+
+def test_sft_resume_continues_from_the_last_checkpoint(tiny_vlm_dir, tmp_path):
+    out = tmp_path / "sft"
+    base = dict(task="pairwise", model=str(tiny_vlm_dir), output=str(out), dataset="demo", method="sft", lora=True,
+                limit=6, per_device_batch_size=2, learning_rate=1e-3, max_pixels=56 * 56, save_steps=2, progress=False)
+    first = train(TrainConfig(max_steps=2, **base))
+    assert first["steps"] == 2 and first["resumed_from_step"] is None
+    resumed = train(TrainConfig(max_steps=4, resume=True, **base))
+    assert resumed["resumed_from_step"] == 2 and resumed["steps"] == 4 and resumed["steps_this_run"] == 2
+    assert [s for s, _ in resumed["curves"]["loss"]] == [1, 2, 3, 4]  # the log history travels with the checkpoint
+    assert resumed["output"]["format"] == "merged+adapter"
+    with pytest.raises(UsageError, match="already holds a training run"):
+        train(TrainConfig(max_steps=4, **base))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from conftest import run_cli
 
-from prefbench.weights import WeightsError, hub_file, names_a_path
+from prefbench.weights import WeightsError, check_model_folder, hub_file, names_a_path
+
+pytest_plugins = ["vlm_fixtures"]
 
 
 @pytest.mark.parametrize("name, is_path", [
@@ -33,15 +35,23 @@ def test_hub_file_resolves_local_files_and_names_what_is_missing(tmp_path):
 
 
 def test_train_with_a_missing_or_empty_model_is_a_clear_error(tmp_path):
-    """The trainer loads through the same helper as the scorers: exit 2, one line, nothing written."""
+    """The trainer checks --model before it reads the dataset (here a data folder that does not
+    exist either: the model's error comes first): exit 2, one line, nothing written."""
     (tmp_path / "empty").mkdir()
+    (tmp_path / "weights.safetensors").write_bytes(b"")
     for model, message in ((tmp_path / "nope", "nope does not exist"),
-                           (tmp_path / "empty", "cannot load")):
+                           (tmp_path / "empty", "empty has no config.json"),
+                           (tmp_path / "weights.safetensors", "is a file; pass the folder")):
         out = tmp_path / f"out-{model.name}"
-        proc = run_cli(["train", "--task", "rating", "--model", model, "--output", out, "--dataset", "demo",
-                        "--limit", "4", "--max-steps", "1", "--no-progress"],
+        proc = run_cli(["train", "--task", "rating", "--model", model, "--output", out, "--dataset", "imagereward",
+                        "--data-dir", tmp_path / "no-data", "--max-steps", "1", "--no-progress"],
                        env_extra={"HF_HUB_OFFLINE": "1"}, timeout=600)
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert message in proc.stderr and "Traceback" not in proc.stderr
-        assert "model to train" in proc.stderr
+        assert "model to train" in proc.stderr and "no-data" not in proc.stderr
         assert not out.exists()
+
+
+def test_check_model_folder_lets_hub_ids_and_model_folders_pass(tiny_vlm_dir):
+    check_model_folder(str(tiny_vlm_dir), "model")
+    check_model_folder("Qwen/Qwen2.5-VL-3B-Instruct", "model")  # a hub id: checked when it loads

@@ -228,9 +228,12 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     from prefbench.training.backends import BackendChoice, load_transformers, select_backend
     from prefbench.training.rewards import reward_functions
 
+    from prefbench.weights import check_model_folder
+
     sft = cfg.method == "sft"
     if sft and extra_reward_funcs:
         raise UsageError("reward functions apply to GRPO only; SFT learns from the answers themselves")
+    check_model_folder(cfg.model, "model to train")  # before the dataset is read
     t_start = time.perf_counter()
     scale = rating_scale(cfg) if cfg.task == "rating" else None
     resume_from = _check_output(cfg)
