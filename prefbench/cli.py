@@ -198,7 +198,7 @@ def cmd_check(args) -> int:
 
 def cmd_train(args) -> int:
     from prefbench.registry import parse_param
-    from prefbench.training.config import TrainConfig
+    from prefbench.training.config import PROGRESS_KEY, TrainConfig
     from prefbench.training.trainer import train
 
     scale = {}
@@ -229,7 +229,7 @@ def cmd_train(args) -> int:
     if args.json:
         _print_json(_clean({k: v for k, v in rec.items() if k != "curves"}))
         return 0
-    watch = "loss" if rec["method"] == "sft" else "reward"
+    watch = PROGRESS_KEY[rec["method"]]
     last = rec["curves"].get(watch) or [[None, float("nan")]]
     scorer = "expected_rating" if rec["task"] == "rating" else "anchor_pairwise"
     print(f"trained {rec['steps']} {rec['method'].upper()} steps ({rec['steps_this_run']} in this run, "
@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("train", help="GRPO-train a reasoning VLM scorer (TRL; Unsloth on a CUDA GPU), or --method sft: the SFT baseline")
+    p = sub.add_parser("train", help="GRPO-train a reasoning VLM scorer (TRL; Unsloth on a CUDA GPU), "
+                                     "or --method sft: the SFT baseline")
     p.add_argument("--task", required=True, choices=["rating", "pairwise"],
                    help="rating: one image -> a rating; pairwise: anchor vs candidate -> 1/0")
     p.add_argument("--method", default="grpo", choices=["grpo", "sft"],

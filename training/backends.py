@@ -42,8 +42,9 @@ def unsloth_installed() -> bool:
 
 
 def select_backend(requested: str = "auto", device: str = "auto", *, has_cuda: bool | None = None,
-                   has_unsloth: bool | None = None) -> BackendChoice:
+                   has_unsloth: bool | None = None, method: str = "grpo") -> BackendChoice:
     """Pick the backend and device; ``has_cuda``/``has_unsloth`` default to probing this machine.
+    ``method="sft"`` never picks Unsloth (the SFT path is transformers').
 
     >>> select_backend("auto", "auto", has_cuda=True, has_unsloth=True).name
     'unsloth'
@@ -51,6 +52,8 @@ def select_backend(requested: str = "auto", device: str = "auto", *, has_cuda: b
     'unsloth is not installed (pip install "prefbench[unsloth]")'
     >>> select_backend("auto", "auto", has_cuda=False, has_unsloth=True)
     BackendChoice(name='transformers', device='cpu', reason='no CUDA GPU (Unsloth needs one for vision models)')
+    >>> select_backend("auto", "auto", has_cuda=True, has_unsloth=True, method="sft").reason
+    'the SFT path runs on transformers'
     """
     has_cuda = cuda_available() if has_cuda is None else has_cuda
     has_unsloth = unsloth_installed() if has_unsloth is None else has_unsloth
@@ -71,6 +74,8 @@ def select_backend(requested: str = "auto", device: str = "auto", *, has_cuda: b
         return BackendChoice("transformers", dev, "no CUDA GPU (Unsloth needs one for vision models)")
     if not has_unsloth:
         return BackendChoice("transformers", dev, 'unsloth is not installed (pip install "prefbench[unsloth]")')
+    if method == "sft":
+        return BackendChoice("transformers", dev, "the SFT path runs on transformers")
     return BackendChoice("unsloth", dev, "CUDA GPU and unsloth available")
 
 

@@ -1,5 +1,5 @@
-"""``TrainConfig``: everything one training run (GRPO, or the SFT baseline) needs, validated up front, recorded in
-``prefbench_train.json`` so that a run can be repeated from that file alone."""
+"""``TrainConfig``: everything one training run (GRPO, or the SFT baseline) needs, validated up
+front, recorded in ``prefbench_train.json`` so that a run can be repeated from that file alone."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ TASKS = ("rating", "pairwise")
 #: baseline the paper contrasts it with (Chu et al. 2025, "SFT memorizes, RL generalizes"):
 #: cross-entropy on the correct answer after an empty reasoning block, no rollouts.
 METHODS = ("grpo", "sft")
+#: the log entry each method reports per step (progress lines, curves, the CLI's summary)
+PROGRESS_KEY = {"grpo": "reward", "sft": "loss"}
 #: SFT's per-device batch when --batch-size is not given (GRPO's default is one prompt's group)
 SFT_BATCH_SIZE = 8
 BACKENDS = ("auto", "transformers", "unsloth")

@@ -8,8 +8,9 @@ examples, prompts and answer format (:func:`sft_completion`), transformers backe
 * the merged model + processor (what ``prefbench run --model OUT`` loads), and for LoRA runs
   the adapter alone under ``OUT/adapter/`` (its ``adapter_config.json`` names the base model);
 * ``OUT/prefbench_train.json``: config, dataset hash, base model, backend, per-reward and KL
-  curves (SFT: loss and token accuracy), steps, wall time, and ``scorer_defaults`` (the template and rating scale the model
-  was trained with: score it with the same, e.g. ``-S scale=1-7``);
+  curves (SFT: loss and token accuracy), steps, wall time, and ``scorer_defaults`` (the
+  template and rating scale the model was trained with: score it with the same, e.g.
+  ``-S scale=1-7``);
 * ``OUT/checkpoints/checkpoint-N/``: periodic TRL checkpoints; ``resume=True`` continues from
   the newest complete one.
 """
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from prefbench.training.config import TrainConfig
+from prefbench.training.config import PROGRESS_KEY, TrainConfig
 from prefbench.training.progress import readout_callback, reward_curves
 from prefbench.training.tasks import TaskData, build_task
 
@@ -225,7 +226,7 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     ``extra_reward_funcs`` are added to the paper's rewards with weight 1 (e.g. a shaping
     reward of your own; GRPO only); ``callbacks`` are TRL/transformers ``TrainerCallback`` objects.
     """
-    from prefbench.training.backends import BackendChoice, load_transformers, select_backend
+    from prefbench.training.backends import load_transformers, select_backend
     from prefbench.training.rewards import reward_functions
 
     from prefbench.weights import check_model_folder
@@ -240,9 +241,7 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     if cfg.resume and resume_from is None:
         print(f"prefbench train: --resume: no complete checkpoint in {Path(cfg.output) / CHECKPOINTS}; "
               "starting from step 0", file=sys.stderr)
-    choice = select_backend(cfg.backend, cfg.device)
-    if sft and choice.name == "unsloth":  # auto chose Unsloth on a GPU; the SFT path is transformers'
-        choice = BackendChoice("transformers", choice.device, "the SFT path runs on transformers")
+    choice = select_backend(cfg.backend, cfg.device, method=cfg.method)
     data = build_task(cfg.task, cfg.dataset, cfg.split, cfg.data_dir, rating_min=cfg.rating_min,
                       rating_max=cfg.resolved_rating_max(), fraction=cfg.fraction, seed=cfg.seed, limit=cfg.limit)
     print(f"prefbench train: {cfg.method.upper()} with backend {choice.name} on {choice.device} ({choice.reason}); "
@@ -295,7 +294,7 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         _claim_output(cfg)
     for noisy in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(noisy)
-    trainer.add_callback(readout_callback(cfg.progress, key="loss" if sft else "reward"))
+    trainer.add_callback(readout_callback(cfg.progress, key=PROGRESS_KEY[cfg.method]))
     t_train = time.perf_counter()
     start_step = 0
     if resume_from is not None:
@@ -334,7 +333,7 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         "steps_per_second": round(steps_run / train_seconds, 4) if train_seconds > 0 else None,
         "samples_per_second": round(samples / train_seconds, 4) if train_seconds > 0 else None,
         "train_loss": result.training_loss,
-        "curves": reward_curves(trainer.state.log_history, key="loss" if sft else "reward"),
+        "curves": reward_curves(trainer.state.log_history, key=PROGRESS_KEY[cfg.method]),
         "versions": _versions(),
         "git_commit": _git_commit(),
     }
