@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prefbench.demo_zoo import ASSETS
+from prefbench.demo_zoo import ASSETS, BUNDLED_PREFIX
 from prefbench.demo_zoo.suite import ROWS
 
 PY = [sys.executable]
@@ -38,10 +38,11 @@ PRETRAIN_STEPS = "1800"
 VISION_STEPS = "1200"
 GRPO_STEPS = {"rating": "1000", "pairwise": "800"}
 #: learning rates (full fine-tuning of the 1.0M-parameter base). Measured on the first 100 demo test
-#: prompts (README, "How the pairwise scorer got off chance"): rating 0.625 (zero-shot 0.535), pairwise 0.609 after 800 steps
-#: (400: 0.594; 1,600: 0.599). The earlier base (random two-way labels on every example) gave rating 0.656 and a
-#: pairwise scorer at chance (400 steps 0.504, 600 steps 0.465): its two-image answers were at chance
-#: even on its own pre-training questions (scripts/demo_pairwise_binding_probe.py)
+#: prompts (README, "How the pairwise scorer got off chance"): rating 0.625 (zero-shot 0.535),
+#: pairwise 0.609 after 800 steps (400: 0.594; 1,600: 0.599). The earlier base (random two-way labels
+#: on every example) gave rating 0.656 and a pairwise scorer at chance (400 steps 0.504, 600 steps
+#: 0.465): its two-image answers were at chance even on its own pre-training questions
+#: (scripts/demo_pairwise_binding_probe.py)
 GRPO_LR = {"rating": "1e-4", "pairwise": "1e-4"}
 #: the rating run samples at 1.2: at 1.0 only half of the base's rollout groups held two different ratings
 RATING_TEMPERATURE = "1.2"
@@ -55,7 +56,7 @@ TRAIN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: train examples and prompts, same learning rate as the GRPO runs, and about as many example
 #: presentations: GRPO rating saw 1,000 steps x 4 prompts (~2 epochs of the 2,003 train images), GRPO
 #: pairwise 800 x 4 = 3,200 of the 3,552 train pairs (~0.9 epochs). Settings fixed before either was
-#: scored; each trains in about 4 minutes.
+#: scored; they train in about 3 (rating) and 5 (pairwise) minutes.
 SFT = ["--dataset", "demo", "--split", "train", "--full", "--batch-size", "8", "--learning-rate", "1e-4",
        "--seed", "0", "--save-steps", "50", "--no-progress"]
 SFT_EPOCHS = {"rating": "2", "pairwise": "1"}
@@ -92,7 +93,7 @@ def result_commands(results: Path) -> list[list[str]]:
                      "--results", str(results), "--no-progress"])
     sft = [("expected_rating", "sft-rating"), ("anchor_pairwise", "sft-pairwise")]
     for scorer, name in sft:  # the SFT baselines on test (not in the suite)
-        out.append(PB + ["run", "--scorer", scorer, "--model", f"prefbench-demo/{name}", "-S",
+        out.append(PB + ["run", "--scorer", scorer, "--model", BUNDLED_PREFIX + name, "-S",
                          f"max_new_tokens={MAX_NEW_TOKENS[scorer]}", "--results", str(results), "--no-progress"])
     ood = [(s, None) for s in ("random", "demo_oracle", "zero_shot", "expected_rating", "anchor_pairwise", "clip")]
     for scorer, name in ood + sft:
@@ -100,7 +101,7 @@ def result_commands(results: Path) -> list[list[str]]:
         if scorer == "clip":
             extra = ["-S", "preprocess=processor"]
         if name:
-            extra = ["--model", f"prefbench-demo/{name}", *extra]
+            extra = ["--model", BUNDLED_PREFIX + name, *extra]
         out.append(PB + ["run", "--scorer", scorer, "--split", "ood", *extra, "--results", str(results),
                          "--no-progress"])
     out.append(PY + ["-m", "prefbench.demo_zoo.tables", "--results", str(results)])

@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from prefbench.demo_zoo import BUNDLED_PREFIX
 from prefbench.metrics import paired_bootstrap
 from prefbench.runner import load_per_prompt
 from prefbench.store import read_run
 
-D = "prefbench-demo/"
+D = BUNDLED_PREFIX
 #: (key, scorer, rollouts, model id, label): a run fills the row when its scorer, rollouts and
 #: model id (run.json ``model.id``; None for the model-free rows) all match.
 ROWS = [
