@@ -44,6 +44,11 @@ PROMPTS = ["two red circles on a grey background", "a photo of a cat sitting on 
            "a detailed painting of a mountain above the sea", "a blue square left of a yellow triangle"]
 
 
+def _portable(params: dict, folder: Path) -> dict:
+    """The parameters as recorded: the model folder (in the benchmark's temp work folder) by its name."""
+    return {k: folder.name if v == str(folder) else v for k, v in params.items()}
+
+
 def checkpoints(work: Path, shape: str, names: list[str]) -> dict[str, Path]:
     from prefbench.testing import tiny_encoders as te
 
@@ -108,7 +113,7 @@ def time_ours(name: str, folder: Path, case_list: list[dict], device: str, batch
     scorer.close()
     scores = [[res[k].score for k in ix] for (_, ix), res in zip(tasks, results)]
     return {"images": n, "seconds": seconds, "images_per_s": n / seconds, "dtype": str(scorer._dtype),
-            "params": spec["resolved"], "scores": scores}
+            "params": _portable(spec["resolved"], folder), "scores": scores}
 
 
 def time_reference(name: str, folder: Path, case_list: list[dict], device: str, python: Path) -> dict:

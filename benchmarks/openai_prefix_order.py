@@ -77,9 +77,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "openai_prefix_order_cpu_tiny.json"))
     args = p.parse_args(argv)
 
-    from prefbench.scorers.vlm.openai_backend import OpenAIBackend
-
     from prefbench.data import load_dataset
+    from prefbench.scorers.vlm.openai_backend import OpenAIBackend
 
     split = load_dataset("demo", "train", None)
     need = 2 * args.rounds * args.items

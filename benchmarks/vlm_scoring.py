@@ -50,7 +50,6 @@ def build(shape: str, device: str, image_side: int):
     """(backend, model) for the requested shape. The processor is always the tiny test model's
     (its small tokenizer suffices: the 7B-shaped model's extra ids decode to empty text)."""
     import torch
-    from prefbench.scorers.vlm.backend import HFBackend
     from transformers import (
         AutoModelForImageTextToText,
         AutoProcessor,
@@ -58,6 +57,7 @@ def build(shape: str, device: str, image_side: int):
         Qwen2_5_VLForConditionalGeneration,
     )
 
+    from prefbench.scorers.vlm.backend import HFBackend
     from prefbench.testing.tiny_vlm import build_tiny_vlm
 
     tiny = build_tiny_vlm(Path(tempfile.mkdtemp(prefix="prefbench-bench-")) / "tiny-vlm")
@@ -87,6 +87,7 @@ def build(shape: str, device: str, image_side: int):
 def make_jobs(n: int, image_side: int, seed: int = 0):
     import numpy as np
     from PIL import Image
+
     from prefbench.scorers.vlm import prompts
     from prefbench.scorers.vlm.backend import Job
 
@@ -103,6 +104,7 @@ def anchor_jobs(n_items: int, n_images: int, image_side: int, seed: int = 1):
     """Anchor comparisons as anchor_pairwise builds them: N-1 jobs per item sharing the anchor."""
     import numpy as np
     from PIL import Image
+
     from prefbench.scorers.vlm import prompts
     from prefbench.scorers.vlm.backend import Job
 
@@ -168,8 +170,9 @@ def ours(backend, jobs, think: int, device: str) -> float:
 def baseline(backend, jobs, think: int, device: str) -> float:
     """model.generate for the same number of tokens, then a second forward for the logits."""
     import torch
-    from prefbench.scorers.vlm.backend import PREFILL_ANSWER
     from transformers import GenerationConfig
+
+    from prefbench.scorers.vlm.backend import PREFILL_ANSWER
 
     cand = [backend.single_token_id(c) for c in "12345"]
     prefix = PREFILL_ANSWER if think == 0 else ""

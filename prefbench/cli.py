@@ -17,6 +17,7 @@ EPILOG = """commands:
   prefbench train --task rating --model M --dataset demo --output OUT   GRPO-train a reasoning VLM scorer
   prefbench report                                     results/leaderboard.md + leaderboard.html
   prefbench check --baseline baseline.json             CI gate: exit 1 if a run is significantly worse
+  prefbench doctor                                     Python, torch/CUDA, extras, optional envs, disk, memory
 
 Exit codes: 0 ok, 1 failure, 2 bad input (the message names the file and line)."""
 
@@ -71,6 +72,17 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from prefbench.doctor import collect, render
+
+    info = collect(import_torch=args.import_torch)
+    if args.json:
+        _print_json(info)
+    else:
+        print(render(info))
+    return 0
+
+
 def _run_text(rec: dict) -> str:
     m, c = rec["metrics"], rec["counts"]
     ds = rec["dataset"]
@@ -103,6 +115,7 @@ def cmd_run(args) -> int:
         convention=args.convention, tie_threshold=args.tie_threshold, bootstrap_resamples=args.bootstrap_resamples,
         results_root=args.results, progress=not args.no_progress, batch_size=args.batch_size,
         backend=args.backend, base_urls=args.base_url, api_key_env=args.api_key_env,
+        allow_outside_data_dir=args.allow_outside_data_dir,
     )
     if args.scorer is None:
         from prefbench.demo_zoo.suite import leaderboard_text, run_suite
@@ -219,7 +232,7 @@ def cmd_train(args) -> int:
         reward_weights=dict(parse_param(w) for w in args.reward_weight) or None, lora=args.lora,
         lora_r=args.lora_r, save_steps=args.save_steps, resume=args.resume, backend=args.backend,
         device=args.device, progress=not args.no_progress, trl=dict(parse_param(t) for t in args.T),
-        max_pixels=args.max_pixels, **scale,
+        max_pixels=args.max_pixels, allow_outside_data_dir=args.allow_outside_data_dir, **scale,
     )
     rec = train(cfg)
     import os
@@ -240,6 +253,12 @@ def cmd_train(args) -> int:
     opt = f" -S scale={scale}" if scale and scale != "1-5" else ""  # the scorers default to 1-5
     print(f"  score it: prefbench run --scorer {scorer} --model {args.output}{opt} --dataset demo")
     return 0
+
+
+def _add_outside_option(p) -> None:
+    p.add_argument("--allow-outside-data-dir", action="store_true",
+                   help="read image paths that resolve outside the data dir (absolute paths, '..', symlinks); "
+                        "off by default: such an image is not read and gets status error. Recorded in run.json")
 
 
 def _add_metric_options(p) -> None:
@@ -271,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="demo", help="dataset name (default: demo)")
     p.add_argument("--split", help="split (default: the dataset's test split)")
     p.add_argument("--data-dir", help="folder holding the dataset's files")
+    _add_outside_option(p)
     p.add_argument("--limit", type=int, help="score only the first N items")
     p.add_argument("--rollouts", type=int, help="Mean@k: reasoning rollouts per image (VLM scorers)")
     p.add_argument("--seed", type=int, default=0, help="scorer seed (default 0)")
@@ -318,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="demo", help="imagereward, hpdv2, jsonl, demo, ... (default: demo)")
     p.add_argument("--split", default="train", help="split to train on (default: train)")
     p.add_argument("--data-dir", help="folder (or JSONL file) holding the dataset's files")
+    _add_outside_option(p)
     p.add_argument("--fraction", type=float, default=1.0, help="seeded random fraction of the items (paper: 0.25 of HPDv2)")
     p.add_argument("--seed", type=int, default=0, help="seed for the subset, pair order and training (default 0)")
     p.add_argument("--limit", type=int, help="keep only the first N examples")
@@ -361,13 +382,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check", help="regression gate: fail (exit 1) when a run is significantly worse than its baseline")
-    p.add_argument("--baseline", required=True, metavar="FILE", help="baseline JSON (format: README 'Baseline file')")
+    p.add_argument("--baseline", required=True, metavar="FILE", help="baseline JSON (format: docs/report.md, 'Baseline file')")
     p.add_argument("--results", default="results", help="folder searched for run.json files (default: results)")
     p.add_argument("--alpha", type=float, default=0.05, help="one-sided significance level (default 0.05)")
     p.add_argument("--write-baseline", action="store_true", help="write FILE from the current runs instead of checking")
     p.add_argument("--bootstrap-resamples", type=int, default=10_000, help="paired bootstrap resamples (default 10000)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("doctor", help="what this machine has: Python, torch/CUDA, install extras, optional envs "
+                                      "(reference, vLLM), Chromium, free disk and memory")
+    p.add_argument("--import", dest="import_torch", action="store_true",
+                   help="also import torch to report CUDA and GPUs (slower)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

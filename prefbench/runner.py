@@ -32,13 +32,18 @@ from prefbench.metrics import (
     expected_calibration_error,
     reliability_bins,
 )
+from prefbench.provenance import (
+    git_commit,
+    package_versions,
+    portable_command,
+    portable_path,
+    portable_values,
+)
 from prefbench.store import (
     RUN_FILE,
     RUN_SCHEMA_VERSION,
     SAMPLES_FILE,
     SampleWriter,
-    git_commit,
-    package_versions,
     read_run,
     read_samples,
     write_json_atomic,
@@ -68,6 +73,8 @@ class RunConfig:
     backend: str | None = None
     base_urls: list[str] = field(default_factory=list)
     api_key_env: str | None = None
+    #: read image paths that resolve outside the data dir (off: such an image gets status error)
+    allow_outside_data_dir: bool = False
 
 
 def _slug(text: str) -> str:
@@ -105,13 +112,11 @@ def build_scorer(cfg: RunConfig):
     if "seed" in accepted:
         params.setdefault("seed", cfg.seed)
     scorer, spec = build(cfg.scorer, params, backend)
-    info = _model_info(scorer, bundled)
-    if bundled is not None:  # record the portable id, which --model accepts, not this machine's path
-        for key in ("passed", "resolved"):
-            for name, value in spec[key].items():
-                if value == str(bundled):  # model, and options defaulting to it (e.g. processor)
-                    spec[key][name] = info["id"]
-    return scorer, spec, info
+    # record portable forms (a bundled checkpoint's id, paths relative to the current directory),
+    # never this machine's paths: they enter the config hash and the run folder's name
+    for key in ("passed", "resolved"):
+        spec[key] = portable_values(spec[key])
+    return scorer, spec, _model_info(scorer, bundled)
 
 
 def _model_info(scorer, bundled: Path | None) -> dict:
@@ -120,7 +125,7 @@ def _model_info(scorer, bundled: Path | None) -> dict:
     """The scorer's model id and revision; a bundled demo checkpoint gets a portable id
     (``prefbench-demo/<name>``) and its weights' hash as revision, so that runs, config hashes
     and CI baselines match across machines."""
-    info = dict(scorer.model_info())
+    info = portable_values(dict(scorer.model_info()))
     if bundled is not None:
         weights = bundled / "model.safetensors"
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else None
@@ -141,7 +146,28 @@ def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig, model_info
         "split": split.split,
         "dataset_hash": split.content_hash(),
         "limit": cfg.limit,
+        # only when set, so that the hashes of runs made before the option existed still hold
+        **({"allow_outside_data_dir": True} if cfg.allow_outside_data_dir else {}),
     }
+
+
+def dataset_provenance(split: Split) -> dict:
+    """Where the split was read from, in portable form: the data dir as :func:`portable_path`
+    records it and the annotation file relative to it; a generated dataset (no data dir) by the
+    name of the folder it was generated into."""
+    from prefbench.data import dataset_info
+
+    source, root = split.source, split.root
+    if not dataset_info(split.dataset).needs_data_dir:
+        return {"source": Path(source).name if source else None, "data_dir": None}
+    rel = None
+    if source and root is not None:
+        try:
+            rel = Path(source).resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            rel = None
+    return {"source": rel if rel is not None else (portable_path(source) if source else None),
+            "data_dir": portable_path(Path(root).absolute()) if root is not None else None}
 
 
 def _hash(obj: Any) -> str:
@@ -259,8 +285,10 @@ def _finite(x):
 
 def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
     """Score, store and summarise; returns the run record (also written to run.json)."""
-    split = load_dataset(cfg.dataset, cfg.split, cfg.data_dir, limit=cfg.limit)
+    # the scorer first: a mistyped name or option fails before a dataset is read (or generated)
     scorer, spec, model_info = build_scorer(cfg)
+    split = load_dataset(cfg.dataset, cfg.split, cfg.data_dir, limit=cfg.limit,
+                         allow_outside_data_dir=cfg.allow_outside_data_dir)
     identity = config_identity(spec, scorer, split, cfg, model_info)
     config_hash = _hash(identity)
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, spec, model_info, config_hash, split)
@@ -293,20 +321,21 @@ def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
     record: dict[str, Any] = {
         "schema_version": RUN_SCHEMA_VERSION,
         "status": "running",
-        "run_dir": str(run_dir),
+        "run_dir": portable_path(run_dir.absolute()) if run_dir.is_absolute() else str(run_dir),
         "config_hash": config_hash,
         "created": created,
         "scorer": spec,
         "model": model_info,
         "prompt_template_hash": scorer.prompt_template_hash(),
         "dataset": {"name": split.dataset, "split": split.split, "content_hash": identity["dataset_hash"],
-                    "n_items": len(split), "n_images": split.n_images, "source": split.source,
-                    "note": split.note, "limit": cfg.limit},
+                    "n_items": len(split), "n_images": split.n_images, **dataset_provenance(split),
+                    "note": split.note, "limit": cfg.limit,
+                    **({"allow_outside_data_dir": True} if cfg.allow_outside_data_dir else {})},
         "seeds": {"seed": cfg.seed, "bootstrap_seed": cfg.bootstrap_seed},
         "metric_options": metric_opts,
         "versions": package_versions(),
         "git": git_commit(),
-        "command": sys.argv,
+        "command": portable_command(),
     }
     if not previous:
         write_json_atomic(run_path, record)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from prefbench.provenance import git_commit, package_versions  # noqa: F401  (re-exported)
 
 RUN_SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
@@ -81,31 +80,3 @@ class SampleWriter:
 
     def close(self) -> None:
         self.fh.close()
-
-
-def git_commit() -> dict[str, Any]:
-    """Commit of the prefbench source tree (None outside a git checkout)."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=5).stdout.strip())
-        return {"commit": sha, "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
-def package_versions() -> dict[str, str | None]:
-    """Versions of prefbench, Python and the libraries in play (heavy ones only if imported)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    names = ["prefbench", "numpy", "scipy", "pillow"]
-    names += [m for m in ("torch", "transformers", "trl", "peft", "openai", "open_clip") if m in sys.modules]
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = version(name.replace("_", "-") if name != "open_clip" else "open-clip-torch")
-        except PackageNotFoundError:
-            out[name] = None
-    return out

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prefbench.scorers.base import ImageResult, Scorer
-
 from prefbench.data.model import Item
+from prefbench.scorers.base import ImageResult, Scorer
 
 
 class DemoOracle(Scorer):

@@ -7,9 +7,9 @@ import hashlib
 from collections.abc import Sequence
 
 import numpy as np
-from prefbench.scorers.base import ImageResult, Scorer
 
 from prefbench.data.model import Item
+from prefbench.scorers.base import ImageResult, Scorer
 
 
 class RandomScorer(Scorer):

@@ -51,6 +51,8 @@ class TrainConfig:
     fraction: float = 1.0
     seed: int = 0
     limit: int | None = None
+    #: read image paths that resolve outside the data dir (refused by default)
+    allow_outside_data_dir: bool = False
     rating_min: int = 1
     rating_max: int | None = None  # None: 7 for imagereward, 5 otherwise
     max_pixels: int | None = None  # processor's image size cap; saved with OUT, so scoring matches

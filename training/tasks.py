@@ -74,6 +74,8 @@ class TaskData:
     source: str = ""
     rating_scale: tuple[int, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the data dir every image path must resolve inside (None: not confined)
+    root: Path | None = None
 
     def content_hash(self) -> str:
         """sha256 over every example's id, prompt, image keys and target, in order."""
@@ -85,8 +87,13 @@ class TaskData:
         return h.hexdigest()
 
     def summary(self) -> dict[str, Any]:
+        from prefbench.data import dataset_info
+
+        source = self.source  # a generated dataset (no data dir) is named by its folder, not its path
+        if source and not dataset_info(self.dataset).needs_data_dir:
+            source = Path(source).name
         return {
-            "task": self.task, "dataset": self.dataset, "split": self.split, "source": self.source,
+            "task": self.task, "dataset": self.dataset, "split": self.split, "source": source,
             "n_source_items": self.n_source_items, "n_items_used": self.n_items_used,
             "n_examples": len(self.examples), "content_hash": self.content_hash(),
             "targets": {str(k): v for k, v in sorted(Counter(ex.target for ex in self.examples).items())},
@@ -192,7 +199,7 @@ def _imagereward_rating_rows(data_dir: Path, split: str, lo: int, hi: int):
             ref = ImageRef(key=rel, path=data_dir / rel)
         group = str(row.get("prompt_id", row["prompt"]))
         out.append((group, f"{group}/{pos}", str(row["prompt"]), ref, rating))
-    return out, str(path)
+    return out, str(path), data_dir
 
 
 def _jsonl_rating_rows(data_dir: Path, split: str, lo: int, hi: int):
@@ -215,7 +222,7 @@ def _jsonl_rating_rows(data_dir: Path, split: str, lo: int, hi: int):
         ref = ImageRef(key=img, path=(path.parent / img) if not Path(img).is_absolute() else Path(img))
         group = str(obj.get("prompt_id", obj["prompt"]))
         out.append((group, f"{group}/{lineno}", str(obj["prompt"]), ref, rating))
-    return out, str(path)
+    return out, str(path), path.parent
 
 
 def _demo_rating_rows(split: str, lo: int, hi: int):
@@ -227,19 +234,20 @@ def _demo_rating_rows(split: str, lo: int, hi: int):
     for item in data.items:
         for k, ref in enumerate(item.images):
             out.append((item.item_id, f"{item.item_id}/{k}", item.prompt, ref, next(ratings)))
-    return out, data.source
+    return out, data.source, data.root
 
 
 def build_rating(dataset: str, split: str = "train", data_dir: str | Path | None = None, *, rating_min: int = 1,
-                 rating_max: int = 7, fraction: float = 1.0, seed: int = 0, limit: int | None = None) -> TaskData:
+                 rating_max: int = 7, fraction: float = 1.0, seed: int = 0, limit: int | None = None,
+                 allow_outside_data_dir: bool = False) -> TaskData:
     """Rating examples from ``dataset`` (``imagereward``, ``jsonl`` or ``demo``)."""
     if dataset == "demo":
-        rows, source = _demo_rating_rows(split, rating_min, rating_max)
+        rows, source, root = _demo_rating_rows(split, rating_min, rating_max)
     elif dataset in ("imagereward", "jsonl"):
         if data_dir is None:
             raise UsageError(f"dataset {dataset!r} needs --data-dir")
         reader = _imagereward_rating_rows if dataset == "imagereward" else _jsonl_rating_rows
-        rows, source = reader(Path(data_dir), split, rating_min, rating_max)
+        rows, source, root = reader(Path(data_dir), split, rating_min, rating_max)
     else:
         raise UsageError(
             f"the rating task reads per-image ratings, which dataset {dataset!r} does not have; "
@@ -254,12 +262,13 @@ def build_rating(dataset: str, split: str = "train", data_dir: str | Path | None
     if limit is not None:
         examples = examples[:limit]
     return _checked(TaskData("rating", dataset, split, examples, len(groups), len(keep), source,
-                             rating_scale=(rating_min, rating_max)))
+                             rating_scale=(rating_min, rating_max), root=root), allow_outside_data_dir)
 
 
 # -- pairwise -------------------------------------------------------------------------------
 def build_pairwise(dataset: str, split: str = "train", data_dir: str | Path | None = None, *,
-                   fraction: float = 1.0, seed: int = 0, limit: int | None = None) -> TaskData:
+                   fraction: float = 1.0, seed: int = 0, limit: int | None = None,
+                   allow_outside_data_dir: bool = False) -> TaskData:
     """(anchor, candidate) examples from every untied pair of each item of ``dataset``."""
     if dataset == "jsonl":  # prefbench's ranked JSONL form; any split name (the registry lists only test)
         from prefbench.data import jsonl
@@ -270,7 +279,7 @@ def build_pairwise(dataset: str, split: str = "train", data_dir: str | Path | No
     else:
         from prefbench.data import load_dataset
 
-        data = load_dataset(dataset, split, data_dir)
+        data = load_dataset(dataset, split, data_dir, allow_outside_data_dir=True)  # checked in _checked
     items = [data.items[i] for i in subset_indices(len(data.items), fraction, seed)]
     rng = np.random.default_rng([seed, 0xA1C40])
     examples = []
@@ -287,23 +296,56 @@ def build_pairwise(dataset: str, split: str = "train", data_dir: str | Path | No
                                         1 if candidate_better else 0, [0, 1]))
     if limit is not None:
         examples = examples[:limit]
-    return _checked(TaskData("pairwise", dataset, split, examples, len(data.items), len(items), data.source))
+    return _checked(TaskData("pairwise", dataset, split, examples, len(data.items), len(items), data.source,
+                             root=data.root), allow_outside_data_dir)
 
 
-def _checked(data: TaskData) -> TaskData:
+def _checked(data: TaskData, allow_outside_data_dir: bool = False) -> TaskData:
+    """Refuse an empty task, and every image file that cannot be read safely, up front.
+
+    A training set cannot mark one image as failed the way a run does, so an image path that
+    resolves outside the data dir (unless allowed), is missing, is not a regular file or is too
+    large stops the build with a message naming it. Outside paths are never opened.
+    """
+    from dataclasses import replace
+
+    from prefbench.data.images import open_image_file
+    from prefbench.errors import ImageError
+
     if not data.examples:
         what = "untied image pairs" if data.task == "pairwise" else "rated images"
         raise DataError(f"{data.dataset}/{data.split}: no {what} to train on "
                         f"({data.n_items_used} of {data.n_source_items} items kept)", data.source or None)
+    root = None if allow_outside_data_dir else data.root
+    bad: dict[str, str] = {}
+    checked: dict[Path, Any] = {}
+    for n, ex in enumerate(data.examples):
+        refs = []
+        for ref in ex.images:
+            if ref.path is not None:
+                if ref.path not in checked:
+                    try:
+                        open_image_file(ref.path, root).close()
+                    except ImageError as exc:
+                        bad[str(ref.path)] = str(exc)
+                    checked[ref.path] = replace(ref, root=root)
+                ref = checked[ref.path]
+            refs.append(ref)
+        data.examples[n] = replace(ex, images=refs)
+    if bad:
+        shown = "; ".join(list(bad.values())[:3])
+        raise DataError(f"{data.dataset}/{data.split}: {len(bad)} of {len(checked)} training images cannot be "
+                        f"used ({shown}{'; ...' if len(bad) > 3 else ''})", data.source or None)
     return data
 
 
 def build_task(task: str, dataset: str, split: str = "train", data_dir: str | Path | None = None, *,
                rating_min: int = 1, rating_max: int = 7, fraction: float = 1.0, seed: int = 0,
-               limit: int | None = None) -> TaskData:
+               limit: int | None = None, allow_outside_data_dir: bool = False) -> TaskData:
     if task == "rating":
         return build_rating(dataset, split, data_dir, rating_min=rating_min, rating_max=rating_max,
-                            fraction=fraction, seed=seed, limit=limit)
+                            fraction=fraction, seed=seed, limit=limit, allow_outside_data_dir=allow_outside_data_dir)
     if task == "pairwise":
-        return build_pairwise(dataset, split, data_dir, fraction=fraction, seed=seed, limit=limit)
+        return build_pairwise(dataset, split, data_dir, fraction=fraction, seed=seed, limit=limit,
+                              allow_outside_data_dir=allow_outside_data_dir)
     raise UsageError(f"unknown task {task!r}; tasks: rating, pairwise")

@@ -18,7 +18,6 @@ examples, prompts and answer format (:func:`sft_completion`), transformers backe
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -26,11 +25,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from prefbench.errors import UsageError
+from prefbench.provenance import git_commit, portable_values
 from prefbench.training.config import PROGRESS_KEY, TrainConfig
 from prefbench.training.progress import readout_callback, reward_curves
 from prefbench.training.tasks import TaskData, build_task
-
-from prefbench.errors import UsageError
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "prefbench_train.json"
@@ -77,9 +76,11 @@ def to_hf_dataset(data: TaskData, scale=None, sft: bool = False):
     with ``sft``, also ``completion`` (:func:`sft_completion`), SFTTrainer's target turn."""
     import datasets
 
+    from prefbench.data.images import resolve_inside
+
     def image_cell(ref):
-        if ref.path is not None:
-            return {"path": str(ref.path), "bytes": None}
+        if ref.path is not None:  # the checked real path (inside the data dir unless allowed)
+            return {"path": resolve_inside(ref.path, ref.root), "bytes": None}
         return {"path": None, "bytes": ref.read_bytes()}
 
     rows = {
@@ -228,7 +229,6 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     """
     from prefbench.training.backends import load_transformers, select_backend
     from prefbench.training.rewards import reward_functions
-
     from prefbench.weights import check_model_folder
 
     sft = cfg.method == "sft"
@@ -243,7 +243,8 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
               "starting from step 0", file=sys.stderr)
     choice = select_backend(cfg.backend, cfg.device, method=cfg.method)
     data = build_task(cfg.task, cfg.dataset, cfg.split, cfg.data_dir, rating_min=cfg.rating_min,
-                      rating_max=cfg.resolved_rating_max(), fraction=cfg.fraction, seed=cfg.seed, limit=cfg.limit)
+                      rating_max=cfg.resolved_rating_max(), fraction=cfg.fraction, seed=cfg.seed, limit=cfg.limit,
+                      allow_outside_data_dir=cfg.allow_outside_data_dir)
     print(f"prefbench train: {cfg.method.upper()} with backend {choice.name} on {choice.device} ({choice.reason}); "
           f"{len(data.examples)} {cfg.task} examples from {cfg.dataset}/{cfg.split}", file=sys.stderr)
 
@@ -335,8 +336,9 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         "train_loss": result.training_loss,
         "curves": reward_curves(trainer.state.log_history, key=PROGRESS_KEY[cfg.method]),
         "versions": _versions(),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit()["commit"],
     }
+    record = portable_values(record)  # the bundled id, paths relative to the current directory: no machine paths
     if is_main:
         (out / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n")
     return record
@@ -365,9 +367,8 @@ def _scorer_defaults(cfg: TrainConfig, scale) -> dict[str, Any]:
     """How to score this model with the prompts it was trained on. ``prompt_template_hash`` is
     the scorer's own, so it equals ``run.json``'s ``prompt_template_hash`` of a run that scores
     with the same prompts (default options, plus ``-S scale=...`` for a non-default scale)."""
-    from prefbench.scorers.vlm.prompts import DEFAULT_TEMPLATES
-
     from prefbench.registry import lookup
+    from prefbench.scorers.vlm.prompts import DEFAULT_TEMPLATES
 
     scorer = "expected_rating" if cfg.task == "rating" else "anchor_pairwise"
     options = {"scale": str(scale)} if scale is not None else {}
@@ -403,14 +404,3 @@ def _versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             out[name] = None
     return out
-
-
-def _git_commit() -> str | None:
-    import subprocess
-
-    try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                              capture_output=True, text=True, timeout=5, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() or None if proc.returncode == 0 else None

@@ -2,7 +2,7 @@
 
 Thin on purpose. Unsloth refuses vision models on the CPU, so this module only runs on a CUDA
 GPU with ``pip install "prefbench[unsloth]"`` (which pins transformers/TRL to versions Unsloth
-supports). It has not been run in this project's CI, which has no GPU: see the README.
+supports). It has not been run in this project's CI, which has no GPU: see docs/training.md, 'Backends'.
 ``unsloth`` must be imported before transformers and TRL so that its patches apply, which is
 why :func:`prefbench.training.trainer.train` calls :func:`import_first` before anything else
 imports them. The processor is the plain ``AutoProcessor`` (what the scorers load), not

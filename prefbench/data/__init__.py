@@ -7,7 +7,8 @@ Nothing here touches the network. A split whose files are missing raises
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from prefbench.data.model import ImageRef, Item, Split
@@ -40,7 +41,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "jsonl": DatasetInfo(
         "jsonl", ("test",), "imagereward", "prefbench.data.jsonl",
-        "your own data: one JSON object per line (see README 'Your own data')",
+        "your own data: one JSON object per line (see docs/datasets.md, 'Your own data')",
     ),
     "demo": DatasetInfo(
         "demo", ("test", "train", "ood"), "imagereward", "prefbench.data.demo",
@@ -66,11 +67,13 @@ def load_dataset(
     *,
     with_images: bool = True,
     limit: int | None = None,
+    allow_outside_data_dir: bool = False,
 ) -> Split:
     """Load ``split`` of dataset ``name`` from ``data_dir``.
 
     ``with_images=False`` reads only the annotation (enough for ``prefbench evaluate``).
-    ``limit`` keeps the first N items.
+    ``limit`` keeps the first N items. Image paths are confined to the data dir (see
+    :func:`confine`) unless ``allow_outside_data_dir``.
     """
     import importlib
 
@@ -79,14 +82,50 @@ def load_dataset(
     if split not in info.splits:
         raise UsageError(f"dataset {name!r} has no split {split!r}; splits: {', '.join(info.splits)}")
     if info.needs_data_dir and data_dir is None:
-        raise UsageError(f"dataset {name!r} needs --data-dir (see `prefbench list` and the README)")
+        raise UsageError(f"dataset {name!r} needs --data-dir (see `prefbench list` and docs/datasets.md)")
     module = importlib.import_module(info.module)
     result: Split = module.load(split=split, data_dir=Path(data_dir) if data_dir else None, with_images=with_images)
     if limit is not None:
         if limit < 1:
             raise UsageError(f"--limit must be at least 1, got {limit}")
         result.items = result.items[:limit]
+    if result.root is None and data_dir is not None:
+        data_dir = Path(data_dir)
+        result.root = data_dir if data_dir.is_dir() else data_dir.parent
+    if with_images and not allow_outside_data_dir and result.root is not None:
+        confine(result)
     return result
 
 
-__all__ = ["DATASETS", "DatasetInfo", "ImageRef", "Item", "Split", "dataset_info", "load_dataset"]
+def confine(split: Split) -> Split:
+    """Confine every image path of ``split`` to its data dir (``split.root``), in place.
+
+    Each image keeps the root, so reading it re-checks where its path resolves (a symlink
+    swapped in later is caught too): an image outside is never opened and gets status
+    ``error``. A split whose every image file lies outside is an error up front.
+    """
+    from prefbench.data.images import is_inside
+    from prefbench.errors import DataError
+
+    root = Path(split.root)
+    outside, with_path, first = 0, 0, None
+    for n, item in enumerate(split.items):
+        refs = []
+        for ref in item.images:
+            if ref.path is not None:
+                with_path += 1
+                if not is_inside(os.path.realpath(ref.path), root):
+                    outside += 1
+                    first = first or ref.path
+            refs.append(replace(ref, root=root) if ref.path is not None else ref)
+        split.items[n] = replace(item, images=refs)
+    if with_path and outside == with_path:
+        raise DataError(
+            f"all {outside} image paths resolve outside the data dir {root} (the first: {first}); "
+            "nothing would be read. Put the images under the data dir, or pass --allow-outside-data-dir "
+            "if you really keep them elsewhere", split.source or None,
+        )
+    return split
+
+
+__all__ = ["DATASETS", "DatasetInfo", "ImageRef", "Item", "Split", "confine", "dataset_info", "load_dataset"]

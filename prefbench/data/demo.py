@@ -23,6 +23,7 @@ Splits: ``train`` (400 prompts), ``test`` (300, the standard split) and ``ood`` 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -268,6 +269,25 @@ def ensure_generated(seed: int = SEED) -> Path:
     if (root / "done").is_file():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
+    with _generation_lock(root):  # a second process waits for the first instead of generating too
+        if (root / "done").is_file():
+            return root
+        return _generate_into(root, seed)
+
+
+@contextlib.contextmanager
+def _generation_lock(root: Path):
+    try:
+        import fcntl
+    except ImportError:  # no flock here: concurrent generators still agree through the rename below
+        yield
+        return
+    with open(root.parent / f".{root.name}.lock", "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def _generate_into(root: Path, seed: int) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{VERSION}-", dir=root.parent))
     try:
         for split in SPLIT_SIZES:
@@ -295,7 +315,7 @@ def load(split: str, data_dir: Path | None = None, with_images: bool = True) -> 
         refs = [ImageRef(key=f, path=root / f) for f in rec["images"]]
         items.append(Item(rec["prompt_id"], rec["prompt"], refs, rec["ranks"],
                           meta={"utility": rec["utility"], "flaws": rec["flaws"], "captions": rec["captions"]}))
-    return Split("demo", split, "imagereward", items, source=str(root),
+    return Split("demo", split, "imagereward", items, source=str(root), root=root,
                  note="synthetic demo world (prefbench.data.demo), not a real benchmark")
 
 

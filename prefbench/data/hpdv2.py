@@ -49,4 +49,4 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
         refs = [ImageRef(key=str(p), path=image_root / str(p)) for p in paths]
         meta = {"raw_annotations": obj["raw_annotations"]} if "raw_annotations" in obj else {}
         items.append(Item(item_id=str(pos), prompt=str(obj["prompt"]), images=refs, ranks=ranks, meta=meta))
-    return Split("hpdv2", split, "hpdv2", items, source=str(path))
+    return Split("hpdv2", split, "hpdv2", items, source=str(path), root=data_dir)

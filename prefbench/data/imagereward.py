@@ -42,4 +42,4 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
         ranks = check_ranks(obj["ranking"], len(gens), path, where)
         refs = [ImageRef(key=g, path=image_root / g) for g in gens]
         items.append(Item(item_id=str(obj["id"]), prompt=str(obj["prompt"]), images=refs, ranks=ranks))
-    return Split("imagereward", split, "imagereward", items, source=str(path))
+    return Split("imagereward", split, "imagereward", items, source=str(path), root=data_dir)

@@ -6,8 +6,11 @@ decompression bomb costs nothing.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import warnings
+from pathlib import Path
 from typing import BinaryIO
 
 from prefbench.errors import ImageError
@@ -15,11 +18,75 @@ from prefbench.errors import ImageError
 #: Largest image (width x height) that is decoded. 8192 x 8192 by default; the
 #: ``PREFBENCH_MAX_IMAGE_PIXELS`` environment variable overrides it.
 DEFAULT_MAX_PIXELS = 8192 * 8192
+#: Largest image file that is read: 256 MiB (an uncompressed 8192 x 8192 RGBA image is 256 MiB);
+#: ``PREFBENCH_MAX_IMAGE_BYTES`` overrides it.
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
 def max_pixels() -> int:
     value = os.environ.get("PREFBENCH_MAX_IMAGE_PIXELS")
     return int(value) if value else DEFAULT_MAX_PIXELS
+
+
+def max_bytes() -> int:
+    value = os.environ.get("PREFBENCH_MAX_IMAGE_BYTES")
+    return int(value) if value else DEFAULT_MAX_BYTES
+
+
+def resolve_inside(path: Path, root: Path | None) -> str:
+    """The real path of ``path``, checked to lie inside ``root`` (when given).
+
+    Raises ImageError for a missing file, a symlink loop, or a path that resolves (through
+    ``..``, an absolute path or a symlink) outside ``root``.
+    """
+    try:
+        real = os.path.realpath(path, strict=True)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found") from None
+    except (OSError, RuntimeError) as exc:
+        if getattr(exc, "errno", None) == errno.ELOOP or isinstance(exc, RuntimeError):
+            raise ImageError(f"{path}: symlink loop") from None
+        raise ImageError(f"{path}: cannot resolve ({getattr(exc, 'strerror', None) or exc})") from None
+    if root is not None and not is_inside(real, root):
+        raise ImageError(
+            f"{path}: resolves to {real}, outside the data dir {root}; not read "
+            "(pass --allow-outside-data-dir to read images outside it)"
+        )
+    return real
+
+
+def is_inside(real: str, root: Path) -> bool:
+    """Whether the resolved path ``real`` lies inside ``root`` (itself resolved)."""
+    base = os.path.realpath(root)
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def open_image_file(path: Path, root: Path | None = None):
+    """Open an image file for reading, safely: the path must resolve inside ``root`` (when
+    given), be a regular file (never a FIFO or a device, which would hang or never end) and be
+    at most :func:`max_bytes` long. Returns a binary file object; raises ImageError."""
+    real = resolve_inside(path, root)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if root is not None:
+        flags |= getattr(os, "O_NOFOLLOW", 0)  # the real path has no symlink left: one now is a swap
+    try:
+        fd = os.open(real, flags)
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageError(f"{path}: not a regular file (a FIFO, device or folder); not read")
+        limit = max_bytes()
+        if st.st_size > limit:
+            raise ImageError(f"{path}: {st.st_size} bytes exceeds the limit of {limit} "
+                             "(raise PREFBENCH_MAX_IMAGE_BYTES to allow it)")
+        if st.st_size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def decode_image(fp: BinaryIO, name: str = "<image>", limit: int | None = None):

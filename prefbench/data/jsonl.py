@@ -4,7 +4,8 @@
 
     {"prompt_id": "p1", "prompt": "a red cube", "images": ["img/p1_0.png", "img/p1_1.png"], "ranks": [1, 2]}
 
-Image paths are relative to the JSONL file's folder (absolute paths work too). Ranks: 1 = best,
+Image paths are relative to the JSONL file's folder; an absolute path, or one that resolves
+outside that folder, is not read unless `--allow-outside-data-dir` is given. Ranks: 1 = best,
 equal numbers are ties. Items are scored with the ImageReward convention unless ``--convention``
 says otherwise.
 """
@@ -44,4 +45,4 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
         items.append(Item(pid, str(obj["prompt"]), refs, ranks))
     if not items:
         raise DataError("no items", path)
-    return Split("jsonl", split, "imagereward", items, source=str(path))
+    return Split("jsonl", split, "imagereward", items, source=str(path), root=root)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefbench.data.images import decode_image
+from prefbench.data.images import decode_image, open_image_file
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,15 @@ class ImageRef:
     """Where an image comes from: a file path, or bytes held by the loader (parquet cells).
 
     ``key`` is a stable name used in hashes and samples (relative path, or ``row:col``).
+    ``root``, when set, confines ``path``: a path that resolves outside it (``..``, an absolute
+    path, a symlink) is never opened (see :func:`~prefbench.data.confine`).
     """
 
     key: str
     path: Path | None = None
     data: bytes | None = field(default=None, repr=False)
     loader: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+    root: Path | None = field(default=None, compare=False)
 
     def read_bytes(self) -> bytes:
         from prefbench.errors import ImageError
@@ -34,15 +37,19 @@ class ImageRef:
             return self.loader()
         if self.path is None:
             raise ImageError(f"{self.key}: no path or data")
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"{self.path}: file not found") from None
-        except OSError as exc:
-            raise ImageError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        with open_image_file(self.path, self.root) as fh:
+            try:
+                return fh.read()
+            except OSError as exc:
+                raise ImageError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
 
     def open(self):
-        """Decode to an RGB ``PIL.Image``; raises :class:`~prefbench.errors.ImageError`."""
+        """Decode to an RGB ``PIL.Image``; raises :class:`~prefbench.errors.ImageError`.
+
+        A file's header is checked (pixel limit) before the rest of it is read."""
+        if self.data is None and self.loader is None and self.path is not None:
+            with open_image_file(self.path, self.root) as fh:
+                return decode_image(fh, name=str(self.path))
         return decode_image(io.BytesIO(self.read_bytes()), name=str(self.path or self.key))
 
 
@@ -93,6 +100,8 @@ class Split:
     items: list[Item]
     source: str = ""
     note: str = ""
+    #: the folder the images must lie in (the data dir); set by the loader
+    root: Path | None = None
 
     def content_hash(self) -> str:
         """sha256 over every item's id, prompt, image keys and ranks, in order.

@@ -37,12 +37,8 @@ PRETRAIN_STEPS = "1800"
 #: the vision-tower stage before it (pretrain.pretrain_vision): 1,200 steps x 32 images, ~7 min
 VISION_STEPS = "1200"
 GRPO_STEPS = {"rating": "1000", "pairwise": "800"}
-#: learning rates (full fine-tuning of the 1.0M-parameter base). Measured on the first 100 demo test
-#: prompts (README, "How the pairwise scorer got off chance"): rating 0.625 (zero-shot 0.535),
-#: pairwise 0.609 after 800 steps (400: 0.594; 1,600: 0.599). The earlier base (random two-way labels
-#: on every example) gave rating 0.656 and a pairwise scorer at chance (400 steps 0.504, 600 steps
-#: 0.465): its two-image answers were at chance even on its own pre-training questions
-#: (scripts/demo_pairwise_binding_probe.py)
+#: learning rates (full fine-tuning of the 1.0M-parameter base); how the step counts were chosen is in
+#: docs/demo-world.md, "History" (results on the full test split: results/demo_tables.md)
 GRPO_LR = {"rating": "1e-4", "pairwise": "1e-4"}
 #: the rating run samples at 1.2: at 1.0 only half of the base's rollout groups held two different ratings
 RATING_TEMPERATURE = "1.2"

@@ -34,7 +34,13 @@ class Browser:
 
 
 def _data_dir(rec: dict) -> Path | None:
-    source = (rec.get("dataset") or {}).get("source") or ""
+    from prefbench.provenance import expand_path
+
+    ds = rec.get("dataset") or {}
+    if ds.get("data_dir"):  # portable form: relative to the current directory, ~, or absolute
+        path = expand_path(ds["data_dir"])
+        return path if path.exists() else None
+    source = ds.get("source") or ""  # runs recorded before data_dir: the annotation's path
     path = Path(source) if source else None
     if path is None or not path.exists():
         return None
@@ -61,7 +67,8 @@ def load_browser(group: Group, n_items: int) -> Browser:
     try:
         info = dataset_info(top.dataset)
         if data_dir is None and info.needs_data_dir:
-            browser.notes.append(f"dataset files not found at {ds.get('source')!r}; no items to show")
+            browser.notes.append(f"dataset files not found at {ds.get('data_dir') or ds.get('source')!r}; "
+                                 "no items to show")
             return browser
         split = load_dataset(top.dataset, top.split, data_dir, limit=ds.get("limit"))
     except (PrefbenchError, OSError, ValueError) as exc:

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from prefbench.scorers.base import ImageResult, Scorer, Task
-
 from prefbench.errors import ImageError
+from prefbench.scorers.base import ImageResult, Scorer, Task
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)

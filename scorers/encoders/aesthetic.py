@@ -16,7 +16,6 @@ from pathlib import Path
 
 from prefbench.scorers.encoders._common import EncoderScorer, clip_transform
 from prefbench.scorers.encoders.clip import image_features, load_image_processor
-
 from prefbench.weights import WeightsError, from_pretrained, load_state_dict
 
 HEAD_FILE = "sac+logos+ava1-l14-linearMSE.pth"

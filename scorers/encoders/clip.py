@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from prefbench.scorers.encoders._common import EncoderScorer, clip_transform
-
 from prefbench.weights import from_pretrained
 
 PREPROCESS = ("clip", "processor")

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prefbench.scorers.encoders._common import EncoderScorer
-
 from prefbench.weights import WeightsError, hub_file, load_state_dict
 
 HPS_FILES = {"v2.0": "HPS_v2_compressed.pt", "v2.1": "HPS_v2.1_compressed.pt"}

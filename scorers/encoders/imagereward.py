@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prefbench.scorers.encoders._common import EncoderScorer, clip_transform
-
 from prefbench.weights import WeightsError, from_pretrained, hub_file, load_state_dict
 
 CHECKPOINT = "ImageReward.pt"

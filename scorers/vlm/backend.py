@@ -88,10 +88,12 @@ class HFBackend:
 
     # -- loading --------------------------------------------------------------------------
     def load(self) -> None:
+        from prefbench.weights import check_model_folder, from_pretrained
+
+        check_model_folder(self.model_path, "VLM model")  # before seconds of torch/transformers imports
+
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
-
-        from prefbench.weights import from_pretrained
 
         device = self.device_name
         if device == "auto":
@@ -279,8 +281,9 @@ class HFBackend:
         reasoning block and the answer prefix, and one forward pass reads the answer logits.
         """
         import torch
-        from prefbench.scorers.vlm.readout import AnswerReadout, RowReadout
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+        from prefbench.scorers.vlm.readout import AnswerReadout, RowReadout
 
         cand_ids = [self.single_token_id(c) for c in candidates]
         prefill = budget == 0

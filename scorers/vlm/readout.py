@@ -32,8 +32,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
-from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
 from transformers import LogitsProcessor, StoppingCriteria
+
+from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
 
 THINKING, FORCING, TAIL, DONE = 0, 1, 2, 3
 _TAIL_CHARS = 64

@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from prefbench.scorers.base import ImageResult, Scorer
-from prefbench.scorers.vlm import prompts
-from prefbench.scorers.vlm.prompts import PAIRWISE_TOKENS, RatingScale
 
 from prefbench.data.model import Item
 from prefbench.errors import ImageError
+from prefbench.scorers.base import ImageResult, Scorer
+from prefbench.scorers.vlm import prompts
+from prefbench.scorers.vlm.prompts import PAIRWISE_TOKENS, RatingScale
 
 TASKS = ("rating", "pairwise")
 READOUTS = ("soft", "hard")

@@ -11,6 +11,7 @@ import hashlib
 import time
 
 import numpy as np
+
 from prefbench.scorers.base import ImageResult, Scorer
 
 

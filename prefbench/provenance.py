@@ -1,0 +1,115 @@
+"""Provenance that travels: git commit, package versions and machine-independent paths.
+
+A run's identity (config hash, cache hit, run folder name) and everything it records must not
+depend on where the checkout, the virtualenv or the user's cache lives, so that a committed
+run is answered from its record on any machine. :func:`portable_path` is the one rule for
+turning a path into what is recorded; runs and training both use it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+#: recorded in place of sys.argv[0] (a console script, ``-m``'s __main__.py, a venv path)
+PROGRAM = "prefbench"
+
+
+def _under(path: str, base: str) -> str | None:
+    """``path`` relative to ``base`` when it lies inside it (both real, absolute), else None."""
+    base = base.rstrip(os.sep)
+    if path == base:
+        return "."
+    if path.startswith(base + os.sep):
+        return path[len(base) + 1:]
+    return None
+
+
+def portable_path(value: str | os.PathLike) -> str:
+    """The form of a path that is recorded: the same on every machine for the same thing.
+
+    - a bundled demo checkpoint (or a file in it) -> ``prefbench-demo/<name>[/file]``;
+    - a path inside the current directory -> relative to it (``results/...``, ``data/...``);
+    - a path inside the user's home -> ``~/...``;
+    - anything else is kept as it is (an absolute path the user chose, or a hub id).
+
+    Only absolute paths are rewritten; a relative path is already what the user typed.
+    """
+    text = os.fspath(value)
+    if not os.path.isabs(text):
+        return text
+    from prefbench.demo_zoo import ASSETS, BUNDLED_PREFIX
+
+    real = os.path.realpath(text)
+    rel = _under(real, os.path.realpath(ASSETS))
+    if rel is not None and rel != ".":
+        return BUNDLED_PREFIX + rel.replace(os.sep, "/")
+    for base, prefix in ((os.getcwd(), ""), (str(Path.home()), "~/")):
+        # the path as given, then resolved (a checkout reached through a symlink)
+        rel = _under(os.path.normpath(text), os.path.abspath(base)) or _under(real, os.path.realpath(base))
+        if rel is not None:
+            return (prefix + rel) if rel != "." else (prefix.rstrip("/") or ".")
+    return text
+
+
+def portable_values(obj: Any) -> Any:
+    """``obj`` with every absolute-path string (in dicts and lists) made :func:`portable_path`."""
+    if isinstance(obj, dict):
+        return {k: portable_values(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [portable_values(v) for v in obj]
+    if isinstance(obj, (str, Path)) and os.path.isabs(os.fspath(obj)):
+        return portable_path(obj)
+    return obj
+
+
+def expand_path(text: str) -> Path:
+    """Inverse of :func:`portable_path` for reading a record back (``~`` and bundled ids)."""
+    from prefbench.demo_zoo import ASSETS, BUNDLED_PREFIX
+
+    if text.startswith(BUNDLED_PREFIX):
+        return ASSETS / text[len(BUNDLED_PREFIX):]
+    return Path(os.path.expanduser(text))
+
+
+def portable_command(argv: list[str] | None = None) -> list[str]:
+    """The command line as recorded: ``prefbench`` and its arguments, paths made portable."""
+    argv = list(sys.argv if argv is None else argv)
+    return [PROGRAM, *(portable_path(a) if os.path.isabs(a) else a for a in argv[1:])]
+
+
+def git_commit() -> dict[str, Any]:
+    """Commit of the prefbench source tree (None outside a git checkout).
+
+    ``git status`` runs with optional locks off, so it never takes ``.git/index.lock`` in the
+    user's checkout while a run or a commit is under way there.
+    """
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")
+    try:
+        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True, env=env).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=5, env=env).stdout.strip())
+        return {"commit": sha, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of prefbench, Python and the libraries in play (heavy ones only if imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["prefbench", "numpy", "scipy", "pillow"]
+    names += [m for m in ("torch", "transformers", "trl", "peft", "openai", "open_clip") if m in sys.modules]
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = version(name.replace("_", "-") if name != "open_clip" else "open-clip-torch")
+        except PackageNotFoundError:
+            out[name] = None
+    return out

@@ -1,0 +1,280 @@
+"""The OpenAI backend against a local HTTP server that fails on purpose: retries with backoff on
+429/5xx/timeouts, no retry on 4xx, bounded concurrency, several servers, API-key redaction,
+and the scorers through the real runner and CLI (soft scores from the served log-probabilities,
+missing answer tokens reported, failed images stored as retryable errors and retried)."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("openai", reason="needs the openai extra: pip install 'prefbench[openai]'")
+pytest.importorskip("tenacity", reason="needs the openai extra: pip install 'prefbench[openai]'")
+
+from prefbench.scorers.vlm.openai_client import ServerPool  # noqa: E402
+from tests.fixtures.cli import run_cli  # noqa: E402
+from tests.fixtures.openai_fakes import FakeServer, fake_logprobs  # noqa: E402
+
+KEY = "sk-test-SECRET-0123456789"
+PAYLOAD = {"model": "fake", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+
+
+def pool(urls, **kw):
+    kw.setdefault("backoff_initial", 0.01)
+    kw.setdefault("backoff_max", 0.05)
+    return ServerPool(urls if isinstance(urls, list) else [urls], KEY, **kw)
+
+
+def test_retries_429_and_5xx_then_succeeds():
+    with FakeServer(script=[429, 500, 503]) as srv:
+        p = pool(srv.url, max_retries=4)
+        try:
+            (reply,) = p.chat_many([PAYLOAD])
+        finally:
+            p.close()
+    assert reply.error is None and reply.attempts == 4
+    assert reply.data["choices"][0]["message"]["content"].endswith("<answer>")
+    u = p.usage.to_json()
+    assert u["requests"] == 1 and u["attempts"] == 4 and u["retries"] == 3 and u["failed_requests"] == 0
+    assert u["failed_attempts_by_status"] == {"429": 1, "500": 1, "503": 1}
+    assert u["prompt_tokens"] == 50 and u["completion_tokens"] == 7
+    assert len(srv.requests) == 4
+
+
+def test_gives_up_after_the_last_retry_with_a_retryable_error():
+    with FakeServer(default=502) as srv:
+        p = pool(srv.url, max_retries=2)
+        try:
+            (reply,) = p.chat_many([PAYLOAD])
+        finally:
+            p.close()
+    assert reply.data is None and reply.retryable and reply.attempts == 3
+    assert "HTTP 502" in reply.error and "gave up after 3 attempts" in reply.error
+    assert len(srv.requests) == 3
+
+
+def test_client_errors_are_not_retried():
+    with FakeServer(script=[400]) as srv:
+        p = pool(srv.url, max_retries=4)
+        try:
+            (reply,) = p.chat_many([PAYLOAD])
+        finally:
+            p.close()
+    assert reply.data is None and not reply.retryable and reply.attempts == 1 and "HTTP 400" in reply.error
+    assert len(srv.requests) == 1
+
+
+def test_request_timeout_is_retried_then_reported():
+    with FakeServer(default=("sleep", 2.0)) as srv:
+        p = pool(srv.url, timeout=0.3, max_retries=1)
+        try:
+            (reply,) = p.chat_many([PAYLOAD])
+        finally:
+            p.close()
+    assert reply.data is None and reply.retryable and reply.attempts == 2
+    assert "timed out after 0.3 s" in reply.error
+
+
+def test_concurrency_is_bounded():
+    with FakeServer(default=("sleep", 0.15)) as srv:
+        p = pool(srv.url, max_concurrency=3)
+        try:
+            replies = p.chat_many([PAYLOAD] * 12)
+        finally:
+            p.close()
+    assert all(r.error is None for r in replies)
+    assert srv.max_in_flight == 3
+
+
+def test_requests_spread_over_servers_and_a_dead_one_is_routed_around():
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_url = f"http://127.0.0.1:{dead.getsockname()[1]}/v1"
+    dead.close()  # nothing listens there: connections are refused
+    with FakeServer() as a, FakeServer() as b:
+        p = pool([a.url, b.url])
+        try:
+            assert all(r.error is None for r in p.chat_many([PAYLOAD] * 8))
+        finally:
+            p.close()
+        assert len(a.requests) == 4 and len(b.requests) == 4
+        p = pool([dead_url, a.url], max_retries=2)
+        try:
+            replies = p.chat_many([PAYLOAD] * 4)
+        finally:
+            p.close()
+    assert all(r.error is None for r in replies) and {r.server for r in replies} == {a.url}
+    assert p.usage.to_json()["failed_attempts_by_status"] == {"connection": 2}
+
+
+def test_api_key_is_sent_but_never_in_error_messages():
+    with FakeServer(default="echo-auth") as srv:
+        p = pool(srv.url, max_retries=1)
+        try:
+            (reply,) = p.chat_many([PAYLOAD])
+        finally:
+            p.close()
+    assert srv.headers[0]["authorization"] == f"Bearer {KEY}"
+    assert KEY not in reply.error and "Bearer ***" in reply.error
+
+
+# -- the scorers through the runner and CLI ---------------------------------------------------
+
+def _cli(srv_url, out, *extra, key=KEY):
+    return run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--base-url", srv_url,
+                    "--model", "fake", "--dataset", "demo", "--limit", "3", "--out", out, "--no-progress",
+                    "--json", "--api-key-env", "PREFBENCH_TEST_KEY", *extra],
+                   env_extra={"PREFBENCH_TEST_KEY": key})
+
+
+def _samples(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+
+
+def _expected_rating(messages, scale=range(1, 6)) -> float:
+    lps = fake_logprobs(messages)
+    w = [math.exp(lps[str(r)]) for r in scale]
+    return sum(r * x for r, x in zip(scale, w)) / sum(w)
+
+
+def test_cli_expected_rating_scores_are_the_served_probabilities(tmp_path):
+    out = tmp_path / "run"
+    with FakeServer() as srv:
+        proc = _cli(srv.url, out)
+        assert proc.returncode == 0, proc.stderr
+        answer_requests = [r for r in srv.requests if r.get("continue_final_message")]
+    rows = _samples(out)
+    assert rows and all(r["status"] == "ok" for r in rows)
+    # one reasoning + one answer request per image; the soft score is the expected rating over
+    # exactly the log-probabilities the server returned for that request
+    assert len(answer_requests) == len(rows)
+    assert all(r["logprob_token_ids"] == [ord(c) for c in "12345"] for r in answer_requests)
+    expected = sorted(_expected_rating(r["messages"][:-1]) for r in answer_requests)
+    assert sorted(r["score"] for r in rows) == pytest.approx(expected, abs=1e-9)
+    for r in answer_requests:
+        assert r["messages"][-1] == {"role": "assistant", "content": "<think>looks fine</think><answer>"}
+        (image,) = [part for part in r["messages"][0]["content"] if part["type"] == "image_url"]
+        assert image["image_url"]["url"].startswith("data:image/png;base64,")
+    summary = json.loads(proc.stdout)
+    record = json.loads((out / "run.json").read_text())
+    usage = record["scorer_summary"]["openai"]["usage"]
+    assert usage["requests"] == 2 * len(rows) and usage["prompt_tokens"] == 100 * len(rows)
+    assert record["model"] == {"id": "fake", "revision": None, "backend": "openai"}
+    assert record["scorer"]["backend"] == "openai" and summary["counts"]["ok"] == len(rows)
+    # the key went to the server, never to the run folder
+    for f in out.iterdir():
+        assert KEY not in f.read_text()
+
+
+def test_missing_answer_tokens_in_top_n_are_reported_not_invented(tmp_path):
+    out = tmp_path / "run"
+    with FakeServer(tokenize=False, top_n_digits=3) as srv:
+        proc = _cli(srv.url, out, "-S", "top_logprobs=4")
+        assert proc.returncode == 0, proc.stderr
+        answer_requests = [r for r in srv.requests if r.get("continue_final_message")]
+    rows = _samples(out)
+    assert all(r["top_logprobs"] == 4 and "logprob_token_ids" not in r for r in answer_requests)
+    for row in rows:
+        (roll,) = row["detail"]["rollouts"]
+        present = roll["answer_logprobs"]
+        assert len(present) <= 3
+        assert sorted(roll["missing_answer_tokens"]) == sorted(set("12345") - set(present))
+        assert roll["mass_outside_top_logprobs"] > 0 and roll["top_logprobs_n"] == 4
+        if not present:  # no rating token among the top-N: no score, and it says so
+            assert row["status"] == "unparsed" and row["score"] is None
+            assert row["error"].startswith("no answer token among the server's top 4")
+            continue
+        assert row["status"] == "ok"
+        assert roll["missing_logprob_upper_bound"] <= min(present.values())
+        # renormalised over the answer tokens the server returned, nothing else
+        w = {int(t): math.exp(v) for t, v in present.items()}
+        assert row["score"] == pytest.approx(sum(r * x for r, x in w.items()) / sum(w.values()), abs=1e-9)
+    record = json.loads((out / "run.json").read_text())
+    assert record["scorer_summary"]["openai"]["missing_answer_tokens"] == len(rows)
+    assert record["counts"]["ok"] > 0 and record["counts"]["unparsed"] == record["scorer_summary"]["openai"]["no_answer_token"]
+
+
+def test_failed_requests_are_retryable_errors_and_the_next_run_completes(tmp_path):
+    out = tmp_path / "run"
+    with FakeServer(default=503) as srv:
+        proc = _cli(srv.url, out, "-S", "max_retries=1")
+        assert proc.returncode == 0, proc.stderr
+    rows = _samples(out)
+    assert rows and all(r["status"] == "error" and r["retryable"] for r in rows)
+    assert all("HTTP 503" in r["error"] and KEY not in r["error"] for r in rows)
+    assert KEY not in proc.stdout + proc.stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "incomplete"
+    with FakeServer() as srv:  # the server is back, on another port: the run resumes there
+        proc = _cli(srv.url, out)
+        assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "complete" and record["counts"]["ok"] == len(rows) and record["counts"]["error"] == 0
+
+
+def test_backend_options_are_validated(tmp_path):
+    proc = run_cli(["run", "--scorer", "random", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
+                    "--out", tmp_path / "r"])
+    assert proc.returncode == 2 and "has no openai backend" in proc.stderr
+    proc = run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--model", "m", "--out", tmp_path / "r"])
+    assert proc.returncode == 2 and "needs --base-url" in proc.stderr
+    proc = run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--model", "m", "--base-url",
+                    "http://127.0.0.1:9/v1", "-S", "dtype=float16", "--out", tmp_path / "r"])
+    assert proc.returncode == 2 and "no option(s) dtype" in proc.stderr
+    proc = run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--model", "m", "--base-url",
+                    "http://127.0.0.1:9/v1", "--api-key-env", "PREFBENCH_SURELY_UNSET", "--out", tmp_path / "r"])
+    assert proc.returncode == 2 and "PREFBENCH_SURELY_UNSET is not set" in proc.stderr
+
+
+def test_cli_anchor_pairwise_sends_the_anchor_first_and_scores_p1(tmp_path):
+    out = tmp_path / "run"
+    with FakeServer() as srv:
+        proc = run_cli(["run", "--scorer", "anchor_pairwise", "--backend", "openai", "--base-url", srv.url,
+                        "--model", "fake", "--dataset", "demo", "--limit", "3", "--out", out, "--no-progress",
+                        "--json", "--rollouts", "2"])
+        assert proc.returncode == 0, proc.stderr
+        answer_requests = [r for r in srv.requests if r.get("continue_final_message")]
+    rows = _samples(out)
+    anchors = [r for r in rows if r["detail"].get("anchor")]
+    others = [r for r in rows if not r["detail"].get("anchor")]
+    assert len(anchors) == 3 and all(r["score"] == 0.5 for r in anchors)
+    assert len(answer_requests) == 2 * len(others)  # N-1 comparisons per item, 2 rollouts each
+    p1 = []
+    for r in answer_requests:
+        assert r["logprob_token_ids"] == [ord("0"), ord("1")]
+        lps = fake_logprobs(r["messages"][:-1])
+        p1.append(math.exp(lps["1"]) / (math.exp(lps["0"]) + math.exp(lps["1"])))
+    rollout_scores = sorted(s for row in others for s in row["detail"]["rollout_scores"])
+    assert rollout_scores == pytest.approx(sorted(p1), abs=1e-9)
+    # the shared part comes first: every comparison of an item opens with the same anchor image
+    by_item: dict[str, set] = {}
+    for r in answer_requests:
+        urls = [part["image_url"]["url"] for part in r["messages"][0]["content"] if part["type"] == "image_url"]
+        text = next(part["text"] for part in r["messages"][0]["content"] if part["type"] == "text")
+        by_item.setdefault(text, set()).add(urls[0])
+    assert len(by_item) == 3 and all(len(first) == 1 for first in by_item.values())
+    record = json.loads((out / "run.json").read_text())
+    assert record["scorer_summary"]["anchor_kv_prefix_sharing"] == "server prefix cache"
+    assert record["metrics"]["brier"] is not None
+
+
+def test_inline_answer_request_uses_only_standard_parameters(tmp_path):
+    """answer_request=inline: one plain chat request per rollout (no vLLM extensions), the soft
+    score read at the token after the rollout's own <answer>."""
+    out = tmp_path / "run"
+    with FakeServer(tokenize=False) as srv:
+        proc = _cli(srv.url, out, "-S", "answer_request=inline")
+        assert proc.returncode == 0, proc.stderr
+        requests = list(srv.requests)
+    rows = _samples(out)
+    assert len(requests) == len(rows)
+    standard = {"model", "messages", "max_tokens", "temperature", "top_p", "seed", "logprobs", "top_logprobs"}
+    assert all(set(r) <= standard for r in requests)
+    expected = sorted(_expected_rating(r["messages"]) for r in requests)
+    assert all(r["status"] == "ok" for r in rows)
+    assert sorted(r["score"] for r in rows) == pytest.approx(expected, abs=1e-9)
+    (roll,) = rows[0]["detail"]["rollouts"]
+    assert roll["answer_token_source"] == "top_logprobs=20 (inline)" and not roll.get("forced")
