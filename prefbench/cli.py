@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 EPILOG = """commands:
   prefbench run                                        every bundled demo scorer on the demo test split
@@ -20,6 +21,27 @@ EPILOG = """commands:
   prefbench doctor                                     Python, torch/CUDA, extras, optional envs, disk, memory
 
 Exit codes: 0 ok, 1 failure, 2 bad input (the message names the file and line)."""
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a batch size, a count of resamples or rollouts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
 
 
 def _fmt(x, digits=4):
@@ -87,11 +109,13 @@ def _run_text(rec: dict) -> str:
     m, c = rec["metrics"], rec["counts"]
     ds = rec["dataset"]
     model = f" ({rec['model']['id']})" if rec["model"].get("id") else ""
+    n_images = sum(v for k, v in c.items() if k != "forced")
+    accuracy = (f"accuracy {_fmt(m['accuracy'])}  95% CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]"
+                if c["ok"] else f"accuracy n/a (0 of {n_images} scored)")
     lines = [
         f"{rec['scorer']['name']}{model} on {ds['name']}/{ds['split']} — {m['convention']} convention"
         + (" [cached]" if rec.get("cached") else ""),
-        f"  accuracy {_fmt(m['accuracy'])}  95% CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]"
-        f"  ({m['n_prompts']} prompts, {m['n_pairs']} pairs; cluster bootstrap over prompts)",
+        f"  {accuracy}  ({m['n_prompts']} prompts, {m['n_pairs']} pairs; cluster bootstrap over prompts)",
         f"  per-item Kendall tau-b {_fmt(m.get('kendall_tau_b'), 3)}  Spearman {_fmt(m.get('spearman'), 3)}",
         f"  images: {c['ok']} ok, {c['unparsed']} unparsed, {c['error']} error, {c.get('forced', 0)} forced"
         + (f", {c['missing']} missing" if c.get("missing") else ""),
@@ -115,7 +139,7 @@ def cmd_run(args) -> int:
         convention=args.convention, tie_threshold=args.tie_threshold, bootstrap_resamples=args.bootstrap_resamples,
         results_root=args.results, progress=not args.no_progress, batch_size=args.batch_size,
         backend=args.backend, base_urls=args.base_url, api_key_env=args.api_key_env,
-        allow_outside_data_dir=args.allow_outside_data_dir,
+        allow_outside_data_dir=args.allow_outside_data_dir, wait=args.wait,
     )
     if args.scorer is None:
         from prefbench.demo_zoo.suite import leaderboard_text, run_suite
@@ -135,6 +159,11 @@ def cmd_run(args) -> int:
         _print_json(_clean(flat_summary(record)))
     else:
         print(_run_text(record))
+    if record["counts"]["ok"] == 0:
+        c = record["counts"]
+        print(f"prefbench: error: no image scored ({c['error']} error, {c['unparsed']} unparsed, "
+              f"{c.get('missing', 0)} missing); see the errors in {record['run_dir']}/samples.jsonl", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -154,13 +183,30 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from prefbench.errors import UsageError
     from prefbench.metrics import paired_bootstrap
-    from prefbench.runner import ensure_same_split, load_per_prompt
-    from prefbench.store import read_run
+    from prefbench.report.runs import run_view
+    from prefbench.store import RUN_FILE
 
-    a, b = read_run(args.run_a), read_run(args.run_b)
-    ensure_same_split(a, b)
-    res = paired_bootstrap(load_per_prompt(a), load_per_prompt(b), n_resamples=args.bootstrap_resamples)
+    views = []
+    for name, given in (("A", args.run_a), ("B", args.run_b)):
+        file = Path(given)
+        file = file / RUN_FILE if file.is_dir() else file
+        view = run_view(file, file.parent)  # the report's and check's validated view of a record
+        if view.status != "complete" or view.per_prompt() is None:
+            raise UsageError(f"run {name} ({given}) is not a finished run (status {view.status!r}); "
+                             "finish it (rerun its command) before comparing")
+        views.append(view)
+    va, vb = views
+    if (va.dataset, va.split) != (vb.dataset, vb.split):
+        raise UsageError(f"runs are on different splits: A {va.dataset}/{va.split}, B {vb.dataset}/{vb.split}")
+    if va.content_hash is None or va.content_hash != vb.content_hash:
+        raise UsageError(f"runs scored different data (content hash {str(va.content_hash)[:8]} vs "
+                         f"{str(vb.content_hash)[:8]}): their prompts cannot be paired")
+    if va.convention != vb.convention:
+        raise UsageError(f"runs use different metric conventions ({va.convention} vs {vb.convention})")
+    a, b = va.record, vb.record
+    res = paired_bootstrap(va.per_prompt(), vb.per_prompt(), n_resamples=args.bootstrap_resamples)
     out = {
         "dataset": a["dataset"]["name"], "split": a["dataset"]["split"], "convention": a["metrics"]["convention"],
         "a": {"run_dir": str(args.run_a), "scorer": a["scorer"]["name"], "model": a["model"].get("id"),
@@ -264,9 +310,9 @@ def _add_outside_option(p) -> None:
 def _add_metric_options(p) -> None:
     p.add_argument("--convention", choices=["imagereward", "hpdv2", "pickapic"],
                    help="override the split's official accuracy convention")
-    p.add_argument("--tie-threshold", type=float, default=0.0,
+    p.add_argument("--tie-threshold", type=_non_negative_float, default=0.0,
                    help="pickapic: predict a tie when |p0 - p1| <= this (tune on validation_unique; default 0)")
-    p.add_argument("--bootstrap-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--bootstrap-resamples", type=_positive_int, default=10_000, help="bootstrap resamples (default 10000)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,14 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="split (default: the dataset's test split)")
     p.add_argument("--data-dir", help="folder holding the dataset's files")
     _add_outside_option(p)
-    p.add_argument("--limit", type=int, help="score only the first N items")
-    p.add_argument("--rollouts", type=int, help="Mean@k: reasoning rollouts per image (VLM scorers)")
+    p.add_argument("--limit", type=_positive_int, help="score only the first N items")
+    p.add_argument("--rollouts", type=_positive_int, help="Mean@k: reasoning rollouts per image (VLM scorers)")
     p.add_argument("--seed", type=int, default=0, help="scorer seed (default 0)")
     p.add_argument("--out", help="run folder (default: results/<dataset>-<split>/<scorer>-...-<config hash>)")
     p.add_argument("--results", default="results", help="root for default run folders (default: results)")
     p.add_argument("-S", action="append", default=[], metavar="KEY=VALUE",
                    help="scorer option; repeatable (values parse as JSON when they can)")
-    p.add_argument("--batch-size", type=int, help="items per scorer batch (default: the scorer's)")
+    p.add_argument("--batch-size", type=_positive_int, help="items per scorer batch (default: the scorer's)")
     p.add_argument("--backend", choices=["transformers", "openai"],
                    help="VLM scorers: transformers (default, loads --model) or openai (an OpenAI-compatible "
                         "server such as vLLM serving --model NAME)")
@@ -306,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--backend openai: server URL such as http://127.0.0.1:8000/v1; repeat to spread requests")
     p.add_argument("--api-key-env", metavar="VAR",
                    help="--backend openai: environment variable holding the API key (default OPENAI_API_KEY)")
+    p.add_argument("--wait", action="store_true",
+                   help="if another prefbench process is writing the same run folder, wait for it (default: exit 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     _add_metric_options(p)
@@ -323,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="paired cluster bootstrap of two runs on the same split")
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
-    p.add_argument("--bootstrap-resamples", type=int, default=10_000)
+    p.add_argument("--bootstrap-resamples", type=_positive_int, default=10_000)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 
@@ -341,28 +389,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_outside_option(p)
     p.add_argument("--fraction", type=float, default=1.0, help="seeded random fraction of the items (paper: 0.25 of HPDv2)")
     p.add_argument("--seed", type=int, default=0, help="seed for the subset, pair order and training (default 0)")
-    p.add_argument("--limit", type=int, help="keep only the first N examples")
+    p.add_argument("--limit", type=_positive_int, help="keep only the first N examples")
     p.add_argument("--output", required=True, help="folder for the trained model, checkpoints and prefbench_train.json")
     p.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (default: --epochs over the data)")
     p.add_argument("--epochs", type=float, default=1.0, help="epochs when --max-steps is not given (default 1)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--lora", dest="lora", action="store_true", default=True, help="LoRA on the language layers (default)")
     g.add_argument("--full", dest="lora", action="store_false", help="full fine-tuning")
-    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank (default 16)")
+    p.add_argument("--lora-r", type=_positive_int, default=16, help="LoRA rank (default 16)")
     p.add_argument("--rating-scale", help="rating task: LOW-HIGH (default 1-7 for imagereward, else 1-5)")
-    p.add_argument("--max-pixels", type=int,
+    p.add_argument("--max-pixels", type=_positive_int,
                    help="cap on image pixels for the processor; saved with OUT, so scoring uses the same")
-    p.add_argument("--num-generations", type=int, default=4, help="rollouts per prompt, GRPO's group (default 4)")
-    p.add_argument("--max-completion-length", type=int, default=256, help="reasoning + answer tokens (default 256)")
+    p.add_argument("--num-generations", type=_positive_int, default=4, help="rollouts per prompt, GRPO's group (default 4)")
+    p.add_argument("--max-completion-length", type=_positive_int, default=256, help="reasoning + answer tokens (default 256)")
     p.add_argument("--learning-rate", type=float, help="default 1e-5 with LoRA, 1e-6 full fine-tuning")
     p.add_argument("--beta", type=float, default=0.04, help="KL coefficient (default 0.04)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the rollouts (default 1.0)")
-    p.add_argument("--batch-size", type=int,
+    p.add_argument("--batch-size", type=_positive_int,
                    help="completions per device step (default: --num-generations; SFT: examples, default 8)")
-    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
+    p.add_argument("--grad-accum", type=_positive_int, default=1, help="gradient accumulation steps (default 1)")
     p.add_argument("--reward-weight", action="append", default=[], metavar="NAME=W",
                    help="reward weight: format, exact, approx (rating only); default 1 each; repeatable")
-    p.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (default 50)")
+    p.add_argument("--save-steps", type=_positive_int, default=50, help="checkpoint every N steps (default 50)")
     p.add_argument("--resume", action="store_true", help="continue OUT's run from its last checkpoint")
     p.add_argument("--backend", default="auto", choices=["auto", "transformers", "unsloth"],
                    help="auto: Unsloth on a CUDA GPU when installed, else transformers + PEFT")
@@ -378,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="folder searched for run.json files (default: results)")
     p.add_argument("--out", help="output folder (default: the --results folder)")
     p.add_argument("--items", type=int, default=30, help="items per split in the HTML item browser (default 30; 0: none)")
-    p.add_argument("--bootstrap-resamples", type=int, default=10_000, help="paired bootstrap resamples (default 10000)")
+    p.add_argument("--bootstrap-resamples", type=_positive_int, default=10_000, help="paired bootstrap resamples (default 10000)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check", help="regression gate: fail (exit 1) when a run is significantly worse than its baseline")
@@ -386,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="folder searched for run.json files (default: results)")
     p.add_argument("--alpha", type=float, default=0.05, help="one-sided significance level (default 0.05)")
     p.add_argument("--write-baseline", action="store_true", help="write FILE from the current runs instead of checking")
-    p.add_argument("--bootstrap-resamples", type=int, default=10_000, help="paired bootstrap resamples (default 10000)")
+    p.add_argument("--bootstrap-resamples", type=_positive_int, default=10_000, help="paired bootstrap resamples (default 10000)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_check)
 
@@ -410,8 +458,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except PrefbenchError as exc:
-        print(f"prefbench: error: {exc}", file=sys.stderr)
+        from prefbench.provenance import redact_url
+
+        print(f"prefbench: error: {redact_url(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a read-only folder, a full disk, a permission: the environment, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = (" (every image scored so far is stored: rerun the same command to resume)"
+                if args.command == "run" else "")
+        print(f"prefbench: error: {where}{exc.strerror or exc}{hint}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

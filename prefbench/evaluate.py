@@ -32,8 +32,13 @@ def read_scores(path: Path, split: Split) -> dict[tuple[str, int], float]:
         pid, idx, score = str(row["prompt_id"]), row["image_index"], row["score"]
         if isinstance(idx, bool) or not isinstance(idx, int):
             raise DataError(f"image_index must be an integer, got {idx!r}", path, lineno)
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-            raise DataError(f"score must be a finite number, got {score!r}", path, lineno)
+        try:  # float(): a 400-digit integer overflows, and is no score either
+            finite = not isinstance(score, bool) and isinstance(score, (int, float)) and math.isfinite(float(score))
+        except OverflowError:
+            finite = False
+        if not finite:
+            shown = repr(score) if len(repr(score)) <= 40 else repr(score)[:37] + "..."
+            raise DataError(f"score must be a finite number, got {shown}", path, lineno)
         if pid not in n_images:
             unknown.append(f"{pid!r} (line {lineno})")
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,19 @@ def portable_values(obj: Any) -> Any:
     if isinstance(obj, (str, Path)) and os.path.isabs(os.fspath(obj)):
         return portable_path(obj)
     return obj
+
+
+#: the userinfo of a URL (``scheme://user:secret@host``): credentials, never recorded or printed
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@\"']+@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the credentials of every URL in it replaced by ``***``.
+
+    >>> redact_url("http://user:key@gpu1:8000/v1 and https://h/v1")
+    'http://***@gpu1:8000/v1 and https://h/v1'
+    """
+    return _USERINFO.sub(r"\1***@", text)
 
 
 def expand_path(text: str) -> Path:

@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,6 +170,35 @@ def options(cls: type) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in sig.parameters.items() if n != "self" and p.kind is p.KEYWORD_ONLY}
 
 
+#: annotation names -> the JSON value types an option of that type accepts
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+                                       "None": (type(None),), "list": (list,), "dict": (dict,)}
+
+
+def type_problem(param: inspect.Parameter, value: Any) -> str | None:
+    """Why ``value`` does not fit the option's annotation (``int``, ``float | None``, ...), or
+    None; an annotation this does not understand accepts anything (the scorer checks it)."""
+    ann = param.annotation
+    if ann is inspect.Parameter.empty:
+        if param.default is None or param.default is inspect.Parameter.empty:
+            return None
+        ann = type(param.default).__name__
+    if not isinstance(ann, str):
+        ann = getattr(ann, "__name__", str(ann))
+    allowed: list[type] = []
+    for part in (p.strip() for p in ann.split("|")):
+        base = part.split("[", 1)[0]
+        if base not in _TYPES:
+            return None
+        allowed += _TYPES[base]
+    is_bool = isinstance(value, bool)
+    if any(isinstance(value, t) and (t is bool or not is_bool) for t in allowed):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
+        return None
+    return f"must be {ann.replace(' | None', ' or null')}, got {value!r}"
+
+
 def build(name: str, params: dict[str, Any] | None = None, backend: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Instantiate scorer ``name`` with ``params``; returns (scorer, spec).
 
@@ -185,6 +215,10 @@ def build(name: str, params: dict[str, Any] | None = None, backend: str | None =
             f"scorer {name!r} has no option(s) {', '.join(unknown)}; "
             f"its options: {', '.join(sorted(accepted)) or '(none)'}"
         )
+    for key, value in params.items():
+        problem = type_problem(accepted[key], value)
+        if problem:
+            raise UsageError(f"scorer {name!r}: option {key} {problem}")
     try:
         scorer = cls(**params)
     except (TypeError, ValueError) as exc:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
+import stat
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,7 @@ from prefbench.store import (
     RUN_FILE,
     RUN_SCHEMA_VERSION,
     SAMPLES_FILE,
+    RunLock,
     SampleWriter,
     read_run,
     read_samples,
@@ -75,6 +77,8 @@ class RunConfig:
     api_key_env: str | None = None
     #: read image paths that resolve outside the data dir (off: such an image gets status error)
     allow_outside_data_dir: bool = False
+    #: another process writing the same run folder: wait for it (default: refuse, exit 2)
+    wait: bool = False
 
 
 def _slug(text: str) -> str:
@@ -292,30 +296,54 @@ def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
     identity = config_identity(spec, scorer, split, cfg, model_info)
     config_hash = _hash(identity)
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, spec, model_info, config_hash, split)
+    _refuse_symlinked_folders(run_dir, inside=None if cfg.out else Path(cfg.results_root))
+    lock = RunLock(run_dir).acquire(wait=cfg.wait, log=log)  # one writer per run folder
+    try:
+        return _run_in(run_dir, cfg, scorer, spec, model_info, split, identity, config_hash, log)
+    finally:
+        lock.release()
+
+
+def _refuse_symlinked_folders(run_dir: Path, inside: Path | None) -> None:
+    """A run folder (or, under the results root, a folder between the root and it) that is a
+    symlink would send every write elsewhere: refuse it."""
+    folders = [run_dir]
+    if inside is not None:
+        folders += [p for p in run_dir.parents if inside in p.parents]
+    for folder in folders:
+        if folder.is_symlink():
+            raise UsageError(f"{folder} is a symlink; prefbench never writes a run through one "
+                             "(use a real folder, or --out)")
+
+
+def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict, split: Split, identity: dict,
+            config_hash: str, log) -> dict:
     run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
     previous = None
-    if run_path.exists():
+    if run_path.exists() or run_path.is_symlink():
         previous = read_run(run_path)
+        if not isinstance(previous.get("schema_version"), int) or previous["schema_version"] > RUN_SCHEMA_VERSION:
+            raise UsageError(f"{run_path} has schema version {previous.get('schema_version')!r}, newer than this "
+                             f"prefbench writes ({RUN_SCHEMA_VERSION}); upgrade prefbench, or use another --out")
         if previous.get("config_hash") != config_hash:
             raise UsageError(
                 f"{run_dir} holds a run with a different configuration (config hash "
                 f"{str(previous.get('config_hash'))[:8]} vs {config_hash[:8]}); use another --out or delete it"
             )
-    elif samples_path.exists() and samples_path.stat().st_size:
+    elif samples_path.is_symlink() or (samples_path.exists() and samples_path.stat().st_size):
         raise UsageError(f"{run_dir} has samples but no run.json; use another --out or delete it")
-    run_dir.mkdir(parents=True, exist_ok=True)
 
     metric_opts = {"convention": cfg.convention or split.convention, "tie_threshold": cfg.tie_threshold,
                    "bootstrap_resamples": cfg.bootstrap_resamples, "bootstrap_seed": cfg.bootstrap_seed}
     # Fast path: a finished run whose samples are untouched is answered from run.json.
     if previous and previous.get("status") == "complete" and previous.get("metric_options") == metric_opts:
-        st = samples_path.stat() if samples_path.exists() else None
-        if st and previous.get("samples_bytes") == st.st_size:
+        st = os.lstat(samples_path) if samples_path.exists() or samples_path.is_symlink() else None
+        if st and stat.S_ISREG(st.st_mode) and previous.get("samples_bytes") == st.st_size:
             log(f"cached: {run_dir} is complete; nothing to score")
             previous["cached"] = True
             return previous
 
-    rows = read_samples(samples_path)
+    rows = read_samples(samples_path, log=log)
     tasks = _todo(split, rows)
     created = (previous or {}).get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")
     record: dict[str, Any] = {
@@ -356,8 +384,10 @@ def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
         finally:
             writer.close()
             scorer.close()
-        rows = read_samples(samples_path)
+        rows = read_samples(samples_path, log=log)
     metrics, extra, counts = summarize(split, rows, cfg)
+    if counts["ok"] == 0:  # not "accuracy 0": there is no accuracy when nothing was scored
+        metrics.update(accuracy=None, ci_low=None, ci_high=None, kendall_tau_b=None, spearman=None)
     summary = scorer.summary() if tasks else (previous or {}).get("scorer_summary", {})
     prev_tp = (previous or {}).get("throughput", {})
     throughput = {
@@ -405,12 +435,3 @@ def load_per_prompt(record: dict):
     from prefbench.metrics import PerPrompt
 
     return PerPrompt.from_json(record["metrics"]["convention"], record["per_prompt"], record["metrics"]["n_pairs"])
-
-
-def ensure_same_split(a: dict, b: dict, names: Sequence[str] = ("A", "B")) -> None:
-    da, db = a["dataset"], b["dataset"]
-    if (da["name"], da["split"]) != (db["name"], db["split"]):
-        raise UsageError(f"runs are on different splits: {names[0]} {da['name']}/{da['split']}, "
-                         f"{names[1]} {db['name']}/{db['split']}")
-    if a["metrics"]["convention"] != b["metrics"]["convention"]:
-        raise UsageError("runs use different metric conventions")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +18,44 @@ def require_file(path: Path, dataset: str, what: str) -> Path:
     return path
 
 
-def read_json(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
+def read_text(path: Path) -> str:
+    """A text file as UTF-8; an unreadable or non-UTF-8 file is a DataError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read ({exc.strerror or exc})", path) from None
+
+
+def loads(text: str, path: Path, line: int | None = None) -> Any:
+    """``json.loads`` whose failures (bad syntax, nesting too deep for the parser, a number too
+    long to convert) are a DataError naming file and line."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON ({exc.msg}, column {exc.colno})", path, exc.lineno) from None
+        raise DataError(f"invalid JSON ({exc.msg}, column {exc.colno})", path,
+                        exc.lineno if line is None else line) from None
+    except RecursionError:
+        raise DataError("JSON nested too deeply to read", path, line) from None
+    except ValueError as exc:  # e.g. an integer literal over Python's digit limit
+        raise DataError(f"invalid JSON ({exc})", path, line) from None
+
+
+def read_json(path: Path) -> Any:
+    return loads(read_text(path), path)
 
 
 def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """Rows of a JSONL file as (line number, object); blank lines are skipped."""
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON ({exc.msg}, column {exc.colno})", path, lineno) from None
-            if not isinstance(obj, dict):
-                raise DataError("expected a JSON object", path, lineno)
-            rows.append((lineno, obj))
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):  # not splitlines: U+2028 may sit in a string
+        if not line.strip():
+            continue
+        obj = loads(line, path, lineno)
+        if not isinstance(obj, dict):
+            raise DataError("expected a JSON object", path, lineno)
+        rows.append((lineno, obj))
     return rows
 
 
@@ -49,5 +66,20 @@ def check_ranks(ranks: Any, n_images: int, path: Path, where: str, line: int | N
     for r in ranks:
         if isinstance(r, bool) or not isinstance(r, (int, float)):
             raise DataError(f"{where}: rank {r!r} is not a number", path, line)
+        if not math.isfinite(r):  # NaN/inf would be ordered by list position, convention by convention
+            raise DataError(f"{where}: rank {r!r} is not a finite number", path, line)
         out.append(r)
     return out
+
+
+def check_item_id(value: Any, seen: dict[str, Any], path: Path, where: str, key: str,
+                  line: int | None = None) -> str:
+    """An item id as a string: a string or an integer (never null, a bool or a float), unique in
+    the file as a string (``5`` and ``"5"`` are the same id, and would be merged silently)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DataError(f"{where}: {key} must be a string or an integer, got {value!r}", path, line)
+    text = str(value)
+    if text in seen:
+        raise DataError(f"{where}: duplicate {key} {text!r} (first at {seen[text]})", path, line)
+    seen[text] = where if line is None else f"line {line}"
+    return text

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefbench.data._io import check_ranks, read_json, require_file
+from prefbench.data._io import check_item_id, check_ranks, read_json, require_file
 from prefbench.data.model import ImageRef, Item, Split
 from prefbench.errors import DataError
 
@@ -31,7 +31,7 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
             f"imagereward: image folder {image_root} not found. Unpack upstream's {split}_images.zip there "
             f"so that {image_root}/<generation path> exists."
         )
-    items = []
+    items, seen = [], {}
     for pos, obj in enumerate(raw):
         where = f"item {pos}"
         if not isinstance(obj, dict) or not {"id", "prompt", "generations", "ranking"} <= obj.keys():
@@ -41,5 +41,6 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
             raise DataError(f"{where}: 'generations' must be a non-empty list of paths", path)
         ranks = check_ranks(obj["ranking"], len(gens), path, where)
         refs = [ImageRef(key=g, path=image_root / g) for g in gens]
-        items.append(Item(item_id=str(obj["id"]), prompt=str(obj["prompt"]), images=refs, ranks=ranks))
+        item_id = check_item_id(obj["id"], seen, path, where, "id")
+        items.append(Item(item_id=item_id, prompt=str(obj["prompt"]), images=refs, ranks=ranks))
     return Split("imagereward", split, "imagereward", items, source=str(path), root=data_dir)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefbench.data._io import check_ranks, read_jsonl, require_file
+from prefbench.data._io import check_item_id, check_ranks, read_jsonl, require_file
 from prefbench.data.model import ImageRef, Item, Split
 from prefbench.errors import DataError
 
@@ -33,10 +33,7 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
         missing = {"prompt_id", "prompt", "images", "ranks"} - obj.keys()
         if missing:
             raise DataError(f"missing key(s) {', '.join(sorted(missing))}", path, lineno)
-        pid = str(obj["prompt_id"])
-        if pid in seen:
-            raise DataError(f"duplicate prompt_id {pid!r} (first on line {seen[pid]})", path, lineno)
-        seen[pid] = lineno
+        pid = check_item_id(obj["prompt_id"], seen, path, f"prompt_id {obj['prompt_id']!r}", "prompt_id", lineno)
         images = obj["images"]
         if not isinstance(images, list) or len(images) < 2 or not all(isinstance(p, str) for p in images):
             raise DataError("'images' must be a list of at least 2 paths", path, lineno)

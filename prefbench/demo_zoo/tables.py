@@ -115,7 +115,9 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     results = Path(a.results)
     out = Path(a.out) if a.out else results / "demo_tables.md"
-    out.write_text(render(results))
+    from prefbench.store import write_text_atomic
+
+    write_text_atomic(out, render(results))
     print(out.read_text())
     return 0
 

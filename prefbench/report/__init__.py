@@ -17,14 +17,16 @@ def write_report(results: str | Path = "results", out: str | Path | None = None,
     from prefbench.report.html import render_html
     from prefbench.report.markdown import render_markdown
     from prefbench.report.runs import build_leaderboard, find_runs
+    from prefbench.store import write_text_atomic
 
     _, runs = find_runs(results)
     board = build_leaderboard(runs, n_resamples)
     out_dir = Path(out) if out is not None else Path(results)
     out_dir.mkdir(parents=True, exist_ok=True)
     md, html = out_dir / "leaderboard.md", out_dir / "leaderboard.html"
-    md.write_text(render_markdown(board), encoding="utf-8")
-    html.write_text(render_html(board, n_items), encoding="utf-8")
+    # atomic replacements: a symlink planted at either name is replaced, its target never written
+    write_text_atomic(md, render_markdown(board))
+    write_text_atomic(html, render_html(board, n_items))
     return md, html
 
 

@@ -221,5 +221,7 @@ def write_baseline(path: str | Path, runs: list[RunView]) -> int:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": FORMAT, "version": VERSION, "entries": entries}
-    path.write_text(json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
+    from prefbench.store import write_text_atomic
+
+    write_text_atomic(path, json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n")
     return len(entries)

@@ -89,9 +89,9 @@ def load_browser(group: Group, n_items: int) -> Browser:
             browser.notes.append(f"{r.path}: no {SAMPLES_FILE}; its scores are not shown")
             continue
         try:
-            rows = read_samples(path, repair=False)
-        except (KeyError, TypeError, ValueError) as exc:  # a row without item_id / image_index
-            browser.notes.append(f"{r.path}: unreadable {SAMPLES_FILE} ({exc!r}); its scores are not shown")
+            rows = read_samples(path, repair=False, strict=True)
+        except PrefbenchError as exc:  # a bad row, a symlink: the report changes and follows nothing
+            browser.notes.append(f"{r.path}: unreadable {exc}; its scores are not shown")
             continue
         browser.samples[r.path] = {key: row for key, row in rows.items() if key[0] in wanted}
     return browser

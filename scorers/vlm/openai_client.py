@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -70,10 +71,24 @@ def read_api_key(env_var: str | None, explicit: bool) -> str:
     return NO_KEY
 
 
+#: the longest ``Retry-After`` (seconds) a 429 / 503 answer can make a request wait
+RETRY_AFTER_MAX = 60.0
+
+
 class _Retryable(Exception):
-    def __init__(self, message: str, status: str):
+    def __init__(self, message: str, status: str, retry_after: float | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
+
+
+def _retry_after(exc) -> float | None:
+    """Seconds from a ``Retry-After: <seconds>`` header (an HTTP date is ignored), capped."""
+    try:
+        value = float(exc.response.headers.get("retry-after"))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return min(max(value, 0.0), RETRY_AFTER_MAX) if math.isfinite(value) else None
 
 
 class ServerPool:
@@ -115,10 +130,13 @@ class ServerPool:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def redact(self, text: str) -> str:
-        """``text`` with the API key blanked out (servers may echo request headers)."""
+        """``text`` with the API key and URL credentials blanked out (servers may echo request
+        headers; a --base-url may carry user:key@)."""
+        from prefbench.provenance import redact_url
+
         if self._key and self._key != NO_KEY:
             text = text.replace(self._key, "***")
-        return text
+        return redact_url(text)
 
     # -- requests ---------------------------------------------------------------------------
     def chat_many(self, payloads: Sequence[dict], servers: Sequence[int] | None = None) -> list[Reply]:
@@ -150,11 +168,19 @@ class ServerPool:
             self._sem = asyncio.Semaphore(self.max_concurrency)
         start = self.next_server() if server is None else server % len(self._clients)
         attempt = 0
+        # full jitter: a random wait in [0, min(max, initial * 2^n)] spreads retries of many requests;
+        # a server that says how long to wait (Retry-After on 429 / 503) is believed, up to a cap
+        jitter = wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max)
+
+        def wait(state) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            after = getattr(exc, "retry_after", None)
+            return after if after is not None else jitter(state)
+
         try:
             async for trial in AsyncRetrying(
                 stop=stop_after_attempt(self.max_retries + 1),
-                # full jitter: a random wait in [0, min(max, initial * 2^n)] spreads retries of many requests
-                wait=wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max),
+                wait=wait,
                 retry=retry_if_exception_type(_Retryable), reraise=True,
             ):
                 with trial:
@@ -168,7 +194,7 @@ class ServerPool:
                         self.usage.by_status[exc.status] = self.usage.by_status.get(exc.status, 0) + 1
                         raise
             self._count(data)
-            return Reply(data, attempts=attempt, server=self.base_urls[idx])
+            return Reply(data, attempts=attempt, server=self.redact(self.base_urls[idx]))
         except _Retryable as exc:
             error, retryable = f"{exc} (gave up after {attempt} attempts)", True
         except Exception as exc:  # a 4xx or a malformed response: no retry helps
@@ -177,26 +203,39 @@ class ServerPool:
             self.usage.retries += max(0, attempt - 1)
         self.usage.requests += 1
         self.usage.failed_requests += 1
-        return Reply(None, self.redact(error), retryable, attempt, self.base_urls[(start + attempt - 1) % len(self._clients)])
+        return Reply(None, self.redact(error), retryable, attempt,
+                     self.redact(self.base_urls[(start + attempt - 1) % len(self._clients)]))
 
     async def _send(self, idx: int, payload: dict) -> dict:
         import openai
 
         body = dict(payload)
         extra = body.pop("extra_body", None)
-        url = self.base_urls[idx]
+        url = self.redact(self.base_urls[idx])
         try:
-            resp = await self._clients[idx].chat.completions.create(**body, extra_body=extra, timeout=self.timeout)
-        except openai.APITimeoutError:
-            raise _Retryable(f"request to {url} timed out after {self.timeout:g} s", "timeout") from None
+            # request_timeout is a deadline for the whole attempt, not per read: a server that drips
+            # its answer byte by byte is cut off at the deadline like one that never answers
+            resp = await asyncio.wait_for(
+                self._clients[idx].chat.completions.create(**body, extra_body=extra, timeout=self.timeout),
+                timeout=self.timeout)
+        except (openai.APITimeoutError, asyncio.TimeoutError):
+            raise _Retryable(f"request to {url} timed out: no complete answer within {self.timeout:g} s", "timeout") from None
         except openai.APIConnectionError as exc:
             raise _Retryable(f"cannot reach {url}: {self.redact(str(exc.__cause__ or exc))}", "connection") from None
         except openai.APIStatusError as exc:
             if exc.status_code in RETRY_STATUSES:
                 raise _Retryable(f"{url} answered HTTP {exc.status_code}: {self.redact(str(exc.message))[:300]}",
-                                 str(exc.status_code)) from None
+                                 str(exc.status_code), _retry_after(exc)) from None
             raise RuntimeError(f"{url} answered HTTP {exc.status_code}: {self.redact(str(exc.message))[:500]}") from None
-        return resp.model_dump()
+        except (openai.APIResponseValidationError, ValueError) as exc:  # a 200 whose body is cut or not JSON
+            raise _Retryable(f"{url} sent a malformed answer ({type(exc).__name__}); retrying", "malformed") from None
+        data = resp.model_dump()
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict) \
+                or not isinstance(choices[0].get("message"), dict):
+            raise _Retryable(f"{url} answered 200 without a choice (choices: {str(choices)[:80]}); retrying",
+                             "malformed")
+        return data
 
     def _count(self, data: dict) -> None:
         self.usage.requests += 1

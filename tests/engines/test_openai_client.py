@@ -76,7 +76,7 @@ def test_request_timeout_is_retried_then_reported():
         finally:
             p.close()
     assert reply.data is None and reply.retryable and reply.attempts == 2
-    assert "timed out after 0.3 s" in reply.error
+    assert "no complete answer within 0.3 s" in reply.error
 
 
 def test_concurrency_is_bounded():
@@ -202,7 +202,7 @@ def test_failed_requests_are_retryable_errors_and_the_next_run_completes(tmp_pat
     out = tmp_path / "run"
     with FakeServer(default=503) as srv:
         proc = _cli(srv.url, out, "-S", "max_retries=1")
-        assert proc.returncode == 0, proc.stderr
+        assert proc.returncode == 1 and "no image scored" in proc.stderr, proc.stderr  # not "accuracy 0"
     rows = _samples(out)
     assert rows and all(r["status"] == "error" and r["retryable"] for r in rows)
     assert all("HTTP 503" in r["error"] and KEY not in r["error"] for r in rows)
@@ -278,3 +278,75 @@ def test_inline_answer_request_uses_only_standard_parameters(tmp_path):
     assert sorted(r["score"] for r in rows) == pytest.approx(expected, abs=1e-9)
     (roll,) = rows[0]["detail"]["rollouts"]
     assert roll["answer_token_source"] == "top_logprobs=20 (inline)" and not roll.get("forced")
+
+
+def test_credentials_in_base_url_are_never_recorded_or_printed(tmp_path):
+    """http://user:secret@host/v1: the userinfo is redacted in run.json, samples and messages."""
+    out = tmp_path / "run"
+    with FakeServer() as srv:
+        url = srv.url.replace("http://", "http://alice:s3cr3t-pw@")
+        proc = _cli(url, out)
+        assert proc.returncode == 0, proc.stderr
+    for f in out.iterdir():
+        text = f.read_text()
+        assert "s3cr3t-pw" not in text and "alice" not in text, f.name
+    assert "s3cr3t-pw" not in proc.stderr + proc.stdout
+    down = _cli("http://bob:hunter2@127.0.0.1:9/v1", tmp_path / "down", "-S", "max_retries=0", "-S", "request_timeout=2")
+    assert "hunter2" not in down.stderr + down.stdout
+    for f in (tmp_path / "down").iterdir():
+        assert "hunter2" not in f.read_text(), f.name
+    rows = _samples(tmp_path / "down")
+    assert rows and all(r["status"] == "error" and "***@127.0.0.1:9" in r["error"] for r in rows)
+
+
+def test_request_timeout_is_a_deadline_not_a_per_read_timeout():
+    """A server that drips a valid answer one byte every 0.2 s never idles past a per-read
+    timeout; the deadline per attempt still cuts it off."""
+    import time
+
+    with FakeServer(default=("drip", 0.2)) as srv:
+        p = pool(srv.url, timeout=1.0, max_retries=1)
+        t0 = time.monotonic()
+        try:
+            (reply,) = p.chat_many([PAYLOAD])
+        finally:
+            p.close()
+        took = time.monotonic() - t0
+    assert reply.data is None and reply.retryable and reply.attempts == 2
+    assert "no complete answer within 1 s" in reply.error
+    assert took < 6, took  # two attempts of 1 s plus backoff, not the ~100 s the drip would take
+
+
+def test_retry_after_is_honoured_and_capped():
+    import time
+
+    from prefbench.scorers.vlm import openai_client
+
+    with FakeServer(script=[("retry-after", 429, 1.2), ("retry-after", 503, 0)]) as srv:
+        p = pool(srv.url, max_retries=3)
+        t0 = time.monotonic()
+        try:
+            (reply,) = p.chat_many([PAYLOAD])
+        finally:
+            p.close()
+    assert reply.data is not None and reply.attempts == 3
+    assert time.monotonic() - t0 >= 1.2  # the server's wait, not the 0.05 s backoff cap
+    assert openai_client.RETRY_AFTER_MAX == 60.0
+
+
+@pytest.mark.parametrize("action", ["truncated", "no-choices"])
+def test_a_malformed_200_is_retryable_and_recovers(action):
+    with FakeServer(script=[action]) as srv:
+        p = pool(srv.url, max_retries=2)
+        try:
+            (reply,) = p.chat_many([PAYLOAD])
+        finally:
+            p.close()
+    assert reply.data is not None and reply.attempts == 2
+    with FakeServer(default=action) as srv:
+        p = pool(srv.url, max_retries=1)
+        try:
+            (reply,) = p.chat_many([PAYLOAD])
+        finally:
+            p.close()
+    assert reply.data is None and reply.retryable, reply.error  # the next run retries it

@@ -228,7 +228,7 @@ def test_item_browser_survives_broken_samples(real_runs, tmp_path):
     (missing / "samples.jsonl").unlink()
     html = write_report(results, tmp_path / "out", n_items=1, n_resamples=200)[1].read_text()
     rel = lambda p: p.relative_to(results).as_posix()  # noqa: E731
-    assert f"{rel(broken)}: unreadable samples.jsonl (KeyError(&#x27;item_id&#x27;))" in html
+    assert f"{rel(broken)}: unreadable samples.jsonl, line 1: bad row (no item_id); its scores are not shown" in html
     assert f"{rel(missing)}: no samples.jsonl; its scores are not shown" in html
     assert html.count('<td class="missing">n/a</td>') == 2 * 4  # two runs x four images of the item
 
