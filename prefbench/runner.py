@@ -48,6 +48,7 @@ from prefbench.store import (
     SampleWriter,
     read_run,
     read_samples,
+    samples_sha256,
     write_json_atomic,
 )
 
@@ -338,7 +339,12 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
     # Fast path: a finished run whose samples are untouched is answered from run.json.
     if previous and previous.get("status") == "complete" and previous.get("metric_options") == metric_opts:
         st = os.lstat(samples_path) if samples_path.exists() or samples_path.is_symlink() else None
-        if st and stat.S_ISREG(st.st_mode) and previous.get("samples_bytes") == st.st_size:
+        # the size, and (for runs recorded since it exists) the content hash: an edited samples
+        # file of the same length is recomputed, not answered from the old record
+        untouched = bool(st and stat.S_ISREG(st.st_mode) and previous.get("samples_bytes") == st.st_size)
+        if untouched and previous.get("samples_sha256"):
+            untouched = previous["samples_sha256"] == samples_sha256(samples_path)
+        if untouched:
             log(f"cached: {run_dir} is complete; nothing to score")
             previous["cached"] = True
             return previous
@@ -409,6 +415,7 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
         "throughput": throughput,
         "scorer_summary": summary,
         "samples_bytes": samples_path.stat().st_size if samples_path.exists() else 0,
+        "samples_sha256": samples_sha256(samples_path) if samples_path.exists() else None,
         **extra,
     })
     write_json_atomic(run_path, record)

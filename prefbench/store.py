@@ -197,6 +197,17 @@ def _quarantine(path: Path, bad: list[tuple[int, bytes, str]]) -> None:
                                  "text": raw.decode("utf-8", errors="replace").rstrip("\n")}) + "\n")
 
 
+def samples_sha256(path: Path) -> str:
+    """sha256 of a samples file (read without following a symlink)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with os.fdopen(open_regular(Path(path), os.O_RDONLY), "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 class SampleWriter:
     """Appends rows and flushes them to disk after every batch (never through a symlink)."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from prefbench.report.markdown import shown_text
 from prefbench.report.runs import Group, RunView
 from prefbench.store import SAMPLES_FILE, read_samples
 
@@ -112,7 +113,7 @@ def thumbnail(ref) -> str | None:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= TRACE_CHARS else text[:TRACE_CHARS] + f"… [cut: {len(text)} characters in all]"
+    return shown_text(text, TRACE_CHARS)
 
 
 def _traces(detail: dict) -> list[tuple[str, str]]:
@@ -187,7 +188,7 @@ def render_browser(browser: Browser) -> str:
         credit = " · ".join(f"#{i + 1} {_item_accuracy(r, item.item_id)}" for i, r in browser.runs)
         opened = " open" if n == 0 else ""  # the first item shows what a row holds
         parts.append(f'<details class="item"{opened} data-item="{escape(item.item_id)}"><summary><code>'
-                     f'{escape(item.item_id)}</code> <span class="prompt">{escape(item.prompt)}</span>'
+                     f'{escape(shown_text(item.item_id))}</code> <span class="prompt">{escape(shown_text(item.prompt))}</span>'
                      f' <span class="sub">credit: {escape(credit)}</span></summary>')
         head = "".join(f'<th title="{escape(r.label)}">#{i + 1}</th>' for i, r in browser.runs)
         parts.append(f'<table class="images"><thead><tr><th>image</th><th>human rank</th>{head}</tr></thead><tbody>')

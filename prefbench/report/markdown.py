@@ -49,10 +49,28 @@ def fmt_rate(x: float | None) -> str:
     return f"{x:.1f}" if x < 1000 else f"{x:,.0f}"
 
 
+#: characters that are never shown raw: C0/C1 controls (NUL, ESC, ...) and the bidirectional
+#: overrides and isolates that can make text read differently from what it is (RTL override)
+_INVISIBLE = {c: f"\\u{c:04x}" for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0),
+                                          *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]}
+#: characters of one prompt shown in the report before it is cut (a 1 MB prompt stays a sane page)
+PROMPT_CHARS = 2000
+
+
+def shown_text(text: object, limit: int | None = PROMPT_CHARS) -> str:
+    """Text from a dataset or a model as the report shows it: controls and bidi overrides made
+    visible as ``\\uXXXX``, and cut at ``limit`` characters with a note of the full length."""
+    s = str(text)
+    if limit is not None and len(s) > limit:
+        s = s[:limit] + f"… [cut: {len(s)} characters in all]"
+    return s.translate(_INVISIBLE)
+
+
 def md_escape(text: object) -> str:
     """Text from datasets and models, made inert in a Markdown table cell: HTML is escaped
-    (Markdown renderers pass raw HTML through), pipes and backticks are escaped, newlines go."""
-    s = str(text)
+    (Markdown renderers pass raw HTML through), pipes and backticks are escaped, newlines go,
+    controls and bidi overrides are shown as escapes, and very long text is cut."""
+    s = shown_text(text)
     for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\\", "\\\\"), ("|", "\\|"), ("`", "\\`"),
                  ("*", "\\*"), ("_", "\\_"), ("[", "\\["), ("]", "\\]")):
         s = s.replace(a, b)

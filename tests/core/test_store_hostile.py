@@ -144,3 +144,17 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_folder(tmp_path):
         holder.wait()
     rows = [x for x in (out / SAMPLES_FILE).read_text().splitlines() if x]
     assert len(rows) == rec["dataset"]["n_images"]  # one row per image: nobody scored twice
+
+
+def test_an_edited_samples_file_of_the_same_size_is_not_answered_from_the_cache(tmp_path):
+    out = tmp_path / "run"
+    first = run(_cfg(out))
+    assert first["samples_sha256"]
+    path = out / SAMPLES_FILE
+    text = path.read_text()
+    score = repr(json.loads(text.splitlines()[0])["score"])
+    edited = score[:-1] + ("1" if score[-1] != "1" else "2")  # one digit changed: the same size
+    path.write_text(text.replace(score, edited, 1))
+    assert path.stat().st_size == first["samples_bytes"]
+    again = run(_cfg(out), log=lambda m: None)
+    assert not again.get("cached") and again["samples_sha256"] != first["samples_sha256"]

@@ -298,3 +298,14 @@ def test_report_on_real_runs_ranks_the_skilled_scorer_first(real_runs, tmp_path)
     cal = _table_rows(md, "### Calibration")
     assert cal[0][2] == f"{recs['coin_pairwise']['metrics']['brier']:.4f}"
     assert np.isfinite(float(cal[0][3]))
+
+
+def test_controls_bidi_overrides_and_huge_prompts_are_shown_inert(tmp_path):
+    from prefbench.report.markdown import PROMPT_CHARS, md_escape, shown_text
+
+    nasty = "safe\x00text\u202eevil\x1b[31m"
+    assert shown_text(nasty) == "safe\\u0000text\\u202eevil\\u001b[31m"
+    assert "\u202e" not in md_escape(nasty) and "\x00" not in md_escape(nasty)
+    huge = "x" * 1_000_000
+    assert len(shown_text(huge)) < PROMPT_CHARS + 60 and "1000000 characters in all" in shown_text(huge)
+    assert shown_text("a\tb\nc") == "a\tb\nc"  # ordinary whitespace stays
