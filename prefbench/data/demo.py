@@ -263,23 +263,34 @@ def scene_pairs(seed: int, split: str = "train"):
         yield {"prompt": prompt["text"], "candidates": cands}
 
 
-def ensure_generated(seed: int = SEED) -> Path:
-    """Generate every split once into the cache; return its folder."""
+def ensure_generated(seed: int = SEED, split: str | None = None) -> Path:
+    """Generate ``split`` (every split when None) once into the cache; return the world's folder.
+
+    Each split has its own random stream, so one split can be generated without the others
+    (the test split alone is 40% of the images) and gives the same files as when all are.
+    """
     root = cache_root() / f"{VERSION}-{seed}"
-    if (root / "done").is_file():
+    splits = list(SPLIT_SIZES) if split is None else [split]
+    if all(_ready(root, s) for s in splits):
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
     with _generation_lock(root):  # a second process waits for the first instead of generating too
-        if (root / "done").is_file():
-            return root
-        return _generate_into(root, seed)
+        for s in splits:
+            if not _ready(root, s):
+                _generate_split(root, s, seed)
+    return root
+
+
+def _ready(root: Path, split: str) -> bool:
+    # "done": a world generated whole (the layout before splits were generated one by one)
+    return (root / "done").is_file() or (root / f"{split}.done").is_file()
 
 
 @contextlib.contextmanager
 def _generation_lock(root: Path):
     try:
         import fcntl
-    except ImportError:  # no flock here: concurrent generators still agree through the rename below
+    except ImportError:  # no flock on this platform: generate unlocked
         yield
         return
     with open(root.parent / f".{root.name}.lock", "a") as fh:
@@ -287,28 +298,27 @@ def _generation_lock(root: Path):
         yield
 
 
-def _generate_into(root: Path, seed: int) -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{VERSION}-", dir=root.parent))
+def _generate_split(root: Path, split: str, seed: int) -> None:
+    """Generate into a temporary folder, then move the images, the annotation and last the
+    marker into place (a process killed half-way leaves no marker, so the split is redone)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{split}-", dir=root))
     try:
-        for split in SPLIT_SIZES:
-            (tmp / split).mkdir()
-            records = _generate(split, seed, tmp)
-            with (tmp / f"{split}.jsonl").open("w") as fh:
-                for rec in records:
-                    fh.write(json.dumps(rec) + "\n")
-        (tmp / "done").write_text(VERSION + "\n")
-        try:
-            tmp.rename(root)
-        except OSError:  # another process finished first
-            if not (root / "done").is_file():
-                raise
+        (tmp / split).mkdir()
+        records = _generate(split, seed, tmp)
+        with (tmp / f"{split}.jsonl").open("w") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec) + "\n")
+        if (root / split).exists():  # left by an attempt that did not finish
+            shutil.rmtree(root / split)
+        os.replace(tmp / split, root / split)
+        os.replace(tmp / f"{split}.jsonl", root / f"{split}.jsonl")
+        (root / f"{split}.done").write_text(VERSION + "\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return root
 
 
 def load(split: str, data_dir: Path | None = None, with_images: bool = True) -> Split:
-    root = data_dir or ensure_generated()
+    root = data_dir or ensure_generated(split=split)
     items = []
     for line in (root / f"{split}.jsonl").read_text().splitlines():
         rec = json.loads(line)
