@@ -20,8 +20,8 @@ from typing import Any
 PROGRAM = "prefbench"
 
 
-def _under(path: str, base: str) -> str | None:
-    """``path`` relative to ``base`` when it lies inside it (both real, absolute), else None."""
+def relative_inside(path: str, base: str) -> str | None:
+    """``path`` relative to ``base`` when it lies inside it (both absolute, normalised), else None."""
     base = base.rstrip(os.sep)
     if path == base:
         return "."
@@ -46,12 +46,12 @@ def portable_path(value: str | os.PathLike) -> str:
     from prefbench.demo_zoo import ASSETS, BUNDLED_PREFIX
 
     real = os.path.realpath(text)
-    rel = _under(real, os.path.realpath(ASSETS))
+    rel = relative_inside(real, os.path.realpath(ASSETS))
     if rel is not None and rel != ".":
         return BUNDLED_PREFIX + rel.replace(os.sep, "/")
     for base, prefix in ((os.getcwd(), ""), (str(Path.home()), "~/")):
         # the path as given, then resolved (a checkout reached through a symlink)
-        rel = _under(os.path.normpath(text), os.path.abspath(base)) or _under(real, os.path.realpath(base))
+        rel = relative_inside(os.path.normpath(text), os.path.abspath(base)) or relative_inside(real, os.path.realpath(base))
         if rel is not None:
             return (prefix + rel) if rel != "." else (prefix.rstrip("/") or ".")
     return text

@@ -26,7 +26,7 @@ ENTRY_POINT_GROUP = "prefbench.scorers"
 #: Python modules each install extra provides (checked without importing them).
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "vlm": ("torch", "torchvision", "transformers"),
-    "train": ("torch", "transformers", "trl"),
+    "train": ("torch", "transformers", "trl", "datasets"),
     "openai": ("openai", "tenacity"),
     "clip": ("torch", "transformers"),
     "pickscore": ("torch", "transformers"),

@@ -108,13 +108,14 @@ def confine(split: Split) -> Split:
     from prefbench.errors import DataError
 
     root = Path(split.root)
+    base = os.path.realpath(root)
     outside, with_path, first = 0, 0, None
     for n, item in enumerate(split.items):
         refs = []
         for ref in item.images:
             if ref.path is not None:
                 with_path += 1
-                if not is_inside(os.path.realpath(ref.path), root):
+                if not is_inside(os.path.realpath(ref.path), base):
                     outside += 1
                     first = first or ref.path
             refs.append(replace(ref, root=root) if ref.path is not None else ref)

@@ -55,10 +55,11 @@ def resolve_inside(path: Path, root: Path | None) -> str:
     return real
 
 
-def is_inside(real: str, root: Path) -> bool:
-    """Whether the resolved path ``real`` lies inside ``root`` (itself resolved)."""
-    base = os.path.realpath(root)
-    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+def is_inside(real: str, root: Path | str) -> bool:
+    """Whether the resolved path ``real`` lies inside ``root`` (resolved here)."""
+    from prefbench.provenance import relative_inside
+
+    return relative_inside(real, os.path.realpath(root)) is not None
 
 
 def open_image_file(path: Path, root: Path | None = None):
