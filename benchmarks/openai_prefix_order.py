@@ -6,7 +6,7 @@ first (no prefix shared across an item's N-1 comparisons beyond the template's o
     python benchmarks/openai_prefix_order.py --base-url URL --model NAME   # an existing server
 
 Both orders send the same number of requests of the same length (the same two images, swapped)
-through :class:`~prefbench.scorers.vlm.openai_backend.OpenAIBackend`. Rounds alternate which
+through :class:`~prefbench.engines.openai.OpenAIEngine`. Rounds alternate which
 order goes first, and every (round, order) uses its own demo items, so no request can hit a
 prefix another order cached, and the automatic prefix cache only helps within an item.
 Prefill-only (``--think 0``, the default) isolates the prefill the cache saves; ``--think N``
@@ -31,6 +31,13 @@ import time
 from pathlib import Path
 
 
+def spec(**kw):
+    """The engine's generation spec (candidates as a tuple)."""
+    from prefbench.engines.base import GenerationSpec
+
+    return GenerationSpec(**{**kw, "candidates": tuple(kw["candidates"])})
+
+
 def tiny_model(size: int, root: Path) -> Path:
     from prefbench.testing.tiny_vlm import build_tiny_vlm
 
@@ -43,8 +50,8 @@ def tiny_model(size: int, root: Path) -> Path:
 
 
 def jobs_for(items, size: int, anchor_first: bool, seed: int = 0):
+    from prefbench.engines.base import Job
     from prefbench.scorers.vlm import prompts
-    from prefbench.scorers.vlm.backend import Job
     from prefbench.scorers.vlm.scorers import anchor_index
 
     msgs_cache = {}
@@ -78,7 +85,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from prefbench.data import load_dataset
-    from prefbench.scorers.vlm.openai_backend import OpenAIBackend
+    from prefbench.engines.openai import OpenAIEngine
 
     split = load_dataset("demo", "train", None)
     need = 2 * args.rounds * args.items
@@ -96,11 +103,11 @@ def main(argv=None) -> int:
             server.start(timeout=420)
             base_url = server.base_url
             print(f"vLLM up in {server.startup_s:.1f} s at {base_url}", file=sys.stderr)
-        backend = OpenAIBackend(args.model, [base_url], max_concurrency=args.concurrency, request_timeout=300)
+        backend = OpenAIEngine(model=args.model, base_url=[base_url], max_concurrency=args.concurrency, request_timeout=300)
         backend.load(("0", "1"))
         # warm-up (compilation, allocator) on items no measured round uses
-        backend.generate(jobs_for(split.items[-2:], args.image_size, True), candidates=("0", "1"), budget=args.think,
-                         temperature=args.temperature)
+        backend.generate(jobs_for(split.items[-2:], args.image_size, True),
+                         spec(candidates=("0", "1"), budget=args.think, temperature=args.temperature))
         results = {"anchor_first": [], "candidate_first": []}
         cached = {"anchor_first": 0, "candidate_first": 0}
         prompt_tokens = {"anchor_first": 0, "candidate_first": 0}
@@ -112,7 +119,7 @@ def main(argv=None) -> int:
                 jobs = jobs_for(split.items[start:start + args.items], args.image_size, order == "anchor_first")
                 u0 = backend.pool.usage.to_json()
                 t0 = time.perf_counter()
-                rows = backend.generate(jobs, candidates=("0", "1"), budget=args.think, temperature=args.temperature)
+                rows = backend.generate(jobs, spec(candidates=("0", "1"), budget=args.think, temperature=args.temperature))
                 wall = time.perf_counter() - t0
                 u1 = backend.pool.usage.to_json()
                 failed = [row.extra["request_error"] for rs in rows for row in rs if row.extra.get("request_error")]

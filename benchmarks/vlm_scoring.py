@@ -12,7 +12,7 @@ the same number of tokens: ``--think`` reasoning tokens (random weights never wr
 ``<answer>``, so every row is forced there), the forced ``</think><answer>`` text and one
 answer token.
 
-* ours: ``HFBackend.generate`` (prefbench's path): logits at the answer position are captured
+* ours: ``TransformersEngine.generate`` (prefbench's path): logits at the answer position are captured
   inside ``model.generate`` by the read-out processor; rows stop right after the answer token.
 * baseline, measured in the same run: ``model.generate(...)`` for the same number of new tokens
   (``min_new_tokens`` = ``max_new_tokens``), then a second forward pass over prompt + generated
@@ -46,6 +46,13 @@ QWEN25_VL_7B_VISION = dict(depth=32, hidden_size=1280, intermediate_size=3420, n
                            fullatt_block_indexes=[7, 15, 23, 31])
 
 
+def spec(**kw):
+    """The engine's generation spec (candidates as a tuple)."""
+    from prefbench.engines.base import GenerationSpec
+
+    return GenerationSpec(**{**kw, "candidates": tuple(kw["candidates"])})
+
+
 def build(shape: str, device: str, image_side: int):
     """(backend, model) for the requested shape. The processor is always the tiny test model's
     (its small tokenizer suffices: the 7B-shaped model's extra ids decode to empty text)."""
@@ -57,7 +64,7 @@ def build(shape: str, device: str, image_side: int):
         Qwen2_5_VLForConditionalGeneration,
     )
 
-    from prefbench.scorers.vlm.backend import HFBackend
+    from prefbench.engines.transformers import TransformersEngine
     from prefbench.testing.tiny_vlm import build_tiny_vlm
 
     tiny = build_tiny_vlm(Path(tempfile.mkdtemp(prefix="prefbench-bench-")) / "tiny-vlm")
@@ -79,7 +86,7 @@ def build(shape: str, device: str, image_side: int):
             model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
         model.generation_config.eos_token_id = tiny_cfg.text_config.eos_token_id
         model.generation_config.pad_token_id = tiny_cfg.text_config.pad_token_id
-    backend = HFBackend(str(tiny))
+    backend = TransformersEngine(model=str(tiny))
     backend.attach(model, processor)
     return backend
 
@@ -88,8 +95,8 @@ def make_jobs(n: int, image_side: int, seed: int = 0):
     import numpy as np
     from PIL import Image
 
+    from prefbench.engines.base import Job
     from prefbench.scorers.vlm import prompts
-    from prefbench.scorers.vlm.backend import Job
 
     rng = np.random.default_rng(seed)
     jobs = []
@@ -105,8 +112,8 @@ def anchor_jobs(n_items: int, n_images: int, image_side: int, seed: int = 1):
     import numpy as np
     from PIL import Image
 
+    from prefbench.engines.base import Job
     from prefbench.scorers.vlm import prompts
-    from prefbench.scorers.vlm.backend import Job
 
     rng = np.random.default_rng(seed)
     jobs = []
@@ -130,7 +137,7 @@ def anchor_sharing(backend, n_items, n_images, think, device, repeat) -> dict:
             before = dict(backend.image_stats)
             sync(device)
             t = time.perf_counter()
-            backend.generate(jobs, candidates=("0", "1"), budget=think, temperature=0.0)
+            backend.generate(jobs, spec(candidates=("0", "1"), budget=think, temperature=0.0))
             sync(device)
             times[share].append(time.perf_counter() - t)
             counts[share] = backend.image_stats["encoded"] - before["encoded"] if share else 2 * len(jobs)
@@ -158,7 +165,7 @@ def sync(device: str):
 def ours(backend, jobs, think: int, device: str) -> float:
     sync(device)
     t = time.perf_counter()
-    out = backend.generate(jobs, candidates=("1", "2", "3", "4", "5"), budget=think, temperature=0.0)
+    out = backend.generate(jobs, spec(candidates=("1", "2", "3", "4", "5"), budget=think, temperature=0.0))
     sync(device)
     dt = time.perf_counter() - t
     assert all(r[0].answer_logits is not None for r in out)
@@ -172,7 +179,7 @@ def baseline(backend, jobs, think: int, device: str) -> float:
     import torch
     from transformers import GenerationConfig
 
-    from prefbench.scorers.vlm.backend import PREFILL_ANSWER
+    from prefbench.engines.base import PREFILL_ANSWER
 
     cand = [backend.single_token_id(c) for c in "12345"]
     prefix = PREFILL_ANSWER if think == 0 else ""
@@ -183,7 +190,7 @@ def baseline(backend, jobs, think: int, device: str) -> float:
     cfg = GenerationConfig(max_new_tokens=new, min_new_tokens=new, do_sample=False,
                            pad_token_id=backend.pad_id, eos_token_id=backend.end_ids)
     with torch.inference_mode():
-        seq = backend.model.generate(**batch, generation_config=cfg)
+        seq = backend.hf_model.generate(**batch, generation_config=cfg)
         # second pass: the whole sequence minus the answer token, images again
         full = seq[:, :-1]
         extra = full.shape[1] - batch["input_ids"].shape[1]
@@ -192,7 +199,7 @@ def baseline(backend, jobs, think: int, device: str) -> float:
         if "mm_token_type_ids" in batch:
             inputs["mm_token_type_ids"] = torch.cat([batch["mm_token_type_ids"], pad], 1)
         mask = torch.cat([batch["attention_mask"], torch.ones_like(pad)], 1)
-        logits = backend.model(input_ids=full, attention_mask=mask, logits_to_keep=1, **inputs).logits[:, -1]
+        logits = backend.hf_model(input_ids=full, attention_mask=mask, logits_to_keep=1, **inputs).logits[:, -1]
         _ = logits[:, cand].float().cpu()
     sync(device)
     return time.perf_counter() - t

@@ -67,12 +67,17 @@ def _clean(obj):
 
 def cmd_list(args) -> int:
     from prefbench.data import DATASETS
-    from prefbench.registry import entries
+    from prefbench.registry import EXTRA_HINTS, engine_entries, entries
 
     scorers = [
         {"name": e.name, "extra": e.extra, "installed": e.installed, "missing": e.missing_modules(),
          "source": e.source, "description": e.description}
         for e in entries().values()
+    ]
+    engines = [
+        {"name": e.name, "extra": e.extra, "installed": e.installed, "missing": e.missing_modules(),
+         "source": e.source, "description": e.description}
+        for e in engine_entries().values()
     ]
     datasets = [
         {"name": d.name, "splits": list(d.splits), "convention": d.convention, "needs_data_dir": d.needs_data_dir,
@@ -80,13 +85,18 @@ def cmd_list(args) -> int:
         for d in DATASETS.values()
     ]
     if args.json:
-        _print_json({"scorers": scorers, "datasets": datasets})
+        _print_json({"scorers": scorers, "engines": engines, "datasets": datasets})
         return 0
     print("Scorers:")
     for s in scorers:
         state = "installed" if s["installed"] else f"needs: pip install 'prefbench[{s['extra']}]'"
         extra = f"[{s['extra'] or 'core'}]"
         print(f"  {s['name']:<18} {extra:<13} {state:<40} {s['description']}")
+    print("\nEngines of the VLM scorers (--engine; options with -S, see docs/engines.md):")
+    for e in engines:
+        state = "installed" if e["installed"] else (
+            "needs: scripts/setup_vllm_env.sh" if e["extra"] in EXTRA_HINTS else f"needs: pip install 'prefbench[{e['extra']}]'")
+        print(f"  {e['name']:<18} {'[' + (e['extra'] or 'core') + ']':<13} {state:<40} {e['description']}")
     print("\nDatasets (--dataset, --split):")
     for d in datasets:
         print(f"  {d['name']:<12} splits: {', '.join(d['splits']):<36} convention: {d['convention']}")
@@ -138,7 +148,7 @@ def cmd_run(args) -> int:
         limit=args.limit, rollouts=args.rollouts, seed=args.seed, out=args.out, params=params,
         convention=args.convention, tie_threshold=args.tie_threshold, bootstrap_resamples=args.bootstrap_resamples,
         results_root=args.results, progress=not args.no_progress, batch_size=args.batch_size,
-        backend=args.backend, base_urls=args.base_url, api_key_env=args.api_key_env,
+        engine=args.engine, base_urls=args.base_url, api_key_env=args.api_key_env,
         allow_outside_data_dir=args.allow_outside_data_dir, wait=args.wait,
     )
     if args.scorer is None:
@@ -345,13 +355,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-S", action="append", default=[], metavar="KEY=VALUE",
                    help="scorer option; repeatable (values parse as JSON when they can)")
     p.add_argument("--batch-size", type=_positive_int, help="items per scorer batch (default: the scorer's)")
-    p.add_argument("--backend", choices=["transformers", "openai"],
-                   help="VLM scorers: transformers (default, loads --model) or openai (an OpenAI-compatible "
-                        "server such as vLLM serving --model NAME)")
+    p.add_argument("--engine", "--backend", dest="engine", metavar="NAME",
+                   help="VLM scorers: the engine that runs the model: transformers (default, loads --model), "
+                        "openai (an OpenAI-compatible server such as vLLM serving --model NAME), vllm "
+                        "(in-process vLLM, in the vLLM env) or a plugin engine; its options go in -S "
+                        "(see `prefbench list`). --backend is the old name")
     p.add_argument("--base-url", action="append", default=[], metavar="URL",
-                   help="--backend openai: server URL such as http://127.0.0.1:8000/v1; repeat to spread requests")
+                   help="--engine openai: server URL such as http://127.0.0.1:8000/v1; repeat to spread requests")
     p.add_argument("--api-key-env", metavar="VAR",
-                   help="--backend openai: environment variable holding the API key (default OPENAI_API_KEY)")
+                   help="--engine openai: environment variable holding the API key (default OPENAI_API_KEY)")
     p.add_argument("--wait", action="store_true",
                    help="if another prefbench process is writing the same run folder, wait for it (default: exit 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -39,13 +39,11 @@ class UnknownScorerError(UsageError):
 
 
 class MissingExtraError(PrefbenchError):
-    """A scorer needs an install extra that is not installed."""
+    """A scorer or engine needs an install extra that is not installed."""
 
-    def __init__(self, scorer: str, extra: str, missing: str):
-        super().__init__(
-            f"scorer {scorer!r} needs {missing}, which is not installed: "
-            f"install it with `pip install 'prefbench[{extra}]'`"
-        )
+    def __init__(self, scorer: str, extra: str, missing: str, kind: str = "scorer", hint: str | None = None):
+        how = hint or f"install it with `pip install 'prefbench[{extra}]'`"
+        super().__init__(f"{kind} {scorer!r} needs {missing}, which is not installed: {how}")
         self.extra = extra
 
 

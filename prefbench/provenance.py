@@ -114,16 +114,43 @@ def git_commit() -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
-def package_versions() -> dict[str, str | None]:
-    """Versions of prefbench, Python and the libraries in play (heavy ones only if imported)."""
+#: libraries recorded when they are imported (runs) or always (training records pass ``names``)
+TRACKED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "unsloth", "openai", "open_clip", "vllm")
+
+
+def package_versions(names: tuple[str, ...] | None = None) -> dict[str, str | None]:
+    """Versions of prefbench, Python and the libraries in play: ``names``, or else the tracked
+    heavy ones that are imported. Serves run.json and prefbench_train.json."""
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ["prefbench", "numpy", "scipy", "pillow"]
-    names += [m for m in ("torch", "transformers", "trl", "peft", "openai", "open_clip") if m in sys.modules]
+    base = ["prefbench", "numpy", "scipy", "pillow"]
+    heavy = list(names) if names is not None else [m for m in TRACKED if m in sys.modules]
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in names:
+    for name in base + [n for n in heavy if n not in base]:
         try:
             out[name] = version(name.replace("_", "-") if name != "open_clip" else "open-clip-torch")
         except PackageNotFoundError:
             out[name] = None
     return out
+
+
+def model_fingerprint(path: str | None) -> str | None:
+    """The model-identity helper for run.json and prefbench_train.json: sha256 of a local
+    checkpoint's small config, tokenizer and chat template files plus the names and sizes of its
+    weight files (hashing gigabytes of weights per run would be too slow); None for a hub id or a
+    server's model name."""
+    import hashlib
+
+    if not path:
+        return None
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        return None
+    h = hashlib.sha256()
+    for name in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                 "chat_template.jinja", "chat_template.json", "preprocessor_config.json", "processor_config.json"):
+        if (p / name).is_file():
+            h.update(name.encode() + b"\0" + (p / name).read_bytes())
+    for w in sorted(list(p.glob("*.safetensors")) + list(p.glob("*.bin"))):
+        h.update(f"{w.name}:{w.stat().st_size}".encode())
+    return "sha256:" + h.hexdigest()[:16]

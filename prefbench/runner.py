@@ -72,8 +72,9 @@ class RunConfig:
     results_root: str = "results"
     progress: bool = True
     batch_size: int | None = None
-    #: None = the scorer's own engine; "openai" = OpenAI-compatible servers at base_urls
-    backend: str | None = None
+    #: None = the scorer's default engine (transformers for the VLM scorers); "openai" =
+    #: OpenAI-compatible servers at base_urls; "vllm" = in-process vLLM; or a plugin engine
+    engine: str | None = None
     base_urls: list[str] = field(default_factory=list)
     api_key_env: str | None = None
     #: read image paths that resolve outside the data dir (off: such an image gets status error)
@@ -87,22 +88,28 @@ def _slug(text: str) -> str:
 
 
 def build_scorer(cfg: RunConfig):
-    from prefbench.registry import build, lookup, options
+    from prefbench.registry import build, engine_options, load_engine, lookup, options
 
     params = dict(cfg.params)
-    backend = None if cfg.backend in (None, "transformers") else cfg.backend
-    if backend is None and (cfg.base_urls or cfg.api_key_env):
-        raise UsageError("--base-url and --api-key-env need --backend openai")
-    if backend:
-        if cfg.base_urls:
-            params["base_url"] = list(cfg.base_urls)
-        if cfg.api_key_env:
-            params["api_key_env"] = cfg.api_key_env
-    accepted = options(lookup(cfg.scorer, backend).load())
+    cls = lookup(cfg.scorer).load()
+    accepted = options(cls)
+    engine = cfg.engine
+    if engine and not getattr(cls, "uses_engine", False):
+        raise UsageError(f"scorer {cfg.scorer!r} runs in-process only; --engine applies to the VLM scorers")
+    engine_name = (engine or getattr(cls, "default_engine", None)) if getattr(cls, "uses_engine", False) else None
+    for flag, key, value in (("--base-url", "base_url", list(cfg.base_urls)), ("--api-key-env", "api_key_env",
+                                                                                cfg.api_key_env)):
+        if not value:
+            continue
+        if engine_name is None or key not in engine_options(engine_name):
+            raise UsageError(f"{flag} is an option of the openai engine: add --engine openai")
+        params[key] = value
+    in_process = bool(engine_name is None or load_engine(engine_name).in_process)
     from prefbench.demo_zoo import BUNDLED_PREFIX, bundled_model, resolve_bundled
 
     bundled = None
-    if cfg.model is None and "model" in accepted and cfg.dataset == "demo" and "model" not in params and not backend:
+    if (cfg.model is None and "model" in accepted and cfg.dataset == "demo" and "model" not in params
+            and in_process):
         bundled = bundled_model(cfg.scorer)
     elif cfg.model and cfg.model.startswith(BUNDLED_PREFIX):
         bundled = resolve_bundled(cfg.model)
@@ -116,7 +123,7 @@ def build_scorer(cfg: RunConfig):
         params[key] = value
     if "seed" in accepted:
         params.setdefault("seed", cfg.seed)
-    scorer, spec = build(cfg.scorer, params, backend)
+    scorer, spec = build(cfg.scorer, params, engine)
     # record portable forms (a bundled checkpoint's id, paths relative to the current directory),
     # never this machine's paths: they enter the config hash and the run folder's name
     for key in ("passed", "resolved"):
@@ -153,6 +160,8 @@ def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig, model_info
         "limit": cfg.limit,
         # only when set, so that the hashes of runs made before the option existed still hold
         **({"allow_outside_data_dir": True} if cfg.allow_outside_data_dir else {}),
+        # the engine, unless it is the default transformers one (whose runs predate engines)
+        **({"engine": spec["engine"]} if spec.get("engine") not in (None, "transformers") else {}),
     }
 
 
@@ -200,8 +209,9 @@ def _row(item, k: int, result) -> dict:
            "score": result.score, "status": result.status}
     if result.error:
         row["error"] = result.error
-    if result.status == "error" and result.detail.get("retryable"):
-        row["retryable"] = True  # a transient failure (e.g. a server down): retried on the next run
+    # prob / anchor_index / forced / generated_tokens / retryable (a transient failure, e.g. a
+    # server down: retried on the next run)
+    row.update(result.typed_fields())
     if result.detail:
         row["detail"] = result.detail
     return row
@@ -246,9 +256,8 @@ def _calibration(split: Split, rows: dict) -> dict:
         item_probs = []
         for k in range(item.n_images):
             row = rows.get((item.item_id, k), {})
-            detail = row.get("detail") or {}
-            anchor = detail.get("anchor_index", anchor)
-            item_probs.append(detail.get("prob") if row.get("status") == "ok" else None)
+            anchor = row.get("anchor_index", anchor)
+            item_probs.append(row.get("prob") if row.get("status") == "ok" else None)
         if anchor is None:
             continue
         p, y = anchor_outcomes(item.ranks, [float("nan") if v is None else v for v in item_probs], anchor)
@@ -276,7 +285,7 @@ def summarize(split: Split, rows: dict, cfg: RunConfig, convention: str | None =
                 counts["missing"] += 1
                 continue
             counts[row["status"]] = counts.get(row["status"], 0) + 1
-            if (row.get("detail") or {}).get("forced"):
+            if row.get("forced"):
                 counts["forced"] += 1
     extra = {"per_prompt": stats.to_json()}
     if reliability:
@@ -401,7 +410,7 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
         "wall_s": round(wall, 3) if scored else prev_tp.get("wall_s"),
         "images_per_s": round(scored / wall, 3) if scored and wall > 0 else prev_tp.get("images_per_s"),
     }
-    tokens = sum(int((r.get("detail") or {}).get("generated_tokens", 0) or 0) for r in rows.values())
+    tokens = sum(int(r.get("generated_tokens", 0) or 0) for r in rows.values())
     if tokens:
         throughput["generated_tokens"] = tokens
         if scored and wall > 0:

@@ -135,6 +135,22 @@ def _parse(raw: bytes) -> tuple[dict | None, str | None]:
     return (None, problem) if problem else (row, None)
 
 
+#: typed sample fields that rows written before they existed kept inside ``detail``
+LEGACY_DETAIL_FIELDS = ("prob", "anchor_index", "forced", "generated_tokens")
+
+
+def upgrade_row(row: dict) -> dict:
+    """A sample row in today's shape: typed fields that an older row kept in ``detail``
+    (``prob``, ``anchor_index``, ``forced``, ``generated_tokens``) are lifted to the row (the
+    file itself is not rewritten)."""
+    detail = row.get("detail")
+    if isinstance(detail, dict):
+        for key in LEGACY_DETAIL_FIELDS:
+            if key not in row and key in detail:
+                row[key] = detail[key]
+    return row
+
+
 def read_samples(path: Path, repair: bool = True, log: Callable[[str], None] | None = None,
                  strict: bool = False) -> dict[tuple[str, int], dict]:
     """Rows keyed by (item_id, image_index); the last row for a key wins.
@@ -165,7 +181,7 @@ def read_samples(path: Path, repair: bool = True, log: Callable[[str], None] | N
                 raise DataError(f"bad row ({problem})", path.name, lineno)
             bad.append((lineno, raw, problem or "invalid"))
             continue
-        rows[(str(row["item_id"]), int(row["image_index"]))] = row
+        rows[(str(row["item_id"]), int(row["image_index"]))] = upgrade_row(row)
         good.append(raw)
     if repair and bad:
         _quarantine(path, bad)

@@ -22,13 +22,23 @@ STATUSES = ("ok", "unparsed", "error")
 
 @dataclass
 class ImageResult:
-    """One image's outcome. ``detail`` holds traces, per-rollout scores, token counts, flags
-    such as ``forced``, and for anchor-pairwise scorers ``anchor_index`` and ``prob``."""
+    """One image's outcome.
+
+    The typed fields are what the runner and the report read: ``prob`` (anchor-pairwise
+    scorers: P(image beats the item's anchor), 0.5 for the anchor itself) with ``anchor_index``,
+    ``forced`` (a reasoning budget ran out and the answer was forced), ``generated_tokens``, and
+    ``retryable`` (a transient failure, retried on the next run). ``detail`` holds traces only:
+    rollouts, per-rollout scores, what an engine reported; nothing reads meaning out of it."""
 
     score: float | None
     status: str = "ok"
     error: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    prob: float | None = None
+    anchor_index: int | None = None
+    forced: bool = False
+    generated_tokens: int | None = None
+    retryable: bool = False
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -37,10 +47,24 @@ class ImageResult:
             raise ValueError("an ok result needs a score")
         if self.status != "ok" and self.score is not None:
             raise ValueError(f"a {self.status} result must not carry a score")
+        if self.retryable and self.status != "error":
+            raise ValueError("only an error can be retryable")
 
     @classmethod
-    def failed(cls, reason: str, status: str = "error", **detail) -> ImageResult:
-        return cls(None, status, reason, detail)
+    def failed(cls, reason: str, status: str = "error", *, retryable: bool = False, anchor_index: int | None = None,
+               **detail) -> ImageResult:
+        return cls(None, status, reason, detail, anchor_index=anchor_index, retryable=retryable)
+
+    #: the typed fields as sample-row keys (written only when set)
+    TYPED = ("prob", "anchor_index", "forced", "generated_tokens", "retryable")
+
+    def typed_fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in self.TYPED:
+            value = getattr(self, key)
+            if value is not None and value is not False:
+                out[key] = value
+        return out
 
 
 Task = tuple[Item, Sequence[int]]
@@ -56,7 +80,7 @@ class Scorer:
     name: ClassVar[str] = ""
     #: items per ``score_batch`` call chosen by the runner
     batch_size: int = 16
-    #: True for scorers whose results carry ``detail['prob']`` vs ``detail['anchor_index']``
+    #: True for scorers whose results carry ``prob`` vs ``anchor_index``
     anchor_pairwise: ClassVar[bool] = False
 
     def __init__(self, *, seed: int = 0, model: str | None = None):

@@ -57,12 +57,12 @@ def answer_status(reply: str, user: str, target: str) -> str:
 
 def main(argv=None) -> int:
     import torch
-    from prefbench.scorers.vlm.prompts import load_template
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     from prefbench.data.demo import scene_pairs
     from prefbench.demo_zoo import resolve_bundled
     from prefbench.demo_zoo.pretrain import _messages, make_example
+    from prefbench.scorers.vlm.prompts import load_template
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", default="prefbench-demo/base")

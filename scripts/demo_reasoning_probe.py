@@ -51,13 +51,13 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     import torch
-    from prefbench.scorers.vlm.prompts import RatingScale, rating_messages
     from tqdm import tqdm
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     from prefbench.data import load_dataset
     from prefbench.demo_zoo import resolve_bundled
     from prefbench.demo_zoo.pretrain import annotated, unmarked
+    from prefbench.scorers.vlm.prompts import RatingScale, rating_messages
 
     path = resolve_bundled(a.model) if a.model.startswith("prefbench-demo/") else a.model
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path).eval()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from prefbench.errors import UsageError
-
 #: LoRA on the language model's attention and MLP projections only (the vision tower stays
-#: frozen), matching Unsloth's ``finetune_vision_layers=False, finetune_language_layers=True``.
-#: Qwen2.5-VL's language layers live under ``model.language_model`` (transformers >= 4.52).
-LANGUAGE_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+#: frozen), matching Unsloth's ``finetune_vision_layers=False, finetune_language_layers=True``;
+#: each family's module paths come from its model profile (:mod:`prefbench.engines.profiles`)
+from prefbench.engines.profiles import LANGUAGE_LORA_TARGETS, model_type_of, profile_for  # noqa: E402,F401  (LANGUAGE_LORA_TARGETS re-exported)
+from prefbench.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,8 @@ def load_transformers(model_path: str, *, device: str, lora: bool, lora_r: int, 
 
     from prefbench.weights import from_pretrained
 
+    profile = profile_for(model_type_of(model_path))
+    profile.check()
     processor = load_processor(model_path, max_pixels)
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     model = from_pretrained(AutoModelForImageTextToText.from_pretrained, model_path, "model to train",
@@ -97,7 +98,7 @@ def load_transformers(model_path: str, *, device: str, lora: bool, lora_r: int, 
         from peft import LoraConfig
 
         peft_config = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, bias="none",
-                                 target_modules=LANGUAGE_LORA_TARGETS, task_type="CAUSAL_LM")
+                                 target_modules=profile.lora_targets, task_type="CAUSAL_LM")
     return model, processor, peft_config
 
 
@@ -110,9 +111,9 @@ def load_processor(model_path: str, max_pixels: int | None = None):
 
     needs = ("GRPO on images needs the model's processor files (processor_config.json or "
              "preprocessor_config.json, with the tokenizer) next to the weights")
+    kwargs = profile_for(model_type_of(model_path)).processor_kwargs(max_pixels)
     processor = from_pretrained(AutoProcessor.from_pretrained, model_path, "model to train",
-                                hint=f"no multimodal processor: {needs}",
-                                **({"max_pixels": max_pixels} if max_pixels else {}))
+                                hint=f"no multimodal processor: {needs}", **kwargs)
     if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
         raise WeightsError(f"model to train: {model_path} has no multimodal processor (found "
                            f"{type(processor).__name__}); {needs}")

@@ -384,8 +384,12 @@ def _scorer_defaults(cfg: TrainConfig, scale) -> dict[str, Any]:
 
 
 def _model_identity(model: str) -> dict[str, Any]:
+    """The base model as run.json records a scored one: id and revision (the same fingerprint)."""
+    from prefbench.provenance import model_fingerprint
+
     path = Path(model)
-    out: dict[str, Any] = {"id": model, "local_path": str(path.resolve()) if path.exists() else None}
+    out: dict[str, Any] = {"id": model, "revision": model_fingerprint(model),
+                           "local_path": str(path.resolve()) if path.exists() else None}
     cfg_file = path / "config.json"
     if cfg_file.is_file():
         import hashlib
@@ -395,12 +399,6 @@ def _model_identity(model: str) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
+    from prefbench.provenance import package_versions
 
-    out = {}
-    for name in ("prefbench", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "unsloth"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
+    return package_versions(("torch", "transformers", "trl", "peft", "datasets", "accelerate", "unsloth"))

@@ -156,14 +156,17 @@ def _score_cell(row: dict | None) -> str:
         return '<td class="missing">missing</td>'
     detail = row.get("detail") or {}
     flags = []
-    if detail.get("forced"):
+    if row.get("forced"):
         flags.append("forced")
-    if "anchor_index" in detail and detail.get("anchor_index") == row.get("image_index"):
+    if row.get("anchor_index") is not None and row.get("anchor_index") == row.get("image_index"):
         flags.append("anchor")
     scores = _rollout_scores(detail)
     sub = f'<div class="sub">rollouts: {escape(", ".join(scores))}</div>' if scores else ""
-    for key in sorted(set(detail) - _SHOWN_ELSEWHERE):  # e.g. an oracle's flaws, token counts
-        value = json.dumps(detail[key], ensure_ascii=False, sort_keys=True, default=str)
+    shown = dict(detail)
+    if row.get("generated_tokens") is not None:  # a typed field (older rows kept it in detail)
+        shown["generated_tokens"] = row["generated_tokens"]
+    for key in sorted(set(shown) - _SHOWN_ELSEWHERE):  # e.g. an oracle's flaws, token counts
+        value = json.dumps(shown[key], ensure_ascii=False, sort_keys=True, default=str)
         value = value if len(value) <= 120 else value[:119] + "…"
         sub += f'<div class="sub">{escape(str(key))}: {escape(value)}</div>'
     if row.get("status") != "ok" or not isinstance(row.get("score"), (int, float)):

@@ -1,9 +1,10 @@
 """The paper's VLM scorers: expected_rating, anchor_pairwise, naive_sampling, zero_shot.
 
-All four share one engine (:class:`VLMScorer`): render a template per image (rating) or per
-anchor comparison (pairwise), generate ``rollouts`` reasoning traces per prompt in batches,
-and read the answer out either *softly* from the logits captured at the answer position
-(expected rating, P("1")) or *hard* from the generated text. The score of an image is the mean
+All four share one class (:class:`VLMScorer`): render a template per image (rating) or per
+anchor comparison (pairwise), ask an engine (:mod:`prefbench.engines`: transformers, openai,
+vllm, or a plugin) for ``rollouts`` reasoning traces per prompt, and read the answer out either
+*softly* from the answer-token distribution at the answer position (expected rating, P("1"))
+or *hard* from the generated text. The scorer never knows which engine runs it. The score of an image is the mean
 over its rollouts (Mean@k); every rollout's trace, score and flags go into ``detail``.
 
 Pairwise (anchor) scheme, paper sec. 3: per item one anchor image is drawn with an RNG keyed by
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from prefbench.data.model import Item
+from prefbench.engines.base import Engine, GenerationSpec, Job
 from prefbench.errors import ImageError
 from prefbench.scorers.base import ImageResult, Scorer
 from prefbench.scorers.vlm import prompts
@@ -67,10 +69,13 @@ def default_budget(model: str | None) -> int:
 
 
 class VLMScorer(Scorer):
-    """Shared engine; subclasses fix the task and read-out or leave them selectable."""
+    """Shared scorer logic; subclasses fix the task and read-out or leave them selectable."""
 
     extra: ClassVar[str] = "vlm"
-    batch_size = 16  # items per score_batch call; jobs inside are re-batched by token budget
+    #: runs on an engine (``--engine``); the engine's options are accepted next to the scorer's
+    uses_engine: ClassVar[bool] = True
+    default_engine: ClassVar[str] = "transformers"
+    batch_size = 16  # items per score_batch call; jobs inside are re-batched by the engine
     #: None = selectable through the ``task`` / ``readout`` options
     fixed_task: ClassVar[str | None] = None
     fixed_readout: ClassVar[str | None] = None
@@ -82,9 +87,8 @@ class VLMScorer(Scorer):
                  top_p: float = 1.0, max_new_tokens: int | None = None, task: str | None = None,
                  readout: str | None = None,
                  scale: str = "1-5", template: str | None = None, system: str | None = None,
-                 both_orders: bool = False, dtype: str = "auto", device: str = "auto",
-                 attn_implementation: str | None = None, max_pixels: int | None = None,
-                 max_batch_tokens: int | None = None, cache_implementation: str | None = None):
+                 both_orders: bool = False, engine: str | Engine | None = None,
+                 engine_options: dict[str, Any] | None = None):
         """Options (``-S key=value``):
 
         ``rollouts`` reasoning traces per prompt, score = their mean (Mean@k);
@@ -94,9 +98,10 @@ class VLMScorer(Scorer):
         ``max_new_tokens`` when it sets one, else 512); ``task`` rating|pairwise and ``readout`` soft|hard where the
         scorer lets you choose; ``scale`` rating scale such as 1-5 or 1-7; ``template`` a
         shipped template name or a .txt path; ``system`` an optional system prompt;
-        ``both_orders`` (pairwise) also show the candidate first and average;
-        ``dtype``/``device``/``attn_implementation``/``max_pixels``/``max_batch_tokens``/
-        ``cache_implementation`` (e.g. ``static``) for the transformers backend.
+        ``both_orders`` (pairwise) also show the candidate first and average.
+
+        ``engine``: an engine name (default ``transformers``) or an :class:`Engine` instance;
+        ``engine_options``: that engine's options (``-S`` on the command line takes both kinds).
         """
         super().__init__(seed=int(seed), model=model)
         if not model:
@@ -128,15 +133,46 @@ class VLMScorer(Scorer):
         self.both_orders = bool(both_orders)
         if self.both_orders and self.task != "pairwise":
             raise ValueError("both_orders applies to the pairwise task only")
-        self.dtype, self.device = dtype, device
-        self.attn_implementation = attn_implementation
-        self.max_pixels = max_pixels
-        self.max_batch_tokens = max_batch_tokens
-        self.cache_implementation = cache_implementation
+        self.engine = self._make_engine(engine, dict(engine_options or {}))
+        check = getattr(self.engine, "check_spec", None)
+        if check is not None:
+            check(self.max_new_tokens)
+        self.batch_size = int(getattr(self.engine, "batch_size", type(self).batch_size))
         self.anchor_pairwise = self.task == "pairwise" and self.readout == "soft"
-        self._backend = None
+        self._loaded = False
+        self._engine_summary: dict | None = None
         self._bias: list[float] = []
-        self._stats: dict[str, Any] = {}
+
+    def _make_engine(self, engine, opts: dict[str, Any]) -> Engine:
+        if isinstance(engine, Engine):
+            if opts:
+                raise ValueError("engine_options go with an engine name, not an engine instance")
+            if engine.model is None:
+                engine.model = self.model
+            return engine
+        from prefbench.registry import check_types, engine_options, load_engine
+
+        name = engine or self.default_engine
+        accepted = engine_options(name)
+        unknown = sorted(set(opts) - set(accepted))
+        if unknown:
+            raise ValueError(f"engine {name!r} has no option(s) {', '.join(unknown)}; "
+                             f"its options: {', '.join(sorted(accepted))}")
+        check_types(f"engine {name!r}", accepted, opts)
+        return load_engine(name)(model=self.model, **opts)
+
+    # -- identity ---------------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """The scorer's options and its engine's (the engine's name is in the spec)."""
+        out = super().params()
+        out.pop("engine", None)
+        out.pop("engine_options", None)
+        out.update(self.engine.params())
+        return out
+
+    @property
+    def transport_params(self) -> tuple[str, ...]:
+        return tuple(self.engine.transport_params)
 
     @staticmethod
     def _choose(name, value, fixed, default, allowed):
@@ -149,13 +185,8 @@ class VLMScorer(Scorer):
             raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         return value
 
-    # -- identity ---------------------------------------------------------------------------
     def model_info(self) -> dict:
-        if self._backend is not None:
-            return self._backend.model_info()
-        from prefbench.scorers.vlm.backend import model_fingerprint
-
-        return {"id": self.model, "revision": model_fingerprint(self.model)}
+        return self.engine.model_info()
 
     def prompt_template_hash(self) -> str:
         return prompts.template_hash(
@@ -167,38 +198,26 @@ class VLMScorer(Scorer):
 
     # -- lifecycle --------------------------------------------------------------------------
     def setup(self) -> None:
-        from prefbench.scorers.vlm.backend import HFBackend
-
-        self._backend = HFBackend(self.model, dtype=self.dtype, device=self.device,
-                                  attn_implementation=self.attn_implementation, max_pixels=self.max_pixels,
-                                  max_batch_tokens=self.max_batch_tokens,
-                                  cache_implementation=self.cache_implementation)
-        self._backend.load()
-        for token in self._candidates():
-            self._backend.single_token_id(token)
+        self.engine.load(self._candidates())
+        self._loaded = True
 
     def close(self) -> None:
-        if self._backend is not None:  # keep the run's counters for summary(), called after close()
-            self._stats["images_encoded"] = self._backend.image_stats["encoded"]
-            self._stats["image_encodings_shared"] = self._backend.image_stats["shared"]
-        self._backend = None
+        if self._loaded:  # keep the engine's counters for summary(), called after close()
+            self._engine_summary = self.engine.summary()
+            self.engine.close()
+            self._loaded = False
 
     def summary(self) -> dict:
         out: dict[str, Any] = {"readout": self.readout, "task": self.task, "rollouts": self.rollouts}
-        if self._stats.get("rows"):
-            out["batches"] = self._stats["batches"]
-            out["padding_fraction"] = round(1 - self._stats["prompt_tokens"] / self._stats["padded_prompt_tokens"], 4)
-        stats = dict(self._stats)
-        if self._backend is not None:
-            stats["images_encoded"] = self._backend.image_stats["encoded"]
-            stats["image_encodings_shared"] = self._backend.image_stats["shared"]
-        if stats.get("image_encodings_shared"):
+        engine = self._engine_summary if not self._loaded and self._engine_summary else self.engine.summary()
+        out["engine"] = engine
+        if engine.get("image_encodings_shared"):
             # distinct images encoded by the vision tower vs slots served from them (anchors, rollouts)
-            out["images_encoded"] = stats["images_encoded"]
-            out["image_encodings_shared"] = stats["image_encodings_shared"]
+            out["images_encoded"] = engine.get("images_encoded")
+            out["image_encodings_shared"] = engine["image_encodings_shared"]
         if self.task == "pairwise":
-            # the anchor's vision encoding is shared; its KV prefix is not (transformers backend)
-            out["anchor_kv_prefix_sharing"] = False
+            # whether an item's comparisons reuse the anchor's KV prefix (False, True, or the server's cache)
+            out["anchor_kv_prefix_sharing"] = engine.get("prefix_sharing", False)
         if self._bias:
             out["position_bias"] = float(np.mean(self._bias))
             out["position_bias_n"] = len(self._bias)
@@ -206,8 +225,6 @@ class VLMScorer(Scorer):
 
     # -- scoring ----------------------------------------------------------------------------
     def score_batch(self, tasks):
-        from prefbench.scorers.vlm.backend import Job
-
         results: list[dict[int, ImageResult]] = [{} for _ in tasks]
         jobs: list[Job] = []
         owners: list[tuple[int, int, str]] = []  # (task index, image index, order)
@@ -234,7 +251,7 @@ class VLMScorer(Scorer):
                 if k in failed:
                     results[t][k] = failed[k]
                 elif k == anchor:
-                    results[t][k] = ImageResult(0.5, detail={"anchor_index": anchor, "prob": 0.5, "anchor": True})
+                    results[t][k] = ImageResult(0.5, prob=0.5, anchor_index=anchor, detail={"anchor": True})
                 else:
                     ka, kc = f"{item.item_id}\0{anchor}", f"{item.item_id}\0{k}"
                     jobs.append(Job(msgs, [images[anchor], images[k]], f"{item.item_id}\0{anchor}\0{k}\0ac", [ka, kc]))
@@ -242,10 +259,10 @@ class VLMScorer(Scorer):
                     if self.both_orders:
                         jobs.append(Job(msgs, [images[k], images[anchor]], f"{item.item_id}\0{anchor}\0{k}\0ca", [kc, ka]))
                         owners.append((t, k, "candidate_first"))
-        rows = self._backend.generate(
-            jobs, candidates=self._candidates(), budget=self.max_new_tokens, rollouts=self.rollouts,
-            temperature=self.temperature, top_p=self.top_p, tail_tokens=8 if self.readout == "hard" else 0,
-            seed=self.seed, stats=self._stats) if jobs else []
+        spec = GenerationSpec(candidates=self._candidates(), budget=self.max_new_tokens, rollouts=self.rollouts,
+                              temperature=self.temperature, top_p=self.top_p,
+                              tail_tokens=8 if self.readout == "hard" else 0, seed=self.seed)
+        rows = self.engine.generate(jobs, spec) if jobs else []
         grouped: dict[tuple[int, int], list[tuple[str, list]]] = {}
         for (t, k, order), job_rows in zip(owners, rows):
             grouped.setdefault((t, k), []).append((order, job_rows))
@@ -277,13 +294,14 @@ class VLMScorer(Scorer):
 
     def _rollout_value(self, row, order: str) -> tuple[float | None, dict]:
         """(score or None, rollout detail) for one rollout."""
-        rec: dict[str, Any] = {"text": row.text, "generated_tokens": len(row.generated_ids)}
+        rec: dict[str, Any] = {"text": row.text, "generated_tokens": row.generated_tokens}
         if order != "single":
             rec["order"] = order
         if row.forced:
             rec["forced"] = True
         if row.missed:
             rec["missed_answer_position"] = True
+        rec.update(row.trace)
         values = [int(c) for c in self._candidates()]
         if row.answer_logits is not None:
             probs = _softmax(row.answer_logits)
@@ -311,7 +329,14 @@ class VLMScorer(Scorer):
         return value, rec
 
     def _image_result(self, parts: list[tuple[str, list]], anchor: int | None) -> ImageResult:
-        rollouts, values, by_order = [], [], {}
+        failures = [row for _, rows in parts for row in rows if row.error]
+        if failures:
+            # Mean@k needs all k rollouts: an image with a failed rollout is an error; a transient
+            # failure (retryable) is retried on the next `prefbench run`
+            return ImageResult.failed(failures[0].error, retryable=all(r.retryable for r in failures),
+                                      anchor_index=anchor, failed_rollouts=len(failures),
+                                      rollouts=[dict(r.trace) for r in failures])
+        rollouts, values, by_order, reasons = [], [], {}, []
         for order, job_rows in parts:
             for row in job_rows:
                 value, rec = self._rollout_value(row, order)
@@ -320,32 +345,34 @@ class VLMScorer(Scorer):
                     values.append(value)
                     if "p1" in rec:
                         by_order.setdefault(order, []).append(rec["p1"])
+                elif row.no_answer_reason:
+                    reasons.append(row.no_answer_reason)
         detail: dict[str, Any] = {
             "rollouts": rollouts,
             "rollout_scores": [r.get("score") for r in rollouts],
-            "generated_tokens": sum(r["generated_tokens"] for r in rollouts),
         }
         n_forced = sum(1 for r in rollouts if r.get("forced"))
         if n_forced:
-            detail["forced"] = True
             detail["forced_rollouts"] = n_forced
-        if anchor is not None:
-            detail["anchor_index"] = anchor
         n_bad = len(rollouts) - len(values)
         if n_bad:
             detail["unparsed_rollouts"] = n_bad
+        typed = {"anchor_index": anchor, "forced": bool(n_forced),
+                 "generated_tokens": sum(r["generated_tokens"] for r in rollouts)}
         if not values:
-            reason = ("no rollout reached an answer position" if self.readout == "soft"
-                      else "no rollout gave a valid answer")
-            return ImageResult(None, "unparsed", reason, detail)
+            if reasons and len(reasons) == len(rollouts):
+                reason = reasons[0]
+            else:
+                reason = ("no rollout reached an answer position" if self.readout == "soft"
+                          else "no rollout gave a valid answer")
+            return ImageResult(None, "unparsed", reason, detail, **typed)
         if len(by_order) == 2:
             self._bias.append(float(np.mean(by_order["anchor_first"]) + np.mean(by_order["candidate_first"]) - 1))
         score = float(np.mean(values))
-        if anchor is not None and self.readout == "soft":
-            detail["prob"] = score
+        prob = score if anchor is not None and self.readout == "soft" else None
         if not math.isfinite(score):
-            return ImageResult(None, "error", "non-finite score", detail)
-        return ImageResult(score, detail=detail)
+            return ImageResult(None, "error", "non-finite score", detail, **typed)
+        return ImageResult(score, detail=detail, prob=prob, **typed)
 
 
 class ExpectedRatingScorer(VLMScorer):

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("openai", reason="needs the openai extra: pip install 'prefbench[openai]'")
 pytest.importorskip("tenacity", reason="needs the openai extra: pip install 'prefbench[openai]'")
 
-from prefbench.scorers.vlm.openai_client import ServerPool  # noqa: E402
+from prefbench.engines.openai_client import ServerPool  # noqa: E402
 from tests.fixtures.cli import run_cli  # noqa: E402
 from tests.fixtures.openai_fakes import FakeServer, fake_logprobs  # noqa: E402
 
@@ -125,7 +125,7 @@ def test_api_key_is_sent_but_never_in_error_messages():
 # -- the scorers through the runner and CLI ---------------------------------------------------
 
 def _cli(srv_url, out, *extra, key=KEY):
-    return run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--base-url", srv_url,
+    return run_cli(["run", "--scorer", "expected_rating", "--engine", "openai", "--base-url", srv_url,
                     "--model", "fake", "--dataset", "demo", "--limit", "3", "--out", out, "--no-progress",
                     "--json", "--api-key-env", "PREFBENCH_TEST_KEY", *extra],
                    env_extra={"PREFBENCH_TEST_KEY": key})
@@ -161,10 +161,10 @@ def test_cli_expected_rating_scores_are_the_served_probabilities(tmp_path):
         assert image["image_url"]["url"].startswith("data:image/png;base64,")
     summary = json.loads(proc.stdout)
     record = json.loads((out / "run.json").read_text())
-    usage = record["scorer_summary"]["openai"]["usage"]
+    usage = record["scorer_summary"]["engine"]["usage"]
     assert usage["requests"] == 2 * len(rows) and usage["prompt_tokens"] == 100 * len(rows)
     assert record["model"] == {"id": "fake", "revision": None, "backend": "openai"}
-    assert record["scorer"]["backend"] == "openai" and summary["counts"]["ok"] == len(rows)
+    assert record["scorer"]["engine"] == "openai" and summary["counts"]["ok"] == len(rows)
     # the key went to the server, never to the run folder
     for f in out.iterdir():
         assert KEY not in f.read_text()
@@ -194,8 +194,8 @@ def test_missing_answer_tokens_in_top_n_are_reported_not_invented(tmp_path):
         w = {int(t): math.exp(v) for t, v in present.items()}
         assert row["score"] == pytest.approx(sum(r * x for r, x in w.items()) / sum(w.values()), abs=1e-9)
     record = json.loads((out / "run.json").read_text())
-    assert record["scorer_summary"]["openai"]["missing_answer_tokens"] == len(rows)
-    assert record["counts"]["ok"] > 0 and record["counts"]["unparsed"] == record["scorer_summary"]["openai"]["no_answer_token"]
+    assert record["scorer_summary"]["engine"]["missing_answer_tokens"] == len(rows)
+    assert record["counts"]["ok"] > 0 and record["counts"]["unparsed"] == record["scorer_summary"]["engine"]["no_answer_token"]
 
 
 def test_failed_requests_are_retryable_errors_and_the_next_run_completes(tmp_path):
@@ -215,16 +215,21 @@ def test_failed_requests_are_retryable_errors_and_the_next_run_completes(tmp_pat
     assert record["status"] == "complete" and record["counts"]["ok"] == len(rows) and record["counts"]["error"] == 0
 
 
-def test_backend_options_are_validated(tmp_path):
-    proc = run_cli(["run", "--scorer", "random", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
+def test_engine_options_are_validated(tmp_path):
+    proc = run_cli(["run", "--scorer", "random", "--engine", "openai", "--base-url", "http://127.0.0.1:9/v1",
                     "--out", tmp_path / "r"])
-    assert proc.returncode == 2 and "has no openai backend" in proc.stderr
+    assert proc.returncode == 2 and "--engine applies to the VLM scorers" in proc.stderr
+    proc = run_cli(["run", "--scorer", "random", "--base-url", "http://127.0.0.1:9/v1", "--out", tmp_path / "r"])
+    assert proc.returncode == 2 and "add --engine openai" in proc.stderr
+    proc = run_cli(["run", "--scorer", "expected_rating", "--engine", "opneai", "--model", "m", "--out", tmp_path / "r"])
+    assert proc.returncode == 2 and "unknown engine 'opneai'. Did you mean: openai?" in proc.stderr
+    # --backend: the option's old name
     proc = run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--model", "m", "--out", tmp_path / "r"])
     assert proc.returncode == 2 and "needs --base-url" in proc.stderr
-    proc = run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--model", "m", "--base-url",
+    proc = run_cli(["run", "--scorer", "expected_rating", "--engine", "openai", "--model", "m", "--base-url",
                     "http://127.0.0.1:9/v1", "-S", "dtype=float16", "--out", tmp_path / "r"])
     assert proc.returncode == 2 and "no option(s) dtype" in proc.stderr
-    proc = run_cli(["run", "--scorer", "expected_rating", "--backend", "openai", "--model", "m", "--base-url",
+    proc = run_cli(["run", "--scorer", "expected_rating", "--engine", "openai", "--model", "m", "--base-url",
                     "http://127.0.0.1:9/v1", "--api-key-env", "PREFBENCH_SURELY_UNSET", "--out", tmp_path / "r"])
     assert proc.returncode == 2 and "PREFBENCH_SURELY_UNSET is not set" in proc.stderr
 
@@ -232,7 +237,7 @@ def test_backend_options_are_validated(tmp_path):
 def test_cli_anchor_pairwise_sends_the_anchor_first_and_scores_p1(tmp_path):
     out = tmp_path / "run"
     with FakeServer() as srv:
-        proc = run_cli(["run", "--scorer", "anchor_pairwise", "--backend", "openai", "--base-url", srv.url,
+        proc = run_cli(["run", "--scorer", "anchor_pairwise", "--engine", "openai", "--base-url", srv.url,
                         "--model", "fake", "--dataset", "demo", "--limit", "3", "--out", out, "--no-progress",
                         "--json", "--rollouts", "2"])
         assert proc.returncode == 0, proc.stderr
@@ -320,7 +325,7 @@ def test_request_timeout_is_a_deadline_not_a_per_read_timeout():
 def test_retry_after_is_honoured_and_capped():
     import time
 
-    from prefbench.scorers.vlm import openai_client
+    from prefbench.engines import openai_client
 
     with FakeServer(script=[("retry-after", 429, 1.2), ("retry-after", 503, 0)]) as srv:
         p = pool(srv.url, max_retries=3)

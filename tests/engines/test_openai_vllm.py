@@ -62,8 +62,8 @@ def _token_id(server, text: str) -> int:
 
 
 def _messages(item, indices, template, scale="1-5"):
+    from prefbench.engines.openai import image_data_url
     from prefbench.scorers.vlm import prompts
-    from prefbench.scorers.vlm.openai_backend import image_data_url
 
     msgs = prompts.render_messages(template, item.prompt, prompts.RatingScale.parse(scale))
     images = iter(indices)
@@ -99,7 +99,7 @@ def _prefix(text: str) -> str:
 
 
 def _run(server, out, scorer, *extra):
-    proc = run_cli(["run", "--scorer", scorer, "--backend", "openai", "--base-url", server.base_url, "--model", "tiny",
+    proc = run_cli(["run", "--scorer", scorer, "--engine", "openai", "--base-url", server.base_url, "--model", "tiny",
                     "--out", out, *COMMON, *extra], timeout=900)
     assert proc.stdout, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
@@ -161,7 +161,7 @@ def test_rating_scores_equal_the_served_probabilities(vllm_server, tmp_path, sco
             checked += 1
         assert row["score"] == pytest.approx(sum(roll_scores) / k, abs=1e-9)  # Mean@k
     assert checked >= len(rows) // 2
-    oa = record["scorer_summary"]["openai"]
+    oa = record["scorer_summary"]["engine"]
     assert oa["usage"]["requests"] == 2 * len(rows) * k and oa["usage"]["prompt_tokens"] > 0
     assert oa["rollouts"] == len(rows) * k and oa["failed"] == 0
     source = "top_logprobs=20" if "logprob_token_ids=false" in extra else "logprob_token_ids"
@@ -185,7 +185,7 @@ def test_anchor_pairwise_scores_equal_served_p1(vllm_server, tmp_path):
         assert row["score"] == pytest.approx(sum(r["score"] for r in d["rollouts"]) / 2, abs=1e-9)
         assert d["prob"] == row["score"]
     n_items = len(items)
-    assert record["scorer_summary"]["openai"]["rollouts"] == 2 * (len(rows) - n_items)  # N-1 comparisons per item
+    assert record["scorer_summary"]["engine"]["rollouts"] == 2 * (len(rows) - n_items)  # N-1 comparisons per item
     assert record["metrics"].get("brier") is not None
 
 
@@ -205,7 +205,7 @@ def test_naive_sampling_parses_the_sampled_answer(vllm_server, tmp_path):
 
 
 def test_prefill_only_scoring(vllm_server, tmp_path):
-    from prefbench.scorers.vlm.backend import PREFILL_ANSWER
+    from prefbench.engines.base import PREFILL_ANSWER
 
     _, _, rows = _run(vllm_server, tmp_path / "run", "expected_rating", "-S", "max_new_tokens=0")
     items = _items()
@@ -222,7 +222,7 @@ def test_killed_server_mid_run_leaves_a_resumable_run(vllm_server, tiny_vlm_dir,
     scores only what is missing and completes with nothing lost."""
     out = tmp_path / "run"
     doomed = VLLMServer(tiny_vlm_dir, "tiny", log_path=tmp_path / "doomed.log").start(timeout=420)
-    args = [sys.executable, "-m", "prefbench", "run", "--scorer", "expected_rating", "--backend", "openai",
+    args = [sys.executable, "-m", "prefbench", "run", "--scorer", "expected_rating", "--engine", "openai",
             "--model", "tiny", "--out", str(out), "--dataset", "demo", "--limit", "4", "--no-progress", "--json",
             "-S", "max_new_tokens=16", "--rollouts", "2", "--batch-size", "1", "-S", "max_concurrency=2",
             "-S", "max_retries=1", "-S", "request_timeout=30"]
@@ -268,5 +268,5 @@ def test_inline_answer_request_without_an_answer_position_is_unparsed(vllm_serve
         if "<answer>" in roll["text"]:  # the model did write it: the score is read there
             continue
         assert row["status"] == "unparsed" and roll["no_answer_position"] and not roll.get("forced")
-    oa = record["scorer_summary"]["openai"]
+    oa = record["scorer_summary"]["engine"]
     assert oa["usage"]["requests"] == len(rows) and oa["forced"] == 0

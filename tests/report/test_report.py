@@ -195,7 +195,7 @@ def test_item_browser_shows_scores_traces_and_escapes_them(real_runs, tmp_path):
     evil = "step 1 </pre><script>alert(1)</script> & so on"
     for row in samples:
         where = f"{row['item_id']}/{row['image_index']}"
-        row["detail"]["traces"] = [evil, f"trace two of {where}"]
+        row.setdefault("detail", {})["traces"] = [evil, f"trace two of {where}"]
         # the VLM scorers' format: one record per rollout, its reasoning text included
         row["detail"]["rollouts"] = [
             {"text": f"<think>rollout one of {where}</think><answer>1</answer>", "order": "anchor_first",

@@ -11,16 +11,28 @@ pytest.importorskip("transformers")
 
 import torch  # noqa: E402
 
+from prefbench.engines.base import FORCE_CLOSED, FORCE_OPEN, GenerationSpec, Job  # noqa: E402
+from prefbench.engines.hf_readout import AnswerReadout  # noqa: E402
+from prefbench.engines.transformers import TransformersEngine  # noqa: E402
 from prefbench.scorers.vlm import prompts  # noqa: E402
-from prefbench.scorers.vlm.backend import FORCE_CLOSED, FORCE_OPEN, HFBackend, Job  # noqa: E402
-from prefbench.scorers.vlm.readout import AnswerReadout  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def backend(tiny_vlm_dir):
-    b = HFBackend(str(tiny_vlm_dir), device="cpu")
+    b = TransformersEngine(model=str(tiny_vlm_dir), device="cpu")
     b.load()
     return b
+
+
+def gen(engine, jobs, **kw):
+    kw["candidates"] = tuple(kw["candidates"])
+    return engine.generate(jobs, GenerationSpec(**kw))
+
+
+def _planner(max_batch_tokens, max_batch_rows):
+    e = TransformersEngine(model="unused", max_batch_tokens=max_batch_tokens)
+    e.max_batch_rows = max_batch_rows
+    return e
 
 
 def _image(seed: int, size=(64, 48)):
@@ -49,14 +61,14 @@ def _second_pass(backend, job, generated_prefix, candidates):
     if "mm_token_type_ids" in enc:
         inputs["mm_token_type_ids"] = torch.cat([enc["mm_token_type_ids"], torch.zeros(1, extra, dtype=torch.long)], 1)
     with torch.no_grad():
-        logits = backend.model(input_ids=ids, attention_mask=torch.ones_like(ids), **inputs).logits[0, -1]
+        logits = backend.hf_model(input_ids=ids, attention_mask=torch.ones_like(ids), **inputs).logits[0, -1]
     return logits[[backend.single_token_id(c) for c in candidates]].double().numpy()
 
 
 def test_one_pass_equals_second_forward_pass(backend):
     jobs = _jobs()
     digits = [str(d) for d in range(10)]  # one candidate set for rating and pairwise jobs alike
-    results = backend.generate(jobs, candidates=digits, budget=6, rollouts=2, temperature=1.0, seed=3)
+    results = gen(backend, jobs, candidates=digits, budget=6, rollouts=2, temperature=1.0, seed=3)
     assert [len(r) for r in results] == [2, 2, 2]
     checked = 0
     for job, rows in zip(jobs, results):
@@ -79,10 +91,10 @@ def test_one_pass_equals_second_forward_pass(backend):
 
 def test_prefill_only_equals_manual_forward(backend):
     job = _jobs()[0]
-    (row,), = backend.generate([job], candidates=("1", "2", "3", "4", "5"), budget=0)
+    (row,), = gen(backend, [job], candidates=("1", "2", "3", "4", "5"), budget=0)
     enc = backend.encode(job, "<think>\n</think>\n<answer>")
     with torch.no_grad():
-        logits = backend.model(**enc).logits[0, -1]
+        logits = backend.hf_model(**enc).logits[0, -1]
     expected = logits[[backend.single_token_id(c) for c in "12345"]].double().numpy()
     np.testing.assert_allclose(row.answer_logits, expected, rtol=1e-4, atol=1e-4)
     assert not row.forced and row.generated_ids == []
@@ -90,8 +102,8 @@ def test_prefill_only_equals_manual_forward(backend):
 
 def test_budget_forcing_emits_the_prefix_and_greedy_is_deterministic(backend):
     job = _jobs()[0]
-    a = backend.generate([job], candidates=("0", "1"), budget=5, temperature=0.0)[0][0]
-    b = backend.generate([job], candidates=("0", "1"), budget=5, temperature=0.0)[0][0]
+    a = gen(backend, [job], candidates=("0", "1"), budget=5, temperature=0.0)[0][0]
+    b = gen(backend, [job], candidates=("0", "1"), budget=5, temperature=0.0)[0][0]
     assert a.generated_ids == b.generated_ids and a.answer_logits == b.answer_logits
     # 5 reasoning tokens, then the forced text, then the answer token
     assert len(a.generated_ids) == 5 + len(backend.force_open) + 1
@@ -161,11 +173,11 @@ def test_shared_anchor_image_is_encoded_once_with_identical_results(backend):
     jobs = [Job(msgs, [anchor, _image(10 + i)], f"j{i}", ["anchor", f"c{i}"]) for i in range(3)]
     digits = ("0", "1")
     backend.share_images = False
-    plain = backend.generate(jobs, candidates=digits, budget=3, temperature=0.0)
+    plain = gen(backend, jobs, candidates=digits, budget=3, temperature=0.0)
     before = dict(backend.image_stats)
     backend.share_images = True
     try:
-        shared = backend.generate(jobs, candidates=digits, budget=3, temperature=0.0)
+        shared = gen(backend, jobs, candidates=digits, budget=3, temperature=0.0)
     finally:
         backend.share_images = True
     assert backend.image_stats["encoded"] - before["encoded"] == 4  # 1 anchor + 3 candidates
@@ -176,7 +188,7 @@ def test_shared_anchor_image_is_encoded_once_with_identical_results(backend):
 
 
 def test_plan_sorts_by_length_and_respects_the_token_budget():
-    b = HFBackend("unused", max_batch_tokens=1000, max_batch_rows=8)
+    b = _planner(1000, 8)
     lengths = [100, 300, 50, 200, 120]
     batches = b.plan(lengths, rows_per_job=2, new_tokens=100)
     flat = [i for batch in batches for i in batch]
@@ -185,25 +197,25 @@ def test_plan_sorts_by_length_and_respects_the_token_budget():
         width = max(lengths[i] for i in batch)
         assert len(batch) * 2 * (width + 100) <= 1000
     assert batches == [[1], [3], [4, 0], [2]]
-    assert HFBackend("unused", max_batch_tokens=10**9, max_batch_rows=4).plan([10] * 10, 2, 5) == [
+    assert _planner(10**9, 4).plan([10] * 10, 2, 5) == [
         [0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]  # at most 4 rows = 2 jobs x 2 rollouts
 
 
 def test_sampled_rollouts_do_not_depend_on_batch_composition(backend):
     jobs = _jobs()
     kw = dict(candidates=("1", "2", "3"), budget=6, rollouts=2, temperature=1.0, top_p=0.95, seed=5)
-    alone = backend.generate([jobs[1]], **kw)[0]
-    together = backend.generate(jobs, **kw)[1]  # padded, batched with other jobs
+    alone = gen(backend, [jobs[1]], **kw)[0]
+    together = gen(backend, jobs, **kw)[1]  # padded, batched with other jobs
     for a, b in zip(alone, together):
         assert a.generated_ids == b.generated_ids
         np.testing.assert_allclose(a.answer_logits, b.answer_logits, rtol=1e-4, atol=1e-4)
     assert alone[0].generated_ids != alone[1].generated_ids
-    other = backend.generate([jobs[1]], **{**kw, "seed": 6})[0]
+    other = gen(backend, [jobs[1]], **{**kw, "seed": 6})[0]
     assert other[0].generated_ids != alone[0].generated_ids
 
 
 def test_sample_rows_follows_softmax_and_top_p():
-    from prefbench.scorers.vlm.readout import sample_rows
+    from prefbench.engines.hf_readout import sample_rows
 
     n = 4000
     logits = torch.tensor([[0.0, float(np.log(3.0))]]).repeat(n, 1)
@@ -220,12 +232,12 @@ def test_sample_rows_follows_softmax_and_top_p():
 
 
 def test_qwen2_vl_goes_through_the_same_path(tiny_qwen2_vl_dir):
-    b = HFBackend(str(tiny_qwen2_vl_dir), device="cpu")
+    b = TransformersEngine(model=str(tiny_qwen2_vl_dir), device="cpu")
     b.load()
-    assert type(b.model).__name__ == "Qwen2VLForConditionalGeneration"
+    assert type(b.hf_model).__name__ == "Qwen2VLForConditionalGeneration"
     jobs = _jobs()
     digits = [str(d) for d in range(10)]
-    results = b.generate(jobs, candidates=digits, budget=4, rollouts=1, temperature=1.0, seed=1)
+    results = gen(b, jobs, candidates=digits, budget=4, rollouts=1, temperature=1.0, seed=1)
     for job, (row,) in zip(jobs, results):
         assert row.forced
         prefix = row.generated_ids[:row.answer_step]

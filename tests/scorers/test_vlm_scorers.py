@@ -56,9 +56,9 @@ def scorers(tiny_vlm_dir):
 def test_anchor_pairwise_makes_n_minus_1_comparisons_and_scores_the_anchor_half(scorers):
     scorer = scorers("anchor_pairwise", rollouts=2)
     items = [_item("p1", 4), _item("p2", 3), _item("p3", 5)]
-    before = dict(scorer._stats)
+    before = dict(scorer.engine.batch_stats)
     out = scorer.score_batch([(it, range(it.n_images)) for it in items])
-    rows = scorer._stats["rows"] - before.get("rows", 0)
+    rows = scorer.engine.batch_stats["rows"] - before.get("rows", 0)
     assert rows == sum(it.n_images - 1 for it in items) * 2  # N-1 comparisons x 2 rollouts
     for it, res in zip(items, out):
         anchor = anchor_index(scorer.seed, it)
@@ -66,9 +66,9 @@ def test_anchor_pairwise_makes_n_minus_1_comparisons_and_scores_the_anchor_half(
         others = [k for k in range(it.n_images) if k != anchor]
         for k in others:
             r = res[k]
-            assert r.status == "ok" and r.detail["anchor_index"] == anchor
+            assert r.status == "ok" and r.anchor_index == anchor
             assert [ro["order"] for ro in r.detail["rollouts"]] == ["anchor_first"] * 2
-            assert 0.0 < r.score < 1.0 and r.detail["prob"] == r.score
+            assert 0.0 < r.score < 1.0 and r.prob == r.score
             assert r.score == pytest.approx(np.mean(r.detail["rollout_scores"]))
             assert r.score == pytest.approx(np.mean([ro["p1"] for ro in r.detail["rollouts"]]))
 
@@ -84,9 +84,9 @@ def test_anchor_is_seeded_by_item_id_and_skips_undecodable_images():
 def test_both_orders_averages_and_records_position_bias(scorers):
     scorer = scorers("anchor_pairwise", both_orders=True)
     it = _item("q1", 4)
-    before = scorer._stats.get("rows", 0)
+    before = scorer.engine.batch_stats.get("rows", 0)
     res = scorer.score_batch([(it, range(4))])[0]
-    assert scorer._stats["rows"] - before == 2 * 3
+    assert scorer.engine.batch_stats["rows"] - before == 2 * 3
     anchor = anchor_index(scorer.seed, it)
     bias = []
     for k in range(4):
@@ -112,8 +112,8 @@ def test_expected_rating_mean_at_k_averages_distinct_rollouts(scorers):
             assert ro["score"] == pytest.approx(np.dot(range(1, 6), ro["probs"]), abs=1e-5)
             assert 1.0 <= ro["score"] <= 5.0
         assert r.score == pytest.approx(np.mean(r.detail["rollout_scores"]))
-        assert r.detail["forced"] and r.detail["forced_rollouts"] == 3
-        assert r.detail["generated_tokens"] == sum(ro["generated_tokens"] for ro in r.detail["rollouts"])
+        assert r.forced and r.detail["forced_rollouts"] == 3
+        assert r.generated_tokens == sum(ro["generated_tokens"] for ro in r.detail["rollouts"])
 
 
 def test_seed_reproduces_and_changes_rollouts(tiny_vlm_dir):

@@ -18,7 +18,7 @@ from tests.fixtures.cli import needs_extra
 
 
 def test_sft_completion_is_the_scorers_forced_answer_text():
-    from prefbench.scorers.vlm.backend import PREFILL_ANSWER
+    from prefbench.engines.base import PREFILL_ANSWER
     from prefbench.scorers.vlm.prompts import parse_answer
 
     text = sft_completion(3)[0]["content"]

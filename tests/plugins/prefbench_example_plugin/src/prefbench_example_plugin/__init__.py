@@ -35,12 +35,12 @@ class CoinPairwise(Scorer):
         out = {}
         for k in indices:
             if k == anchor:
-                out[k] = ImageResult(0.5, detail={"anchor_index": anchor, "prob": 0.5})
+                out[k] = ImageResult(0.5, prob=0.5, anchor_index=anchor)
                 continue
             truth = 0.5 if item.ranks[k] == item.ranks[anchor] else float(item.ranks[k] < item.ranks[anchor])
             p = float(np.clip(0.5 + self.skill * (truth - 0.5) * 2 * _u(self.seed, item.item_id, k)
                               + 0.2 * (_u(self.seed + 1, item.item_id, k) - 0.5), 0, 1))
-            out[k] = ImageResult(p, detail={"anchor_index": anchor, "prob": p})
+            out[k] = ImageResult(p, prob=p, anchor_index=anchor)
         return out
 
 

@@ -18,40 +18,26 @@ by token, then reads the next-token distribution as usual; the row is flagged ``
 a row is still reasoning, end-of-sequence tokens are masked so that every row reaches an answer
 (either by itself or forced).
 
-The processor must see raw logits: the backend replaces the model's ``generation_config`` with a
+The processor must see raw logits: the transformers engine replaces the model's ``generation_config`` with a
 neutral one so that no repetition penalty or other processor runs before it. Sampling
 (temperature, top-p) also happens here, per row, from counter-based noise keyed by the row's
 seed (:func:`sample_rows`); generate then only takes the argmax of what is left, so a rollout
-does not depend on its batch. ``tests/test_vlm_readout.py`` proves equality with a separate
+does not depend on its batch. ``tests/scorers/test_vlm_readout.py`` proves equality with a separate
 forward pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
+from prefbench.engines.base import Rollout
 from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
 
 THINKING, FORCING, TAIL, DONE = 0, 1, 2, 3
 _TAIL_CHARS = 64
-
-
-@dataclass
-class RowReadout:
-    """What one rollout produced."""
-
-    generated_ids: list[int]
-    answer_logits: list[float] | None  # logits at the answer position, one per candidate token
-    answer_mass: float | None  # softmax mass of the candidate tokens in the full vocabulary
-    answer_step: int | None  # index (in generated tokens) of the answer token
-    forced: bool = False
-    missed: bool = False  # the prefix ended inside a token: no answer position
-    text: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 class AnswerReadout(LogitsProcessor):
@@ -170,15 +156,16 @@ class AnswerReadout(LogitsProcessor):
     def stopping_criteria(self) -> StoppingCriteria:
         return _RowsDone(self)
 
-    def results(self, sequences: torch.LongTensor, decode) -> list[RowReadout]:
+    def results(self, sequences: torch.LongTensor, decode) -> list[Rollout]:
         """Per-row results from generate's output ``sequences`` (prompt included)."""
         out = []
         gen = sequences[:, self.prompt_len:].tolist()
         for r in range(self.n_rows):
             end = self.end_step[r] if self.phase[r] == DONE else len(gen[r])
             ids = gen[r][:end]
-            out.append(RowReadout(ids, self.answer_logits[r], self.answer_mass[r], self.answer_step[r],
-                                  self.forced[r], self.missed[r], decode(ids)))
+            out.append(Rollout(text=decode(ids), answer_logits=self.answer_logits[r],
+                               answer_mass=self.answer_mass[r], generated_tokens=len(ids), generated_ids=ids,
+                               answer_step=self.answer_step[r], forced=self.forced[r], missed=self.missed[r]))
         return out
 
 

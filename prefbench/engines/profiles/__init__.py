@@ -1,0 +1,120 @@
+"""Model profiles: what prefbench needs to know about one VLM family, in one place.
+
+A :class:`ModelProfile` per ``config.model_type`` says:
+
+* ``end_tokens``: the chat template's end-of-turn tokens (masked while a rollout reasons, and
+  where generation stops);
+* ``image_kwargs(max_pixels)``: the processor keyword arguments that cap an image's size, in the
+  family's own terms (Qwen's pixel budget, Idefics3's longest edge, ...); None when the family's
+  processor has a fixed size (``max_pixels`` is then refused with that reason, never ignored);
+* ``batching``: ``concat`` when single-prompt encodings can be concatenated along dim 0
+  (Qwen-VL: patches plus ``image_grid_thw``), ``processor`` when the processor must batch the
+  prompts itself (it pads images of different sizes);
+* ``share_images``: an optional hook that makes the vision tower encode each distinct image of
+  a batch once (an item's anchor appears in all its comparisons); a family without one still
+  works, and the run summary says sharing is off;
+* ``lora_targets``: the language model's projections, for ``prefbench train``;
+* ``refuse``: a reason the family cannot run in this transformers version (checked at load);
+* ``requires``: Python modules its processor imports (a missing one is named, not a traceback).
+
+The transformers engine and the trainer read profiles; adding a family is one profile here plus
+one tiny-checkpoint builder in :mod:`prefbench.testing.tiny_families`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prefbench.errors import UsageError
+
+#: LoRA on the language model's attention and MLP projections only (the vision tower stays
+#: frozen), matching Unsloth's ``finetune_vision_layers=False, finetune_language_layers=True``.
+LANGUAGE_PROJECTIONS = r"(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+LANGUAGE_LORA_TARGETS = rf".*language_model.*\.{LANGUAGE_PROJECTIONS}"
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    family: str
+    model_types: tuple[str, ...]
+    end_tokens: tuple[str, ...] = ()
+    #: max_pixels -> processor kwargs; None = the processor's image size is fixed
+    image_kwargs: Callable[[int], dict[str, Any]] | None = None
+    batching: str = "processor"
+    #: install(engine, base_model) -> True when sharing is on
+    share_images: Callable[[Any, Any], bool] | None = None
+    lora_targets: str = LANGUAGE_LORA_TARGETS
+    refuse: str | None = None
+    requires: tuple[str, ...] = ()
+    #: what the summary and the docs say about the family (e.g. why sharing is off)
+    notes: str = ""
+
+    def processor_kwargs(self, max_pixels: int | None) -> dict[str, Any]:
+        if not max_pixels:
+            return {}
+        if self.image_kwargs is None:
+            raise UsageError(f"max_pixels: the {self.family} processor resizes every image to a fixed size; "
+                             "it has no pixel budget to set (drop -S max_pixels)")
+        return self.image_kwargs(int(max_pixels))
+
+    def check(self) -> None:
+        """Refuse a family that cannot run here, or whose processor's imports are missing."""
+        if self.refuse:
+            raise UsageError(f"{self.family} models cannot be scored by prefbench with this transformers "
+                             f"version: {self.refuse}")
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            raise UsageError(f"the {self.family} processor needs {', '.join(missing)}, which is not installed: "
+                             f"pip install {' '.join(missing)}")
+
+
+GENERIC = ModelProfile("generic", (), notes="no profile for this model type: generic defaults, no image sharing")
+
+_PROFILES: dict[str, ModelProfile] = {}
+
+
+def register(profile: ModelProfile) -> ModelProfile:
+    for model_type in profile.model_types:
+        _PROFILES[model_type] = profile
+    return profile
+
+
+def profiles() -> dict[str, ModelProfile]:
+    """Every known profile by model type."""
+    _load_builtin()
+    return dict(_PROFILES)
+
+
+def profile_for(model_type: str | None) -> ModelProfile:
+    """The profile of ``config.model_type`` (:data:`GENERIC` when none is known)."""
+    _load_builtin()
+    return _PROFILES.get(model_type or "", GENERIC)
+
+
+def profile_of(config) -> ModelProfile:
+    return profile_for(getattr(config, "model_type", None))
+
+
+def model_type_of(path: str) -> str | None:
+    """``model_type`` from a checkpoint folder's config.json, without importing transformers."""
+    import json
+    from pathlib import Path
+
+    cfg = Path(path) / "config.json"
+    try:
+        return json.loads(cfg.read_text()).get("model_type") if cfg.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+_LOADED = False
+
+
+def _load_builtin() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        from prefbench.engines.profiles import families  # noqa: F401 (registers the built-in profiles)
