@@ -116,9 +116,13 @@ def render(info: dict[str, Any]) -> str:
         lines.append(f"  torch {mod['version']} (not imported; `prefbench doctor --import` reports CUDA)")
     else:
         lines.append("  torch: not installed (pip install -e '.[vlm]')")
+    from prefbench.registry import EXTRA_HINTS
+
     lines.append("\nInstall extras (pip install -e '.[EXTRA]'):")
     for extra, e in info["extras"].items():
         state = "installed" if e["installed"] else f"missing {', '.join(e['missing'])}"
+        if not e["installed"] and extra in EXTRA_HINTS:
+            state += f" ({EXTRA_HINTS[extra]})"
         lines.append(f"  {extra:<12} {state}")
     lines.append("\nPackages:")
     for name, m in info["modules"].items():

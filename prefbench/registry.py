@@ -127,6 +127,16 @@ class Kind:
         self.kind, self.group, self.builtin, self.unknown_error = kind, group, builtin, unknown_error
 
     def plugins(self) -> dict[str, Entry]:
+        """The group's entries (scanned once per ``sys.path``, so a clash warns once)."""
+        import sys
+
+        key = tuple(sys.path)
+        if getattr(self, "_cache_key", None) != key:
+            self._cache = self._scan()
+            self._cache_key = key
+        return dict(self._cache)
+
+    def _scan(self) -> dict[str, Entry]:
         from importlib.metadata import entry_points
 
         out: dict[str, Entry] = {}

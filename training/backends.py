@@ -88,7 +88,7 @@ def load_transformers(model_path: str, *, device: str, lora: bool, lora_r: int, 
     from prefbench.weights import from_pretrained
 
     profile = profile_for(model_type_of(model_path))
-    profile.check()
+    profile.check_trainable()
     processor = load_processor(model_path, max_pixels)
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     model = from_pretrained(AutoModelForImageTextToText.from_pretrained, model_path, "model to train",

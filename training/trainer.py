@@ -242,6 +242,9 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         print(f"prefbench train: --resume: no complete checkpoint in {Path(cfg.output) / CHECKPOINTS}; "
               "starting from step 0", file=sys.stderr)
     choice = select_backend(cfg.backend, cfg.device, method=cfg.method)
+    from prefbench.engines.profiles import model_type_of, profile_for
+
+    profile_for(model_type_of(cfg.model)).check_trainable()  # a family that cannot train: say so before the data
     data = build_task(cfg.task, cfg.dataset, cfg.split, cfg.data_dir, rating_min=cfg.rating_min,
                       rating_max=cfg.resolved_rating_max(), fraction=cfg.fraction, seed=cfg.seed, limit=cfg.limit,
                       allow_outside_data_dir=cfg.allow_outside_data_dir)

@@ -199,8 +199,9 @@ class TransformersEngine(Engine):
 
     # -- encoding and batching -------------------------------------------------------------
     def prompt_text(self, job: Job, assistant_prefix: str = "") -> str:
-        return self.processor.apply_chat_template(job.messages, add_generation_prompt=True,
-                                                  tokenize=False) + assistant_prefix
+        from prefbench.engines.profiles import render_prompt
+
+        return render_prompt(self.processor, self.profile, job.messages, assistant_prefix)
 
     def encode(self, job: Job, assistant_prefix: str = "") -> dict:
         return dict(self.processor(text=[self.prompt_text(job, assistant_prefix)], images=job.images or None,

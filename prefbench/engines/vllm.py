@@ -2,7 +2,9 @@
 
 No HTTP: prompts go straight to vLLM's scheduler, which batches them continuously, and its
 automatic prefix caching lets an item's anchor comparisons reuse their shared prefix (template,
-prompt and anchor image come before the candidate image).
+prompt and anchor image come before the candidate image). vLLM reuses only blocks computed in an
+earlier scheduler step, so with caching on one comparison per item is submitted first and the
+rest after it (:meth:`VLLMEngine._waves`); the rollouts of one prompt are primed the same way.
 
 Prompts are rendered with the checkpoint's own processor chat template (the same text the
 transformers engine encodes) and passed as text plus images. Per rollout, two requests:
@@ -53,12 +55,14 @@ from prefbench.engines.base import (
 from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_OPEN, ANSWER_PREFIX, THINK_CLOSE
 
 LOGIT_BIAS_MASK = -100.0
+CPU_BATCHED_TOKENS = 65536
+CPU_WAVE = 32
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 class VLLMEngine(Engine):
-    """In-process vLLM. Options: ``dtype`` (auto = vLLM's choice: the checkpoint's dtype on a
-    GPU, bfloat16 or float32 on CPU), ``max_pixels`` (cap on an image's pixels, passed to the
+    """In-process vLLM. Options: ``dtype`` (auto = bfloat16 on CUDA, float32 on CPU, as the
+    transformers engine), ``max_pixels`` (cap on an image's pixels, passed to the
     processor in the family's own terms, as the transformers engine does), ``prefix_caching``
     (automatic prefix caching, on by default), ``tensor_parallel_size`` / ``data_parallel_size``,
     ``gpu_memory_utilization``, ``max_model_len``, ``max_num_seqs`` (requests in one step),
@@ -95,7 +99,7 @@ class VLLMEngine(Engine):
         self.llm = self.processor = self.tokenizer = None
         self.profile = None
         self.stats = {"requests": 0, "rollouts": 0, "forced": 0, "missing_answer_tokens": 0, "no_answer_token": 0,
-                      "prompt_tokens": 0, "cached_prompt_tokens": 0, "images": 0}
+                      "prompt_tokens": 0, "cached_prompt_tokens": 0}
         self._summary: dict | None = None
 
     # -- loading --------------------------------------------------------------------------
@@ -116,12 +120,21 @@ class VLLMEngine(Engine):
         on_gpu = torch.cuda.is_available()
         if not on_gpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib))
+            # one process: the CPU engine core beside the scorer would fight it for the cores
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        # vLLM logs a line per thread and per step at INFO/WARNING; prefbench prints its own progress
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
         import vllm
 
         self.processor = from_pretrained(AutoProcessor.from_pretrained, self.model, "VLM processor", **proc_kwargs)
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        # auto: the transformers engine's rule (bfloat16 on CUDA, float32 on CPU), so that the two
+        # engines agree by default; vLLM's own auto picks bfloat16 on CPU, which moved the demo
+        # rating model's scores by up to 0.037 (docs/engines.md)
+        dtype = self.dtype if self.dtype != "auto" else ("bfloat16" if on_gpu else "float32")
         kwargs: dict[str, Any] = {
-            "model": self.model, "dtype": self.dtype, "enable_prefix_caching": self.prefix_caching,
+            "model": self.model, "dtype": dtype, "enable_prefix_caching": self.prefix_caching,
             "tensor_parallel_size": self.tensor_parallel_size, "enforce_eager": self.enforce_eager,
             "limit_mm_per_prompt": {"image": 2}, "seed": 0, "max_logprobs": max(self.top_logprobs, 20),
         }
@@ -129,6 +142,12 @@ class VLLMEngine(Engine):
             kwargs["data_parallel_size"] = self.data_parallel_size
         if on_gpu:
             kwargs["gpu_memory_utilization"] = self.gpu_memory_utilization
+        else:
+            # vLLM-CPU 0.32 fails ("CPU Generator does not use offset") on a seeded request whose
+            # prefill is split over steps; a large step budget plus waves of at most CPU_WAVE
+            # seeded requests (see generate) keeps every prefill in one step
+            kwargs.setdefault("max_num_batched_tokens", CPU_BATCHED_TOKENS)
+        self.on_gpu = on_gpu
         for key in ("max_model_len", "max_num_seqs", "max_num_batched_tokens"):
             if getattr(self, key) is not None:
                 kwargs[key] = getattr(self, key)
@@ -190,8 +209,9 @@ class VLLMEngine(Engine):
 
     # -- generation -------------------------------------------------------------------------
     def _prompt(self, job: Job, assistant_text: str) -> dict:
-        text = self.processor.apply_chat_template(job.messages, add_generation_prompt=True, tokenize=False)
-        prompt: dict[str, Any] = {"prompt": text + assistant_text}
+        from prefbench.engines.profiles import render_prompt
+
+        prompt: dict[str, Any] = {"prompt": render_prompt(self.processor, self.profile, job.messages, assistant_text)}
         if job.images:
             prompt["multi_modal_data"] = {"image": list(job.images) if len(job.images) > 1 else job.images[0]}
         return prompt
@@ -204,6 +224,7 @@ class VLLMEngine(Engine):
     def generate(self, jobs: Sequence[Job], spec: GenerationSpec, stats: dict | None = None) -> list[list[Rollout]]:
         k = spec.rows_per_job
         plan = [(i, r) for i in range(len(jobs)) for r in range(k)]
+        groups = [self._prefix_group(jobs[i]) for i, _ in plan]
         seeds = [seed_for(spec.seed, [jobs[i].key, f"rollout{r}"]) for i, r in plan]
         sampling: dict[str, Any] = {"temperature": spec.temperature, "top_p": spec.top_p}
         texts = [PREFILL_ANSWER] * len(plan)
@@ -214,7 +235,8 @@ class VLLMEngine(Engine):
                                    stop=[ANSWER_PREFIX], include_stop_str_in_output=True,
                                    logit_bias={t: LOGIT_BIAS_MASK for t in self.end_ids} or None)
                       for seed in seeds]
-            outs = self._run([self._prompt(jobs[i], "") for i, _ in plan], params)
+            outs = self._run([self._prompt(jobs[i], "") for i, _ in plan], params, seeded=spec.temperature > 0,
+                             groups=groups)
             for n, out in enumerate(outs):
                 comp = out.outputs[0]
                 text = comp.text
@@ -233,15 +255,56 @@ class VLLMEngine(Engine):
         if spec.tail_tokens:
             answer_kw["stop"] = [ANSWER_CLOSE]
             answer_kw["include_stop_str_in_output"] = True
-        params = [self._params(**sampling, seed=seed if spec.temperature > 0 else None, **answer_kw) for seed in seeds]
-        outs = self._run([self._prompt(jobs[i], texts[n]) for n, (i, _) in enumerate(plan)], params)
+        if spec.tail_tokens:  # the hard read-out reads the sampled answer text: sampled as the rollout
+            params = [self._params(**sampling, seed=seed if spec.temperature > 0 else None, **answer_kw)
+                      for seed in seeds]
+        else:  # only the distribution at the answer position is read (raw log-probabilities): no sampling
+            params = [self._params(temperature=0.0, **answer_kw)] * len(plan)
+        outs = self._run([self._prompt(jobs[i], texts[n]) for n, (i, _) in enumerate(plan)], params,
+                         seeded=bool(spec.tail_tokens) and spec.temperature > 0, groups=groups)
         results: list[list[Rollout]] = [[] for _ in jobs]
         for n, ((i, _), out) in enumerate(zip(plan, outs)):
             results[i].append(self._rollout(out, spec, cand, texts[n], forced[n], reasoning_tokens[n]))
         return results
 
-    def _run(self, prompts: list[dict], params: list) -> list:
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
+    @staticmethod
+    def _prefix_group(job: Job) -> str:
+        """Jobs with the same key share a prompt prefix: an item's anchor comparisons (same
+        messages, anchor image first), the rollouts of one job (the whole prompt)."""
+        import json
+
+        return json.dumps([job.messages, job.keys()[:1]], sort_keys=True, default=str)
+
+    def _waves(self, groups: Sequence[str] | None, n: int) -> list[list[int]]:
+        """Request indices in the order they are submitted. vLLM finds a cached prefix only in
+        blocks computed in an earlier scheduler step; requests prefilled in the same step share
+        nothing. With prefix caching on, one request of each group that has several goes first,
+        in a call of its own, and the rest of the group then reads its prefix from the cache."""
+        if not (self.prefix_caching and groups):
+            return [list(range(n))]
+        from collections import Counter
+
+        sizes = Counter(groups)
+        seen: set[str] = set()
+        first, rest = [], []
+        for i, g in enumerate(groups):
+            if sizes[g] > 1 and g not in seen:
+                seen.add(g)
+                first.append(i)
+            else:
+                rest.append(i)
+        return [w for w in (first, rest) if w]
+
+    def _run(self, prompts: list[dict], params: list, seeded: bool = False,
+             groups: Sequence[str] | None = None) -> list:
+        outs: list = [None] * len(prompts)
+        for wave in self._waves(groups, len(prompts)):
+            step = CPU_WAVE if seeded and not self.on_gpu else len(wave)
+            for start in range(0, len(wave), step):
+                idx = wave[start:start + step]
+                got = self.llm.generate([prompts[i] for i in idx], [params[i] for i in idx], use_tqdm=False)
+                for i, out in zip(idx, got):
+                    outs[i] = out
         self.stats["requests"] += len(prompts)
         for out in outs:
             self.stats["prompt_tokens"] += len(out.prompt_token_ids or ())
@@ -278,7 +341,8 @@ class VLLMEngine(Engine):
         else:
             logits_out, mass = logits, sum(math.exp(v) for v in found)
         text = (prefix if not spec.prefill else prefix.removeprefix(PREFILL_ANSWER)) + comp.text
-        n_tokens = reasoning_tokens + len(comp.token_ids)
+        # prefill-only: nothing generated (the transformers engine counts it so too)
+        n_tokens = reasoning_tokens + (0 if spec.prefill else len(comp.token_ids))
         return Rollout(text=text, answer_logits=logits_out, answer_mass=mass, generated_tokens=n_tokens,
                        generated_ids=[-1] * reasoning_tokens + list(comp.token_ids), answer_step=reasoning_tokens,
                        forced=forced, no_answer_reason=reason, trace=trace)

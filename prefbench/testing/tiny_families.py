@@ -616,7 +616,9 @@ LLAMA4_TOKENS = ("<|begin_of_text|>", "<|end_of_text|>", "<|header_start|>", "<|
 def build_llama4(out_dir: str | Path, seed: int = SEED) -> Path:
     """Llama 4 (``Llama4ForConditionalGeneration``, ``Llama4Processor``): 28 x 28 tiles of patch 14
     (pixel shuffle 0.5 -> 1 token per tile), at most 4 tiles plus the global view; MoE text model
-    with 2 experts."""
+    with 2 experts. It loads, but in transformers 5.24 every forward fails inside
+    ``Llama4ForConditionalGeneration.forward`` (``'MoeCausalLMOutputWithPast' object has no
+    attribute 'image_outputs'``); the processor returns bfloat16 ``pixel_values``."""
     from transformers import (
         Llama4Config,
         Llama4ForConditionalGeneration,

@@ -42,6 +42,7 @@ def test_parse_param():
 
 
 def test_plugin_found_builtin_wins_broken_warns(with_plugin):
+    registry.SCORERS._cache_key = None  # entry points are scanned once per sys.path: scan again here
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         found = registry.entries()

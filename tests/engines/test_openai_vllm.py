@@ -172,8 +172,8 @@ def test_anchor_pairwise_scores_equal_served_p1(vllm_server, tmp_path):
     _, record, rows = _run(vllm_server, tmp_path / "run", "anchor_pairwise", "--rollouts", "2")
     items = _items()
     for row in rows:
-        d = row["detail"]
-        anchor = d["anchor_index"]
+        d = row.get("detail") or {}
+        anchor = row["anchor_index"]  # a typed sample field
         if row["image_index"] == anchor:
             assert row["score"] == 0.5
             continue
@@ -183,7 +183,7 @@ def test_anchor_pairwise_scores_equal_served_p1(vllm_server, tmp_path):
             p0, p1 = _served_probs(vllm_server, msgs, _prefix(roll["text"]), "01")
             assert roll["score"] == pytest.approx(p1, abs=1e-4)
         assert row["score"] == pytest.approx(sum(r["score"] for r in d["rollouts"]) / 2, abs=1e-9)
-        assert d["prob"] == row["score"]
+        assert row["prob"] == row["score"]
     n_items = len(items)
     assert record["scorer_summary"]["engine"]["rollouts"] == 2 * (len(rows) - n_items)  # N-1 comparisons per item
     assert record["metrics"].get("brier") is not None

@@ -15,6 +15,7 @@ A :class:`ModelProfile` per ``config.model_type`` says:
   works, and the run summary says sharing is off;
 * ``lora_targets``: the language model's projections, for ``prefbench train``;
 * ``refuse``: a reason the family cannot run in this transformers version (checked at load);
+* ``fix_messages``: chat-template quirks (Mistral 3's dated default system prompt);
 * ``requires``: Python modules its processor imports (a missing one is named, not a traceback).
 
 The transformers engine and the trainer read profiles; adding a family is one profile here plus
@@ -49,6 +50,10 @@ class ModelProfile:
     lora_targets: str = LANGUAGE_LORA_TARGETS
     refuse: str | None = None
     requires: tuple[str, ...] = ()
+    #: a reason ``prefbench train`` cannot train the family (scoring still works)
+    train_refuse: str | None = None
+    #: chat-template quirks: messages -> the messages to render (e.g. a fixed system turn)
+    fix_messages: Callable[[list[dict]], list[dict]] | None = None
     #: what the summary and the docs say about the family (e.g. why sharing is off)
     notes: str = ""
 
@@ -60,11 +65,22 @@ class ModelProfile:
                              "it has no pixel budget to set (drop -S max_pixels)")
         return self.image_kwargs(int(max_pixels))
 
+    def messages(self, messages: list[dict]) -> list[dict]:
+        return self.fix_messages(messages) if self.fix_messages else messages
+
     def check(self) -> None:
         """Refuse a family that cannot run here, or whose processor's imports are missing."""
         if self.refuse:
             raise UsageError(f"{self.family} models cannot be scored by prefbench with this transformers "
                              f"version: {self.refuse}")
+        self._check_requires()
+
+    def check_trainable(self) -> None:
+        self.check()
+        if self.train_refuse:
+            raise UsageError(f"prefbench train cannot train {self.family} models: {self.train_refuse}")
+
+    def _check_requires(self) -> None:
         missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
         if missing:
             raise UsageError(f"the {self.family} processor needs {', '.join(missing)}, which is not installed: "
@@ -96,6 +112,31 @@ def profile_for(model_type: str | None) -> ModelProfile:
 
 def profile_of(config) -> ModelProfile:
     return profile_for(getattr(config, "model_type", None))
+
+
+def render_prompt(processor, profile: ModelProfile, messages: list[dict], assistant_text: str = "") -> str:
+    """The chat template's text for ``messages`` with the assistant turn opened (and
+    ``assistant_text`` written into it). A template that writes the BOS token itself (Gemma 3,
+    Idefics3, Mistral 3) would get a second one from a tokenizer that adds BOS: the template's is
+    dropped here, so every engine sees one."""
+    text = processor.apply_chat_template(profile.messages(messages), add_generation_prompt=True, tokenize=False)
+    tok = getattr(processor, "tokenizer", processor)
+    bos = getattr(tok, "bos_token", None)
+    if bos and text.startswith(bos) and _adds_bos(tok):
+        text = text[len(bos):]
+    return text + assistant_text
+
+
+def _adds_bos(tok) -> bool:
+    cached = getattr(tok, "_prefbench_adds_bos", None)
+    if cached is None:
+        ids = tok("x").input_ids
+        cached = bool(ids) and ids[0] == tok.bos_token_id
+        try:
+            tok._prefbench_adds_bos = cached
+        except AttributeError:
+            pass
+    return cached
 
 
 def model_type_of(path: str) -> str | None:
