@@ -119,14 +119,10 @@ class TransformersEngine(Engine):
         self.hf_model = model.eval()
         param = next(model.parameters())
         self.torch_device, self.torch_dtype = param.device, param.dtype
+        from prefbench.engines.profiles import end_token_ids
+
         gen = model.generation_config
-        eos = gen.eos_token_id if gen.eos_token_id is not None else self.tokenizer.eos_token_id
-        eos = [eos] if isinstance(eos, int) else list(eos or [])
-        for name in self.profile.end_tokens:
-            tid = self.tokenizer.convert_tokens_to_ids(name)
-            if isinstance(tid, int) and tid != getattr(self.tokenizer, "unk_token_id", None) and tid not in eos:
-                eos.append(tid)
-        self.end_ids = [int(e) for e in eos]
+        eos = self.end_ids = end_token_ids(self.tokenizer, self.profile, gen.eos_token_id)
         self.pad_id = gen.pad_token_id if gen.pad_token_id is not None else (self.tokenizer.pad_token_id or eos[0])
         # A neutral generation config: the checkpoint's own (Qwen2.5-VL ships repetition_penalty,
         # top_k=1, ...) would otherwise fill unset fields and run processors before the read-out.
@@ -150,21 +146,10 @@ class TransformersEngine(Engine):
         return ids
 
     def single_token_id(self, text: str) -> int:
-        """The id of answer token ``text`` as the model would write it right after ``<answer>``.
+        """The id of answer token ``text`` (see :func:`prefbench.engines.profiles.answer_token_id`)."""
+        from prefbench.engines.profiles import answer_token_id
 
-        Alone, a SentencePiece tokenizer (Llama-2, Mistral v0.x) encodes "1" as a word-start
-        marker plus "1"; after ``<answer>`` it is one token. So the answer token is the one token
-        that ``<answer>`` + text adds to ``<answer>``; a text that is more than one token there
-        cannot be read softly."""
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
-        if len(ids) == 1:
-            return ids[0]
-        ctx = self.tokenizer.encode(ANSWER_OPEN, add_special_tokens=False)
-        both = self.tokenizer.encode(ANSWER_OPEN + text, add_special_tokens=False)
-        if len(both) == len(ctx) + 1 and both[:len(ctx)] == ctx:
-            return both[-1]
-        raise ValueError(f"answer token {text!r} is {len(ids)} tokens in this tokenizer (also after {ANSWER_OPEN!r}); "
-                         "the soft read-out needs single-token answers")
+        return answer_token_id(self.tokenizer, text)
 
     def model_info(self) -> dict:
         info = {"id": self.model, "revision": model_fingerprint(self.model)}

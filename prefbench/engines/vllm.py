@@ -52,7 +52,7 @@ from prefbench.engines.base import (
     model_fingerprint,
     seed_for,
 )
-from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_OPEN, ANSWER_PREFIX, THINK_CLOSE
+from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
 
 LOGIT_BIAS_MASK = -100.0
 CPU_BATCHED_TOKENS = 65536
@@ -158,31 +158,15 @@ class VLLMEngine(Engine):
         fields = {f.name for f in dataclasses.fields(vllm.SamplingParams)} if dataclasses.is_dataclass(
             vllm.SamplingParams) else set(getattr(vllm.SamplingParams, "__struct_fields__", ()))
         self.exact_candidates = "logprob_token_ids" in fields
-        self.end_ids = self._end_ids()
+        from prefbench.engines.profiles import end_token_ids
+
+        self.end_ids = end_token_ids(self.tokenizer, self.profile)
         self.candidate_ids = {c: self.single_token_id(c) for c in candidates}
 
-    def _end_ids(self) -> list[int]:
-        ids = []
-        eos = getattr(self.tokenizer, "eos_token_id", None)
-        if isinstance(eos, int):
-            ids.append(eos)
-        for name in self.profile.end_tokens:
-            tid = self.tokenizer.convert_tokens_to_ids(name)
-            if isinstance(tid, int) and tid != getattr(self.tokenizer, "unk_token_id", None) and tid not in ids:
-                ids.append(tid)
-        return ids
-
     def single_token_id(self, text: str) -> int:
-        """As the transformers engine: the one token ``text`` adds after ``<answer>``."""
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
-        if len(ids) == 1:
-            return ids[0]
-        ctx = self.tokenizer.encode(ANSWER_OPEN, add_special_tokens=False)
-        both = self.tokenizer.encode(ANSWER_OPEN + text, add_special_tokens=False)
-        if len(both) == len(ctx) + 1 and both[:len(ctx)] == ctx:
-            return both[-1]
-        raise ValueError(f"answer token {text!r} is {len(ids)} tokens in this tokenizer; the soft read-out "
-                         "needs single-token answers")
+        from prefbench.engines.profiles import answer_token_id
+
+        return answer_token_id(self.tokenizer, text)
 
     def model_info(self) -> dict:
         info: dict[str, Any] = {"id": self.model, "revision": model_fingerprint(self.model), "engine": "vllm"}

@@ -139,6 +139,38 @@ def _adds_bos(tok) -> bool:
     return cached
 
 
+def answer_token_id(tokenizer, text: str) -> int:
+    """The id of answer token ``text`` as the model would write it right after ``<answer>``.
+
+    Alone, a SentencePiece tokenizer (Llama-2, Mistral v0.x) encodes "1" as a word-start marker
+    plus "1"; after ``<answer>`` it is one token. So the answer token is the one token that
+    ``<answer>`` + text adds to ``<answer>``; a text that is more than one token there cannot be
+    read softly."""
+    from prefbench.scorers.vlm.prompts import ANSWER_OPEN
+
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) == 1:
+        return ids[0]
+    ctx = tokenizer.encode(ANSWER_OPEN, add_special_tokens=False)
+    both = tokenizer.encode(ANSWER_OPEN + text, add_special_tokens=False)
+    if len(both) == len(ctx) + 1 and both[:len(ctx)] == ctx:
+        return both[-1]
+    raise ValueError(f"answer token {text!r} is {len(ids)} tokens in this tokenizer (also after {ANSWER_OPEN!r}); "
+                     "the soft read-out needs single-token answers")
+
+
+def end_token_ids(tokenizer, profile: ModelProfile, eos=None) -> list[int]:
+    """End-of-turn ids: ``eos`` (the generation config's, else the tokenizer's) plus the
+    profile's end tokens that the tokenizer knows."""
+    eos = tokenizer.eos_token_id if eos is None else eos
+    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    for name in profile.end_tokens:
+        tid = tokenizer.convert_tokens_to_ids(name)
+        if isinstance(tid, int) and tid != getattr(tokenizer, "unk_token_id", None) and tid not in ids:
+            ids.append(tid)
+    return [int(i) for i in ids]
+
+
 def model_type_of(path: str) -> str | None:
     """``model_type`` from a checkpoint folder's config.json, without importing transformers."""
     import json
