@@ -66,7 +66,7 @@ def _clean(obj):
 
 
 def cmd_list(args) -> int:
-    from prefbench.data import DATASETS
+    from prefbench.data import datasets as all_datasets
     from prefbench.registry import EXTRA_HINTS, engine_entries, entries
 
     scorers = [
@@ -81,8 +81,8 @@ def cmd_list(args) -> int:
     ]
     datasets = [
         {"name": d.name, "splits": list(d.splits), "convention": d.convention, "needs_data_dir": d.needs_data_dir,
-         "description": d.description}
-        for d in DATASETS.values()
+         "kind": d.kind, "source": d.source, "description": d.description}
+        for d in all_datasets().values()
     ]
     if args.json:
         _print_json({"scorers": scorers, "engines": engines, "datasets": datasets})
@@ -100,7 +100,7 @@ def cmd_list(args) -> int:
     print("\nDatasets (--dataset, --split):")
     for d in datasets:
         print(f"  {d['name']:<12} splits: {', '.join(d['splits']):<36} convention: {d['convention']}")
-        print(f"  {'':<12} {d['description']}")
+        print(f"  {'':<12} {d['description']}" + (f" ({d['source']})" if d["source"] != "builtin" else ""))
     return 0
 
 

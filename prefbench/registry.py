@@ -136,9 +136,15 @@ class Kind:
             self._cache_key = key
         return dict(self._cache)
 
+    def loaded(self, name: str):
+        """The object a plugin entry point loaded to (a class, or a spec such as a DatasetSpec)."""
+        self.plugins()
+        return self._objects[name]
+
     def _scan(self) -> dict[str, Entry]:
         from importlib.metadata import entry_points
 
+        self._objects: dict[str, Any] = {}
         out: dict[str, Entry] = {}
         for ep in entry_points(group=self.group):
             if ep.name in self.builtin:
@@ -150,6 +156,7 @@ class Kind:
             except Exception as exc:  # any failure in third-party code must not break prefbench
                 warnings.warn(f"could not load plugin {self.kind} {ep.name!r} ({ep.value}): {exc!r}", stacklevel=4)
                 continue
+            self._objects[ep.name] = obj
             doc = (inspect.getdoc(obj) or "").splitlines()
             out[ep.name] = Entry(ep.name, ep.value, doc[0] if doc else "", getattr(obj, "extra", None),
                                  source=f"plugin: {ep.dist.name if ep.dist else ep.module}", requires=())

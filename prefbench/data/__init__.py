@@ -2,6 +2,11 @@
 
 Nothing here touches the network. A split whose files are missing raises
 :class:`~prefbench.errors.MissingDataError` naming the files to provide and where.
+
+The built-in datasets are :data:`DATASETS`. A package adds one by declaring a
+:class:`DatasetSpec` under the ``prefbench.datasets`` entry-point group (the registry's one
+mechanism: built-in names win a clash, a broken plugin is a warning); its ``module`` has a
+``load(split=, data_dir=, with_images=)`` function like the built-in loaders.
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ from prefbench.errors import UsageError
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
+class DatasetSpec:
+    """A dataset: its splits, the accuracy convention its papers report, the module whose
+    ``load(split=, data_dir=, with_images=)`` reads it, and what its items are (``ranked``: a
+    prompt with a ranked list of images; ``pair``: two images and a preference)."""
+
     name: str
     splits: tuple[str, ...]
     convention: str
@@ -24,6 +33,13 @@ class DatasetInfo:
     description: str
     needs_data_dir: bool = True
     default_split: str = "test"
+    kind: str = "ranked"
+    source: str = "builtin"
+
+
+#: the name the spec had before plugins could provide one
+DatasetInfo = DatasetSpec
+ENTRY_POINT_GROUP = "prefbench.datasets"
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -37,7 +53,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "pickapic": DatasetInfo(
         "pickapic", ("test", "test_unique", "validation_unique"), "pickapic", "prefbench.data.pickapic",
-        "Pick-a-Pic: image pairs with label_0 in {0, 0.5, 1} (Kirstain et al. 2023)",
+        "Pick-a-Pic: image pairs with label_0 in {0, 0.5, 1} (Kirstain et al. 2023)", kind="pair",
     ),
     "jsonl": DatasetInfo(
         "jsonl", ("test",), "imagereward", "prefbench.data.jsonl",
@@ -51,13 +67,51 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
-def dataset_info(name: str) -> DatasetInfo:
-    try:
+def _registry():
+    from prefbench.registry import Entry, Kind
+
+    global _KIND
+    if _KIND is None:
+        _KIND = Kind("dataset", ENTRY_POINT_GROUP, {n: Entry(n, d.module, d.description) for n, d in DATASETS.items()})
+    return _KIND
+
+
+_KIND = None
+
+
+def plugin_datasets() -> dict[str, DatasetSpec]:
+    """Datasets that installed packages declare under ``prefbench.datasets``."""
+    import warnings
+
+    kind = _registry()
+    out = {}
+    for name in kind.plugins():
+        spec = kind.loaded(name)
+        if not isinstance(spec, DatasetSpec):
+            warnings.warn(f"plugin dataset {name!r} is a {type(spec).__name__}, not a prefbench DatasetSpec; skipped",
+                          stacklevel=2)
+            continue
+        out[name] = replace(spec, name=name, source=kind.plugins()[name].source)
+    return out
+
+
+def datasets(include_plugins: bool = True) -> dict[str, DatasetSpec]:
+    """Every dataset, built-ins first."""
+    out = dict(DATASETS)
+    if include_plugins:
+        out.update(plugin_datasets())
+    return out
+
+
+def dataset_info(name: str) -> DatasetSpec:
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, DATASETS, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UsageError(f"unknown dataset {name!r}.{hint} Known: {', '.join(DATASETS)}") from None
+    known = datasets()
+    if name in known:
+        return known[name]
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise UsageError(f"unknown dataset {name!r}.{hint} Known: {', '.join(known)}") from None
 
 
 def load_dataset(
@@ -129,4 +183,5 @@ def confine(split: Split) -> Split:
     return split
 
 
-__all__ = ["DATASETS", "DatasetInfo", "ImageRef", "Item", "Split", "confine", "dataset_info", "load_dataset"]
+__all__ = ["DATASETS", "DatasetInfo", "DatasetSpec", "ImageRef", "Item", "Split", "confine", "dataset_info", "datasets",
+           "load_dataset"]

@@ -16,7 +16,7 @@ def test_builtin_lookup_needs_no_plugin_scan(monkeypatch):
     def boom():
         raise AssertionError("plugins were scanned for a built-in name")
 
-    monkeypatch.setattr(registry, "_plugin_entries", boom)
+    monkeypatch.setattr(registry.SCORERS, "plugins", boom)
     assert registry.lookup("random").target == "prefbench.scorers.random:RandomScorer"
 
 
@@ -68,3 +68,26 @@ def test_plugin_scorer_runs_through_the_cli_with_calibration(tmp_path, with_plug
     assert out["accuracy"] > 0.6  # the coin leans towards the truth
     record = json.loads((tmp_path / out["run_dir"] / "run.json").read_text())
     assert record["reliability"] and sum(b["count"] for b in record["reliability"]) == record["metrics"]["n_calibration_pairs"]
+
+
+def test_plugin_dataset_lists_loads_and_runs(with_plugin, tmp_path):
+    from prefbench import data
+
+    data._registry()._cache_key = None  # entry points are scanned once per sys.path: scan again here
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = data.datasets()
+    assert any("plugin dataset 'demo'" in str(w.message) and "the built-in wins" in str(w.message) for w in caught)
+    assert found["demo"].source == "builtin" and found["toy"].source.startswith("plugin: prefbench-example-plugin")
+    split = data.load_dataset("toy")
+    assert len(split.items) == 6 and split.items[0].images[0].open().size == (24, 16)
+    proc = run_cli(["list", "--json"])
+    listed = {d["name"]: d for d in json.loads(proc.stdout)["datasets"]}
+    assert listed["toy"]["source"].startswith("plugin") and listed["pickapic"]["kind"] == "pair"
+    out = tmp_path / "run"
+    proc = run_cli(["run", "--scorer", "random", "--dataset", "toy", "--out", out, "--no-progress", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["dataset"]["name"] == "toy" and rec["counts"]["ok"] == 18 and rec["metrics"]["accuracy"] is not None
+    proc = run_cli(["run", "--scorer", "random", "--dataset", "toyy", "--out", tmp_path / "r2"])
+    assert proc.returncode == 2 and "Did you mean toy" in proc.stderr
