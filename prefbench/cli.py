@@ -74,6 +74,10 @@ def cmd_list(args) -> int:
          "source": e.source, "description": e.description}
         for e in entries().values()
     ]
+    from prefbench.metrics.conventions import conventions as all_conventions
+
+    conventions = [{"name": c.name, "source": c.source, "description": c.description,
+                    "options": list(c.options)} for c in all_conventions().values()]
     engines = [
         {"name": e.name, "extra": e.extra, "installed": e.installed, "missing": e.missing_modules(),
          "source": e.source, "description": e.description}
@@ -85,7 +89,7 @@ def cmd_list(args) -> int:
         for d in all_datasets().values()
     ]
     if args.json:
-        _print_json({"scorers": scorers, "engines": engines, "datasets": datasets})
+        _print_json({"scorers": scorers, "engines": engines, "datasets": datasets, "conventions": conventions})
         return 0
     print("Scorers:")
     for s in scorers:
@@ -97,6 +101,10 @@ def cmd_list(args) -> int:
         state = "installed" if e["installed"] else (
             "needs: scripts/setup_vllm_env.sh" if e["extra"] in EXTRA_HINTS else f"needs: pip install 'prefbench[{e['extra']}]'")
         print(f"  {e['name']:<18} {'[' + (e['extra'] or 'core') + ']':<13} {state:<40} {e['description']}")
+    print("\nAccuracy conventions (--convention; each dataset names its official one):")
+    for c in conventions:
+        src = f" ({c['source']})" if c["source"] != "builtin" else ""
+        print(f"  {c['name']:<12} {c['description']}{src}")
     print("\nDatasets (--dataset, --split):")
     for d in datasets:
         print(f"  {d['name']:<12} splits: {', '.join(d['splits']):<36} convention: {d['convention']}")
@@ -318,8 +326,9 @@ def _add_outside_option(p) -> None:
 
 
 def _add_metric_options(p) -> None:
-    p.add_argument("--convention", choices=["imagereward", "hpdv2", "pickapic"],
-                   help="override the split's official accuracy convention")
+    p.add_argument("--convention", metavar="NAME",
+                   help="override the split's official accuracy convention (built-in: imagereward, hpdv2, pickapic; "
+                        "plugins too: see `prefbench list`)")
     p.add_argument("--tie-threshold", type=_non_negative_float, default=0.0,
                    help="pickapic: predict a tie when |p0 - p1| <= this (tune on validation_unique; default 0)")
     p.add_argument("--bootstrap-resamples", type=_positive_int, default=10_000, help="bootstrap resamples (default 10000)")

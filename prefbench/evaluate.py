@@ -64,6 +64,10 @@ def evaluate_file(
     convention: str | None = None, tie_threshold: float = 0.0,
     n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
 ) -> dict:
+    if convention:
+        from prefbench.metrics import lookup_convention
+
+        lookup_convention(convention)
     data = load_dataset(dataset, split, data_dir, with_images=False)
     scores = read_scores(scores_path, data)
     metrics, _ = accuracy_for(data, scores, convention, tie_threshold, n_resamples, seed)

@@ -174,10 +174,26 @@ class Kind:
         plugins = self.plugins()
         if name in plugins:
             return plugins[name]
-        known = list(self.builtin) + list(plugins)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        raise self.unknown(name, list(self.builtin) + list(plugins))
+
+    def unknown(self, name: str, known) -> Exception:
+        """The error for a name that is not registered, with the closest known names."""
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise self.unknown_error(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(sorted(known))}")
+        return self.unknown_error(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(sorted(known))}")
+
+    def plugin_objects(self, cls: type) -> dict[str, tuple[Any, Entry]]:
+        """Plugin entry points whose object is a ``cls`` (a spec such as a DatasetSpec); any other
+        object is a warning and is skipped."""
+        out = {}
+        for name, entry in self.plugins().items():
+            obj = self.loaded(name)
+            if isinstance(obj, cls):
+                out[name] = (obj, entry)
+            else:
+                warnings.warn(f"plugin {self.kind} {name!r} is a {type(obj).__name__}, not a {cls.__name__}; skipped",
+                              stacklevel=3)
+        return out
 
 
 SCORERS = Kind("scorer", ENTRY_POINT_GROUP, BUILTIN, UnknownScorerError)

@@ -300,6 +300,10 @@ def _finite(x):
 def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
     """Score, store and summarise; returns the run record (also written to run.json)."""
     # the scorer first: a mistyped name or option fails before a dataset is read (or generated)
+    if cfg.convention:  # a wrong name fails here, before anything is scored
+        from prefbench.metrics import lookup_convention
+
+        lookup_convention(cfg.convention)
     scorer, spec, model_info = build_scorer(cfg)
     split = load_dataset(cfg.dataset, cfg.split, cfg.data_dir, limit=cfg.limit,
                          allow_outside_data_dir=cfg.allow_outside_data_dir)

@@ -11,7 +11,6 @@ mechanism: built-in names win a clash, a broken plugin is a warning); its ``modu
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -81,18 +80,8 @@ _KIND = None
 
 def plugin_datasets() -> dict[str, DatasetSpec]:
     """Datasets that installed packages declare under ``prefbench.datasets``."""
-    import warnings
-
-    kind = _registry()
-    out = {}
-    for name in kind.plugins():
-        spec = kind.loaded(name)
-        if not isinstance(spec, DatasetSpec):
-            warnings.warn(f"plugin dataset {name!r} is a {type(spec).__name__}, not a prefbench DatasetSpec; skipped",
-                          stacklevel=2)
-            continue
-        out[name] = replace(spec, name=name, source=kind.plugins()[name].source)
-    return out
+    return {name: replace(spec, name=name, source=entry.source)
+            for name, (spec, entry) in _registry().plugin_objects(DatasetSpec).items()}
 
 
 def datasets(include_plugins: bool = True) -> dict[str, DatasetSpec]:
@@ -109,9 +98,7 @@ def dataset_info(name: str) -> DatasetSpec:
     known = datasets()
     if name in known:
         return known[name]
-    close = difflib.get_close_matches(name, known, n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise UsageError(f"unknown dataset {name!r}.{hint} Known: {', '.join(known)}") from None
+    raise _registry().unknown(name, known)
 
 
 def load_dataset(

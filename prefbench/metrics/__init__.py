@@ -9,7 +9,15 @@ import numpy as np
 
 from prefbench.data.model import Split
 from prefbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, cluster_bootstrap, paired_bootstrap
-from prefbench.metrics.conventions import CONVENTIONS, PerPrompt, per_prompt, tune_tie_threshold
+from prefbench.metrics.conventions import (
+    CONVENTIONS,
+    Convention,
+    PerPrompt,
+    conventions,
+    per_prompt,
+    tune_tie_threshold,
+)
+from prefbench.metrics.conventions import lookup as lookup_convention
 from prefbench.metrics.ranking import (
     anchor_outcomes,
     brier_score,
@@ -63,14 +71,14 @@ def accuracy_for(
         "bootstrap_resamples": n_resamples,
         "bootstrap_seed": seed,
     }
-    if convention == "pickapic":
+    if "tie_threshold" in lookup_convention(convention).options:
         metrics["tie_threshold"] = tie_threshold
     metrics.update(rank_correlations([it.ranks for it in split.items], matrix))
     return metrics, stats
 
 
 __all__ = [
-    "CONVENTIONS", "DEFAULT_RESAMPLES", "DEFAULT_SEED", "PerPrompt", "accuracy_for", "anchor_outcomes",
+    "CONVENTIONS", "Convention", "conventions", "lookup_convention", "DEFAULT_RESAMPLES", "DEFAULT_SEED", "PerPrompt", "accuracy_for", "anchor_outcomes",
     "brier_score", "cluster_bootstrap", "expected_calibration_error", "paired_bootstrap", "per_prompt",
     "rank_correlations", "reliability_bins", "score_matrix", "tune_tie_threshold",
 ]

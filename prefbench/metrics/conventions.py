@@ -16,16 +16,37 @@ replaced by a neutral value.
   the prediction is a tie when ``|p0 - p1| <= tie_threshold``. Credit 1 when the prediction
   equals the label (a predicted tie on a tied label included), 0.5 when only one of label and
   prediction is a tie, 0 otherwise; mean over rows.
+
+Conventions are registered like scorers: :data:`BUILTIN` here, plus :class:`Convention`
+objects that installed packages declare under the ``prefbench.conventions`` entry-point group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-CONVENTIONS = ("imagereward", "hpdv2", "pickapic")
+ENTRY_POINT_GROUP = "prefbench.conventions"
+
+
+@dataclass(frozen=True)
+class Convention:
+    """One accuracy rule, reduced to per-prompt sufficient statistics.
+
+    ``item(ranks, scores, label_0, tie_threshold) -> (num, den, pairs)`` scores one prompt
+    (NaN = a missing score, which must count against the scorer); accuracy is sum(num) /
+    sum(den) over prompts, so the cluster bootstrap over prompts and the paired comparison work
+    for every convention. ``n_images``: the item size the rule needs (2 for pairs), if any;
+    ``options``: the metric options it reads (recorded in the run's metrics)."""
+
+    name: str
+    description: str
+    item: Callable[[np.ndarray, np.ndarray, float | None, float], tuple[float, float, int]]
+    n_images: int | None = None
+    options: tuple[str, ...] = ()
+    source: str = field(default="builtin", compare=False)
 
 
 @dataclass
@@ -95,6 +116,65 @@ def pickapic_item(label_0: float, scores: np.ndarray, tie_threshold: float) -> t
     return 0.0, 1.0
 
 
+def _imagereward(r, s, label_0, tie_threshold):
+    num, den = imagereward_item(r, s)
+    return num, den, int(den)
+
+
+def _hpdv2(r, s, label_0, tie_threshold):
+    num, den = hpdv2_item(r, s)
+    return num, den, len(r) * (len(r) - 1) // 2
+
+
+def _pickapic(r, s, label_0, tie_threshold):
+    lab = label_0 if label_0 is not None else _label_from_ranks(r)
+    num, den = pickapic_item(lab, s, tie_threshold)
+    return num, den, 1
+
+
+BUILTIN: dict[str, Convention] = {c.name: c for c in [
+    Convention("imagereward", "ImageReward's test script: pooled pair accuracy, human ties skipped, model ties wrong",
+               _imagereward),
+    Convention("hpdv2", "HPSv2's inversion score: mean over prompts of 1 - inversions / C(n, 2)", _hpdv2),
+    Convention("pickapic", "PickScore's evaluation: softmax of the pair, tie when |p0 - p1| <= tie_threshold, "
+               "half credit for a tie on one side", _pickapic, n_images=2, options=("tie_threshold",)),
+]}
+#: the built-in names (kept for code that imported the old tuple)
+CONVENTIONS = tuple(BUILTIN)
+_KIND = None
+
+
+def _registry():
+    from prefbench.registry import Entry, Kind
+
+    global _KIND
+    if _KIND is None:
+        _KIND = Kind("convention", ENTRY_POINT_GROUP, {n: Entry(n, "prefbench.metrics.conventions", c.description)
+                                                       for n, c in BUILTIN.items()})
+    return _KIND
+
+
+def conventions(include_plugins: bool = True) -> dict[str, Convention]:
+    """Every convention, built-ins first (plugins: the ``prefbench.conventions`` group)."""
+    from dataclasses import replace
+
+    out = dict(BUILTIN)
+    if include_plugins:
+        for name, (obj, entry) in _registry().plugin_objects(Convention).items():
+            out[name] = replace(obj, name=name, source=entry.source)
+    return out
+
+
+def lookup(name: str) -> Convention:
+    """The convention ``name``; a clear error (with close names) when there is none."""
+    if name in BUILTIN:
+        return BUILTIN[name]
+    known = conventions()
+    if name in known:
+        return known[name]
+    raise _registry().unknown(name, known)
+
+
 def per_prompt(
     convention: str,
     item_ids: Sequence[str],
@@ -104,24 +184,20 @@ def per_prompt(
     tie_threshold: float = 0.0,
 ) -> PerPrompt:
     """Per-prompt (num, den) for ``convention``; ``scores`` use NaN for a missing score."""
-    if convention not in CONVENTIONS:
-        raise ValueError(f"unknown convention {convention!r}; known: {', '.join(CONVENTIONS)}")
+    from prefbench.errors import UsageError
+
+    try:
+        rule = lookup(convention)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
     ids, nums, dens, n_pairs = [], [], [], 0
     for k, (item_id, r, s) in enumerate(zip(item_ids, ranks, scores, strict=True)):
         r = np.asarray(r, float)
         s = np.asarray(s, float)
-        if convention == "imagereward":
-            num, den = imagereward_item(r, s)
-            pairs = int(den)
-        elif convention == "hpdv2":
-            num, den = hpdv2_item(r, s)
-            pairs = len(r) * (len(r) - 1) // 2
-        else:
-            if len(r) != 2:
-                raise ValueError(f"pickapic items have 2 images; item {item_id} has {len(r)}")
-            lab = label_0[k] if label_0 is not None and label_0[k] is not None else _label_from_ranks(r)
-            num, den = pickapic_item(lab, s, tie_threshold)
-            pairs = 1
+        if rule.n_images is not None and len(r) != rule.n_images:
+            raise ValueError(f"{rule.name} items have {rule.n_images} images; item {item_id} has {len(r)}")
+        lab = label_0[k] if label_0 is not None else None
+        num, den, pairs = rule.item(r, s, lab, tie_threshold)
         if den == 0:
             continue
         ids.append(str(item_id))

@@ -144,7 +144,7 @@ def test_demo_is_deterministic(tmp_path):
 
 
 def test_unknown_dataset_and_split():
-    with pytest.raises(UsageError, match="Did you mean imagereward"):
+    with pytest.raises(UsageError, match="Did you mean: imagereward"):
         load_dataset("imagerewrd")
     with pytest.raises(UsageError, match="no split 'dev'"):
         load_dataset("demo", "dev")

@@ -90,4 +90,27 @@ def test_plugin_dataset_lists_loads_and_runs(with_plugin, tmp_path):
     rec = json.loads((out / "run.json").read_text())
     assert rec["dataset"]["name"] == "toy" and rec["counts"]["ok"] == 18 and rec["metrics"]["accuracy"] is not None
     proc = run_cli(["run", "--scorer", "random", "--dataset", "toyy", "--out", tmp_path / "r2"])
-    assert proc.returncode == 2 and "Did you mean toy" in proc.stderr
+    assert proc.returncode == 2 and "Did you mean: toy?" in proc.stderr
+
+
+def test_plugin_convention_scores_a_run_and_a_wrong_name_fails_before_scoring(with_plugin, tmp_path):
+    from prefbench.metrics import conventions, lookup_convention
+
+    assert conventions()["top1"].source.startswith("plugin: prefbench-example-plugin")
+    rule = lookup_convention("top1")
+    import numpy as np
+
+    assert rule.item(np.array([1.0, 2.0]), np.array([0.9, 0.1]), None, 0.0) == (1.0, 1.0, 1)
+    assert rule.item(np.array([1.0, 2.0]), np.array([0.1, 0.9]), None, 0.0)[0] == 0.0
+    out = tmp_path / "run"
+    proc = run_cli(["run", "--scorer", "random", "--dataset", "toy", "--convention", "top1", "--out", out,
+                    "--no-progress", "--json", "--bootstrap-resamples", "200"])
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["metrics"]["convention"] == "top1" and rec["metrics"]["n_prompts"] == 6
+    assert rec["metrics"]["accuracy"] in {k / 6 for k in range(7)}
+    proc = run_cli(["run", "--scorer", "random", "--dataset", "toy", "--convention", "tpo1", "--out", tmp_path / "r2"])
+    assert proc.returncode == 2 and "Did you mean: top1?" in proc.stderr
+    assert not (tmp_path / "r2" / "samples.jsonl").exists()
+    listed = json.loads(run_cli(["list", "--json"]).stdout)["conventions"]
+    assert {c["name"] for c in listed} >= {"imagereward", "hpdv2", "pickapic", "top1"}

@@ -33,3 +33,19 @@ def load(split, data_dir=None, with_images=True):
                 for k, r in enumerate(reds)]
         items.append(Item(f"toy-{p}", f"a red square, take {p}", refs, [1, 2, 3]))
     return Split("toy", split, "imagereward", items, source="toy")
+
+
+def _top1(ranks, scores, label_0, tie_threshold):
+    """1 when the scorer's highest-scored image is one the humans ranked best (a missing or
+    tied top score is wrong); one trial per prompt."""
+    import numpy as np
+
+    if np.isnan(scores).any():
+        return 0.0, 1.0, 1
+    top = np.flatnonzero(scores == scores.max())
+    return float(len(top) == 1 and ranks[top[0]] == ranks.min()), 1.0, 1
+
+
+from prefbench.metrics.conventions import Convention  # noqa: E402
+
+TOP1 = Convention("top1", "a plugin's rule: is the top-scored image one the humans ranked best", _top1)
