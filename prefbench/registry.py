@@ -200,10 +200,6 @@ SCORERS = Kind("scorer", ENTRY_POINT_GROUP, BUILTIN, UnknownScorerError)
 ENGINES = Kind("engine", ENGINE_ENTRY_POINT_GROUP, BUILTIN_ENGINES)
 
 
-def _plugin_entries() -> dict[str, Entry]:
-    return SCORERS.plugins()
-
-
 def entries(include_plugins: bool = True) -> dict[str, Entry]:
     """All scorers, built-ins first."""
     return SCORERS.entries(include_plugins)

@@ -124,6 +124,8 @@ class Engine:
     in_process: ClassVar[bool] = True
     #: options that change how results are fetched, not what they are (not part of a run's identity)
     transport_params: ClassVar[tuple[str, ...]] = ()
+    #: items per scorer batch that suit this engine (None: the scorer's own)
+    batch_size: ClassVar[int | None] = None
 
     def __init__(self, *, model: str | None = None):
         self.model = model
@@ -140,6 +142,9 @@ class Engine:
     def model_info(self) -> dict[str, Any]:
         """Model id and revision (before and after :meth:`load`)."""
         return {"id": self.model, "revision": model_fingerprint(self.model)}
+
+    def check_spec(self, budget: int) -> None:
+        """Refuse, at construction, a reasoning budget this engine cannot serve (default: any is fine)."""
 
     def load(self, candidates: Sequence[str]) -> None:
         """Load the model (or connect) and check that every candidate can be read."""

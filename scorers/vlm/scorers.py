@@ -134,10 +134,8 @@ class VLMScorer(Scorer):
         if self.both_orders and self.task != "pairwise":
             raise ValueError("both_orders applies to the pairwise task only")
         self.engine = self._make_engine(engine, dict(engine_options or {}))
-        check = getattr(self.engine, "check_spec", None)
-        if check is not None:
-            check(self.max_new_tokens)
-        self.batch_size = int(getattr(self.engine, "batch_size", type(self).batch_size))
+        self.engine.check_spec(self.max_new_tokens)
+        self.batch_size = int(self.engine.batch_size or type(self).batch_size)
         self.anchor_pairwise = self.task == "pairwise" and self.readout == "soft"
         self._loaded = False
         self._engine_summary: dict | None = None
