@@ -104,7 +104,7 @@ def cmd_list(args) -> int:
     print("\nAccuracy conventions (--convention; each dataset names its official one):")
     for c in conventions:
         src = f" ({c['source']})" if c["source"] != "builtin" else ""
-        print(f"  {c['name']:<12} {c['description']}{src}")
+        print(f"  {c['name']:<22} {c['description']}{src}")
     print("\nDatasets (--dataset, --split):")
     for d in datasets:
         print(f"  {d['name']:<12} splits: {', '.join(d['splits']):<36} convention: {d['convention']}")
@@ -128,7 +128,7 @@ def _run_text(rec: dict) -> str:
     ds = rec["dataset"]
     model = f" ({rec['model']['id']})" if rec["model"].get("id") else ""
     n_images = sum(v for k, v in c.items() if k != "forced")
-    accuracy = (f"accuracy {_fmt(m['accuracy'])}  95% CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]"
+    accuracy = (f"{m.get('measure', 'accuracy')} {_fmt(m['accuracy'])}  95% CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]"
                 if c["ok"] else f"accuracy n/a (0 of {n_images} scored)")
     lines = [
         f"{rec['scorer']['name']}{model} on {ds['name']}/{ds['split']} — {m['convention']} convention"
@@ -138,6 +138,7 @@ def _run_text(rec: dict) -> str:
         f"  images: {c['ok']} ok, {c['unparsed']} unparsed, {c['error']} error, {c.get('forced', 0)} forced"
         + (f", {c['missing']} missing" if c.get("missing") else ""),
     ]
+    lines += _extra_lines(m)
     if "brier" in m:
         lines.append(f"  calibration: Brier {_fmt(m['brier'])}  ECE {_fmt(m['ece'])}")
     if ds.get("note"):
@@ -189,15 +190,33 @@ def cmd_evaluate(args) -> int:
     from prefbench.evaluate import evaluate_file
 
     result = evaluate_file(args.dataset, args.scores, args.split, args.data_dir, args.convention,
-                           args.tie_threshold, args.bootstrap_resamples)
+                           args.tie_threshold, args.bootstrap_resamples, verdicts_path=args.verdicts)
     if args.json:
         _print_json(_clean(result))
     else:
-        print(f"{args.scores} on {result['dataset']}/{result['split']} — {result['convention']} convention")
-        print(f"  accuracy {_fmt(result['accuracy'])}  95% CI [{_fmt(result['ci_low'])}, {_fmt(result['ci_high'])}]"
+        what = " + ".join(str(p) for p in (args.scores, args.verdicts) if p)
+        print(f"{what} on {result['dataset']}/{result['split']} — {result['convention']} convention")
+        print(f"  {result.get('measure', 'accuracy')} {_fmt(result['accuracy'])}  "
+              f"95% CI [{_fmt(result['ci_low'])}, {_fmt(result['ci_high'])}]"
               f"  ({result['n_prompts']} prompts, {result['n_pairs']} pairs)")
-        print(f"  per-item Kendall tau-b {_fmt(result['kendall_tau_b'], 3)}  Spearman {_fmt(result['spearman'], 3)}")
+        for line in _extra_lines(result):
+            print(line)
+        if args.scores:
+            print(f"  per-item Kendall tau-b {_fmt(result['kendall_tau_b'], 3)}  Spearman {_fmt(result['spearman'], 3)}")
     return 0
+
+
+#: metrics a convention adds (its summary), shown under the headline
+_EXTRA = ("tie_epsilon", "random_baseline", "oracle", "plcc", "srcc", "element_accuracy", "n_unparsed_verdicts",
+          "n_missing_pairs", "n_uncounted_judgements", "n_missing_ranked_last", "n_missing_element_predictions")
+_RULES = ("unparsed_rule", "missing_score_rule")
+
+
+def _extra_lines(m: dict) -> list[str]:
+    shown = [f"{k} {_fmt(m[k]) if isinstance(m[k], float) else m[k]}" for k in _EXTRA if k in m]
+    lines = ["  " + "  ".join(shown)] if shown else []
+    lines += [f"  rule: {m[k]}" for k in _RULES if k in m]
+    return lines
 
 
 def cmd_compare(args) -> int:
@@ -384,7 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--split")
     p.add_argument("--data-dir", help="folder holding the annotation file (images are not needed)")
-    p.add_argument("--scores", required=True, help='JSONL: {"prompt_id": ..., "image_index": i, "score": x} per image')
+    p.add_argument("--scores", help='JSONL: {"prompt_id": ..., "image_index": i, "score": x} per image '
+                   '(optional "elements": {element: p})')
+    p.add_argument("--verdicts", help='JSONL of a judge\'s answers: {"prompt_id": ..., "verdict": text} (genai_judge) '
+                   'or with "order": forward/reverse (mmrb2); see docs/datasets.md')
     p.add_argument("--json", action="store_true")
     _add_metric_options(p)
     p.set_defaults(func=cmd_evaluate)

@@ -4,7 +4,16 @@ One row per image: ``{"prompt_id": ..., "image_index": <position in the item's i
 "score": <float>}``. ``prompt_id`` is the dataset's own item id where it has one (ImageReward's
 ``id``), otherwise the item's 0-based position in its split file, as a string. Only the
 annotation file is read, not the images. For pickapic the two scores become probabilities by a
-softmax (as PickScore's evaluation does) before the tie threshold applies.
+softmax (as PickScore's evaluation does) before the tie threshold applies. A row may add
+``"elements": {element: p}``, the image's element predictions (EvalMuse's element accuracy).
+
+Judges that answer for a pair rather than score images give a **verdict file** instead (or
+beside the scores): JSONL, one row per judgement, ``{"prompt_id": ..., "verdict": <the judge's
+answer text>}`` for GenAI-Bench's 4-way rule (``genai_judge``: the first ``[[...]]`` span is the
+verdict; none = unparsed, counted wrong), or ``{"prompt_id": ..., "order": "forward"|"reverse",
+"verdict": "A"|"B"|...}`` for MMRB2 (``mmrb2``: "reverse" means the judge saw response B first
+and its answer names positions, flipped before comparing; an empty verdict is not counted).
+``prompt_id`` and ``image_index`` 0/1 name the pair's images in stored order.
 """
 
 from __future__ import annotations
@@ -18,7 +27,8 @@ from prefbench.errors import DataError
 from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, accuracy_for
 
 
-def read_scores(path: Path, split: Split) -> dict[tuple[str, int], float]:
+def read_scores(path: Path, split: Split, elements: dict | None = None) -> dict[tuple[str, int], float]:
+    """The scores of ``path``; element predictions go into ``elements`` when given."""
     path = Path(path)
     if not path.is_file():
         raise DataError("scores file not found", path)
@@ -48,6 +58,14 @@ def read_scores(path: Path, split: Split) -> dict[tuple[str, int], float]:
         if (pid, idx) in scores:
             raise DataError(f"duplicate score for prompt_id {pid!r} image_index {idx}", path, lineno)
         scores[(pid, idx)] = float(score)
+        if "elements" in row:
+            el = row["elements"]
+            if not isinstance(el, dict) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+                    for v in el.values()):
+                raise DataError("elements must be an object {element: finite number}", path, lineno)
+            if elements is not None:
+                elements[(pid, idx)] = {str(k): float(v) for k, v in el.items()}
     if unknown:
         raise DataError(f"{len(unknown)} row(s) name prompt_ids not in {split.dataset}/{split.split}, "
                         f"e.g. {', '.join(unknown[:5])}", path)
@@ -59,16 +77,71 @@ def read_scores(path: Path, split: Split) -> dict[tuple[str, int], float]:
     return scores
 
 
-def evaluate_file(
-    dataset: str, scores_path: Path, split: str | None = None, data_dir: Path | None = None,
-    convention: str | None = None, tie_threshold: float = 0.0,
-    n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-) -> dict:
-    if convention:
-        from prefbench.metrics import lookup_convention
+VERDICT_CONVENTIONS = {"genai_judge": ("verdict",), "mmrb2": ("forward", "reverse")}
 
+
+def read_verdicts(path: Path, split: Split, convention: str) -> dict[str, dict]:
+    """``{item_id: {"verdict": text}}`` (genai_judge) or ``{item_id: {"forward": ..., "reverse": ...}}``
+    (mmrb2) from a verdict file; every item gets an entry (empty when the file has none for it:
+    genai_judge refuses that, mmrb2 reports the pair missing)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("verdict file not found", path)
+    if convention not in VERDICT_CONVENTIONS:
+        raise DataError(f"verdicts are read by the {' and '.join(VERDICT_CONVENTIONS)} conventions, not {convention!r}",
+                        path)
+    ids = {item.item_id for item in split.items}
+    out: dict[str, dict] = {i: {} for i in ids}
+    for lineno, row in read_jsonl(path):
+        if "prompt_id" not in row or "verdict" not in row:
+            raise DataError("a verdict row needs prompt_id and verdict", path, lineno)
+        pid, verdict = str(row["prompt_id"]), row["verdict"]
+        if pid not in ids:
+            raise DataError(f"prompt_id {pid!r} is not in {split.dataset}/{split.split}", path, lineno)
+        if verdict is not None and not isinstance(verdict, str):
+            raise DataError(f"verdict must be a string (or null), got {verdict!r}"[:200], path, lineno)
+        key = "verdict"
+        if convention == "mmrb2":
+            key = row.get("order")
+            if key not in ("forward", "reverse"):
+                raise DataError(f"order must be 'forward' or 'reverse', got {key!r}", path, lineno)
+        if key in out[pid]:
+            raise DataError(f"duplicate {key} verdict for prompt_id {pid!r}", path, lineno)
+        out[pid][key] = verdict
+    if convention == "genai_judge":
+        absent = sorted(i for i, v in out.items() if not v)
+        if absent:
+            raise DataError(f"{len(absent)} vote(s) of {split.dataset}/{split.split} have no verdict, "
+                            f"e.g. {', '.join(absent[:5])}", path)
+    return out
+
+
+def evaluate_file(
+    dataset: str, scores_path: Path | None = None, split: str | None = None, data_dir: Path | None = None,
+    convention: str | None = None, tie_threshold: float = 0.0,
+    n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, verdicts_path: Path | None = None,
+) -> dict:
+    from prefbench.errors import UsageError
+    from prefbench.metrics import lookup_convention
+
+    if convention:
         lookup_convention(convention)
+    if scores_path is None and verdicts_path is None:
+        raise UsageError("give --scores (per-image scores), --verdicts (a judge's answers), or both")
     data = load_dataset(dataset, split, data_dir, with_images=False)
-    scores = read_scores(scores_path, data)
-    metrics, _ = accuracy_for(data, scores, convention, tie_threshold, n_resamples, seed)
-    return {"dataset": data.dataset, "split": data.split, "scores": str(scores_path), **metrics}
+    convention = convention or data.convention
+    elements: dict = {}
+    scores = read_scores(scores_path, data, elements) if scores_path is not None else {}
+    outputs = {"element_scores": elements}
+    if verdicts_path is not None:
+        outputs["verdicts"] = read_verdicts(verdicts_path, data, convention)
+    try:
+        metrics, _ = accuracy_for(data, scores, convention, tie_threshold, n_resamples, seed, outputs=outputs)
+    except ValueError as exc:  # a convention that needs labels or outputs this input lacks
+        raise UsageError(f"{convention} on {data.dataset}/{data.split}: {exc}") from None
+    out = {"dataset": data.dataset, "split": data.split, **metrics}
+    if scores_path is not None:
+        out["scores"] = str(scores_path)
+    if verdicts_path is not None:
+        out["verdicts"] = str(verdicts_path)
+    return out

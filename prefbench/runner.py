@@ -297,6 +297,26 @@ def _finite(x):
     return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
+def check_convention_fits(name: str, split: Split) -> None:
+    """Refuse, before scoring, a convention this split or a run cannot feed: item sizes, human
+    fields the split lacks, or outputs a run does not produce (element predictions)."""
+    from prefbench.errors import UsageError
+    from prefbench.metrics import lookup_convention
+
+    rule = lookup_convention(name)
+    where = f"{name} convention on {split.dataset}/{split.split}"
+    if "element_scores" in rule.needs:
+        raise UsageError(f"{where}: it needs per-element predictions, which a run does not produce; score the "
+                         "elements yourself and use `prefbench evaluate --scores` with an \"elements\" field")
+    for need in rule.needs:
+        if any(getattr(item, need) is None for item in split.items):
+            raise UsageError(f"{where}: the items have no {need!r} (the convention needs it)"
+                             + (f"; {split.note}" if split.note else ""))
+    sizes = {item.n_images for item in split.items}
+    if rule.n_images is not None and sizes - {rule.n_images}:
+        raise UsageError(f"{where}: it needs {rule.n_images} images per item, the split has {sorted(sizes)}")
+
+
 def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
     """Score, store and summarise; returns the run record (also written to run.json)."""
     # the scorer first: a mistyped name or option fails before a dataset is read (or generated)
@@ -307,6 +327,7 @@ def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
     scorer, spec, model_info = build_scorer(cfg)
     split = load_dataset(cfg.dataset, cfg.split, cfg.data_dir, limit=cfg.limit,
                          allow_outside_data_dir=cfg.allow_outside_data_dir)
+    check_convention_fits(cfg.convention or split.convention, split)
     identity = config_identity(spec, scorer, split, cfg, model_info)
     config_hash = _hash(identity)
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, spec, model_info, config_hash, split)

@@ -20,6 +20,25 @@ from prefbench.errors import UsageError
 
 
 @dataclass(frozen=True)
+class Download:
+    """Where a dataset's files live on the hub and which of them a split needs.
+
+    ``patterns``: ``{split: [glob, ...]}`` (``{split}`` in a glob is the split's name; the key
+    ``"*"`` serves every split); ``archives``: globs of downloaded files to unpack into the data
+    dir (zip or tar, confined like every path); ``note``: what the files are, said offline too."""
+
+    repo_id: str
+    patterns: dict[str, tuple[str, ...]]
+    archives: tuple[str, ...] = ()
+    repo_type: str = "dataset"
+    note: str = ""
+
+    def for_split(self, split: str) -> list[str]:
+        globs = self.patterns.get(split) or self.patterns.get("*") or ()
+        return [g.replace("{split}", split) for g in globs]
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A dataset: its splits, the accuracy convention its papers report, the module whose
     ``load(split=, data_dir=, with_images=)`` reads it, and what its items are (``ranked``: a
@@ -34,6 +53,7 @@ class DatasetSpec:
     default_split: str = "test"
     kind: str = "ranked"
     source: str = "builtin"
+    download: Download | None = None
 
 
 #: the name the spec had before plugins could provide one
@@ -53,6 +73,38 @@ DATASETS: dict[str, DatasetInfo] = {
     "pickapic": DatasetInfo(
         "pickapic", ("test", "test_unique", "validation_unique"), "pickapic", "prefbench.data.pickapic",
         "Pick-a-Pic: image pairs with label_0 in {0, 0.5, 1} (Kirstain et al. 2023)", kind="pair",
+    ),
+    "hpdv3": DatasetInfo(
+        "hpdv3", ("test",), "hpdv3", "prefbench.data.hpdv3",
+        "HPDv3 test pairs (HPSv3, Ma et al. 2025): path1 is the preferred image", kind="pair",
+        download=Download("MizzenAI/HPDv3", {"*": ("{split}.json",)},
+                          note="test.json; the images it names come from the repository's image archives"),
+    ),
+    "genai_bench": DatasetInfo(
+        "genai_bench", ("test_v1",), "tau", "prefbench.data.genai_bench",
+        "GenAI-Bench image generation (Jiang et al. 2024): 1,735 votes left / right / tie / both-bad",
+        kind="pair", default_split="test_v1",
+        download=Download("TIGER-Lab/GenAI-Bench", {"*": ("image_generation/{split}-*.parquet",)}),
+    ),
+    "genai_rank": DatasetInfo(
+        "genai_rank", ("DALLE_3", "SDXL_Base"), "genai_rank_top1", "prefbench.data.genai_rank",
+        "GenAI-Bench-Rank (Lin et al. 2024): 800 prompts x 9 images of one generator, human ratings",
+        default_split="DALLE_3",
+        download=Download("zhiqiulin/GenAI-Image-Ranking-800", {"*": ("human_rating.json", "{split}.zip")},
+                          archives=("*.zip",)),
+    ),
+    "mmrb2": DatasetInfo(
+        "mmrb2", ("t2i",), "mmrb2", "prefbench.data.mmrb2",
+        "Multimodal RewardBench 2, text-to-image (Meta 2025): 1,000 expert pairs; CC BY-NC, evaluation only",
+        kind="pair", default_split="t2i",
+        download=Download("rl-research/multimodal-rewardbench-2", {"*": ("{split}/test-*.parquet",)}),
+    ),
+    "evalmuse": DatasetInfo(
+        "evalmuse", ("train", "test"), "srcc", "prefbench.data.evalmuse",
+        "EvalMuse-40K (Han et al. 2024): pointwise 1-5 alignment scores and element labels per image",
+        kind="pointwise", default_split="train",
+        download=Download("DY-Evalab/EvalMuse", {"train": ("train_list.json",), "test": ("test.json",)},
+                          note="the annotation files; the images come as the repository's archives"),
     ),
     "jsonl": DatasetInfo(
         "jsonl", ("test",), "imagereward", "prefbench.data.jsonl",

@@ -83,3 +83,54 @@ def check_item_id(value: Any, seen: dict[str, Any], path: Path, where: str, key:
         raise DataError(f"{where}: duplicate {key} {text!r} (first at {seen[text]})", path, line)
     seen[text] = where if line is None else f"line {line}"
     return text
+
+
+def parquet_files(data_dir: Path, split: str, dataset: str, shard_globs: tuple[str, ...] = ()) -> list[Path]:
+    """``<data-dir>/<split>.parquet``, else the hub's shards (each glob relative to the data
+    dir, e.g. ``image_generation/test_v1-*.parquet``; sorted by name), else MissingDataError."""
+    single = data_dir / f"{split}.parquet"
+    if single.is_file():
+        return [single]
+    for pattern in shard_globs:
+        shards = sorted(data_dir.glob(pattern))
+        if shards:
+            return shards
+    where = " or ".join(str(data_dir / g) for g in shard_globs)
+    raise MissingDataError(
+        f"{dataset}: no parquet for split {split!r}: put {single}" + (f" or shards {where}" if where else "")
+        + f" there (or run `prefbench download {dataset} --split {split} --data-dir {data_dir}`)."
+    )
+
+
+def read_parquet(paths: list[Path], columns: list[str]) -> list[tuple[Path, int, dict[str, Any]]]:
+    """Rows of parquet files as (file, row number, {column: value}); a bad file or a missing
+    column is a DataError naming the file."""
+    import pyarrow.parquet as pq
+
+    rows = []
+    for path in paths:
+        try:
+            table = pq.read_table(path, columns=columns)
+        except Exception as exc:  # pyarrow raises several types for bad files / missing columns
+            raise DataError(f"cannot read parquet with columns {columns} ({exc})", path) from None
+        data = table.to_pydict()
+        for row in range(table.num_rows):
+            rows.append((path, row, {c: data[c][row] for c in columns}))
+    return rows
+
+
+def image_cell(value: Any, path: Path, where: str) -> bytes:
+    """The encoded bytes of a parquet image cell: raw bytes or the ``{bytes, path}`` struct the
+    hub's Image feature writes. Anything else (a missing image included) is a DataError."""
+    if isinstance(value, dict):
+        value = value.get("bytes")
+    if isinstance(value, (bytes, bytearray)) and value:
+        return bytes(value)
+    raise DataError(f"{where}: no image bytes (expected bytes or a {{bytes, path}} struct)", path)
+
+
+def check_text(obj: dict, key: str, path: Path, where: str, line: int | None = None) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise DataError(f"{where}: {key!r} must be a non-empty string, got {value!r}"[:200], path, line)
+    return value

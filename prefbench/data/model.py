@@ -60,6 +60,11 @@ class Item:
     ``ranks[i]`` is the human rank of ``images[i]``: 1 = best, equal numbers are ties.
     For a two-image dataset with soft labels (Pick-a-Pic) ``label_0`` holds the original label
     (1 = image 0 preferred, 0.5 = tie, 0 = image 1 preferred).
+
+    Sets with richer labels keep them too (the conventions that need them read them):
+    ``human[i]``, a human score of ``images[i]`` (higher = better; GenAI-Bench-Rank's mean rating,
+    EvalMuse's total score); ``label``, a categorical human label of the item (GenAI-Bench's
+    ``vote_type``); ``elements[i]``, per-image element labels ``{element: 0/1}`` (EvalMuse).
     """
 
     item_id: str
@@ -68,10 +73,17 @@ class Item:
     ranks: Sequence[float]
     label_0: float | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    human: Sequence[float] | None = None
+    label: str | None = None
+    elements: Sequence[dict[str, float]] | None = None
 
     def __post_init__(self):
         if len(self.images) != len(self.ranks):
             raise ValueError(f"item {self.item_id}: {len(self.images)} images but {len(self.ranks)} ranks")
+        for name in ("human", "elements"):
+            value = getattr(self, name)
+            if value is not None and len(value) != len(self.images):
+                raise ValueError(f"item {self.item_id}: {len(self.images)} images but {len(value)} {name} values")
 
     @property
     def n_images(self) -> int:
@@ -87,6 +99,12 @@ class Item:
         }
         if self.label_0 is not None:
             out["label_0"] = self.label_0
+        if self.human is not None:
+            out["human"] = list(self.human)
+        if self.label is not None:
+            out["label"] = self.label
+        if self.elements is not None:
+            out["elements"] = [dict(e) for e in self.elements]
         return out
 
 

@@ -8,13 +8,21 @@ from collections.abc import Mapping
 import numpy as np
 
 from prefbench.data.model import Split
-from prefbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, cluster_bootstrap, paired_bootstrap
+from prefbench.metrics.bootstrap import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    cluster_bootstrap,
+    paired_bootstrap,
+    resamples_for,
+)
 from prefbench.metrics.conventions import (
     CONVENTIONS,
     Convention,
+    ItemData,
     PerPrompt,
     conventions,
     per_prompt,
+    per_prompt_data,
     tune_tie_threshold,
 )
 from prefbench.metrics.conventions import lookup as lookup_convention
@@ -39,6 +47,25 @@ def score_matrix(split: Split, scores: Mapping[tuple[str, int], float | None]) -
     return out
 
 
+def item_data(split: Split, matrix: list[list[float]], options: dict | None = None,
+              outputs: Mapping | None = None) -> list[ItemData]:
+    """One :class:`ItemData` per item: its labels, the score row, and the judge outputs that
+    ``outputs`` holds (``element_scores``: ``{(item_id, k): {element: p}}``; ``verdicts``:
+    ``{item_id: {"verdict": text} or {"forward": ..., "reverse": ...}}``)."""
+    outputs = outputs or {}
+    elements = outputs.get("element_scores") or {}
+    verdicts = outputs.get("verdicts") or {}
+    out = []
+    for item, row in zip(split.items, matrix, strict=True):
+        es = [elements.get((item.item_id, k)) for k in range(item.n_images)] if elements else None
+        out.append(ItemData(
+            item.item_id, np.asarray(item.ranks, float), np.asarray(row, float), item.label_0, item.label,
+            None if item.human is None else np.asarray(item.human, float), item.elements, es,
+            verdicts.get(item.item_id), dict(options or {}),
+        ))
+    return out
+
+
 def accuracy_for(
     split: Split,
     scores: Mapping[tuple[str, int], float | None],
@@ -46,21 +73,23 @@ def accuracy_for(
     tie_threshold: float = 0.0,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    outputs: Mapping | None = None,
 ) -> tuple[dict, PerPrompt]:
-    """Flat metrics dict (accuracy, ci_low, ci_high, n_prompts, n_pairs, ...) and per-prompt stats."""
+    """Flat metrics dict (accuracy, ci_low, ci_high, n_prompts, n_pairs, ...) and per-prompt stats.
+
+    ``accuracy`` is the convention's headline, whatever it measures (``measure`` says what:
+    an accuracy, a human score, a correlation); ``outputs`` carries a judge's verdicts or element
+    predictions for the conventions that read them (see :func:`item_data`)."""
     convention = convention or split.convention
+    rule = lookup_convention(convention)
     matrix = score_matrix(split, scores)
-    stats = per_prompt(
-        convention,
-        [it.item_id for it in split.items],
-        [it.ranks for it in split.items],
-        matrix,
-        [it.label_0 for it in split.items],
-        tie_threshold,
-    )
-    low, high = cluster_bootstrap(stats, n_resamples=n_resamples, seed=seed)
+    datas = item_data(split, matrix, {"tie_threshold": tie_threshold}, outputs)
+    stats = per_prompt_data(convention, datas)
+    resamples = resamples_for(convention, n_resamples)
+    low, high = cluster_bootstrap(stats, n_resamples=resamples, seed=seed)
     metrics = {
         "convention": convention,
+        "measure": rule.measure,
         "accuracy": stats.accuracy,
         "ci_low": low,
         "ci_high": high,
@@ -68,17 +97,19 @@ def accuracy_for(
         "n_pairs": stats.n_pairs,
         "n_images": int(sum(len(r) for r in matrix)),
         "n_missing_scores": int(sum(np.isnan(r).sum() for r in map(np.asarray, matrix))),
-        "bootstrap_resamples": n_resamples,
+        "bootstrap_resamples": resamples,
         "bootstrap_seed": seed,
     }
-    if "tie_threshold" in lookup_convention(convention).options:
+    if "tie_threshold" in rule.options:
         metrics["tie_threshold"] = tie_threshold
+    if rule.summary is not None:
+        metrics.update(rule.summary(datas))
     metrics.update(rank_correlations([it.ranks for it in split.items], matrix))
     return metrics, stats
 
 
 __all__ = [
-    "CONVENTIONS", "Convention", "conventions", "lookup_convention", "DEFAULT_RESAMPLES", "DEFAULT_SEED", "PerPrompt", "accuracy_for", "anchor_outcomes",
+    "CONVENTIONS", "Convention", "ItemData", "item_data", "per_prompt_data", "resamples_for", "conventions", "lookup_convention", "DEFAULT_RESAMPLES", "DEFAULT_SEED", "PerPrompt", "accuracy_for", "anchor_outcomes",
     "brier_score", "cluster_bootstrap", "expected_calibration_error", "paired_bootstrap", "per_prompt",
     "rank_correlations", "reliability_bins", "score_matrix", "tune_tie_threshold",
 ]

@@ -26,6 +26,42 @@ def _diff(num_a, den_a, num_b, den_b, axis=-1):
     return _ratio(num_a, den_a, axis) - _ratio(num_b, den_b, axis)
 
 
+def resamples_for(convention: str, n_resamples: int) -> int:
+    """The resample count a convention runs with: ``n_resamples``, capped by the convention's
+    ``max_resamples`` (a statistic with a curve fit per resample)."""
+    from prefbench.metrics.conventions import lookup
+
+    cap = lookup(convention).max_resamples
+    return min(n_resamples, cap) if cap else n_resamples
+
+
+def _global_distribution(parts: list[PerPrompt], n_resamples: int, seed: int) -> np.ndarray:
+    """Statistic of each part on shared prompt resamples, shape (n_resamples, len(parts)).
+
+    For global conventions (a sweep or a fit over all rows): every resample draws prompts with
+    replacement and recomputes the statistic on their rows; NaN statistics stay NaN."""
+    from prefbench.metrics.conventions import concat_rows, lookup
+
+    n = len(parts[0].item_ids)
+    rng = np.random.default_rng(seed)
+    stats = [lookup(p.convention).statistic for p in parts]
+    out = np.empty((n_resamples, len(parts)))
+    for b in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        for j, p in enumerate(parts):
+            out[b, j] = stats[j](concat_rows([p.rows[k] for k in idx]), p.options)
+    return out
+
+
+def _percentile(dist: np.ndarray, confidence: float) -> tuple[float, float]:
+    dist = dist[~np.isnan(dist)]
+    if not len(dist):
+        return float("nan"), float("nan")
+    alpha = (1 - confidence) / 2
+    low, high = np.percentile(dist, [100 * alpha, 100 * (1 - alpha)])
+    return float(low), float(high)
+
+
 def cluster_bootstrap(
     stats: PerPrompt, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, confidence: float = 0.95
 ) -> tuple[float, float]:
@@ -34,6 +70,9 @@ def cluster_bootstrap(
 
     if len(stats.num) < 2:
         return float("nan"), float("nan")
+    if stats.rows is not None:
+        dist = _global_distribution([stats], resamples_for(stats.convention, n_resamples), seed)[:, 0]
+        return _percentile(dist, confidence)
     res = bootstrap(
         (stats.num, stats.den), _ratio, paired=True, vectorized=True, n_resamples=n_resamples,
         confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),
@@ -60,11 +99,7 @@ def align(a: PerPrompt, b: PerPrompt) -> tuple[PerPrompt, PerPrompt]:
     idx_b = {item: k for k, item in enumerate(b.item_ids)}
     common = [k for k, item in enumerate(a.item_ids) if item in idx_b]
     kb = [idx_b[a.item_ids[k]] for k in common]
-    ids = [a.item_ids[k] for k in common]
-    return (
-        PerPrompt(a.convention, ids, a.num[common], a.den[common], a.n_pairs),
-        PerPrompt(b.convention, ids, b.num[kb], b.den[kb], b.n_pairs),
-    )
+    return a.subset(common), b.subset(kb)
 
 
 def paired_bootstrap(
@@ -85,6 +120,16 @@ def paired_bootstrap(
     observed = a.accuracy - b.accuracy if n else float("nan")
     if n < 2:
         return PairedResult(observed, float("nan"), float("nan"), float("nan"), float("nan"), n, 0)
+    if a.rows is not None or b.rows is not None:
+        if a.rows is None or b.rows is None:
+            raise ValueError("cannot compare a run whose per-prompt rows are missing")
+        n_resamples = resamples_for(a.convention, n_resamples)
+        both = _global_distribution([a, b], n_resamples, seed)
+        dist = both[:, 0] - both[:, 1]
+        low, high = _percentile(dist, confidence)
+        dist = dist[~np.isnan(dist)]
+        return PairedResult(float(observed), low, high, float(np.mean(dist <= 0)), float(np.mean(dist >= 0)),
+                            n, n_resamples)
     res = bootstrap(
         (a.num, a.den, b.num, b.den), _diff, paired=True, vectorized=True, n_resamples=n_resamples,
         confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),

@@ -32,45 +32,118 @@ ENTRY_POINT_GROUP = "prefbench.conventions"
 
 
 @dataclass(frozen=True)
-class Convention:
-    """One accuracy rule, reduced to per-prompt sufficient statistics.
+class ItemData:
+    """What a convention sees of one prompt: its human labels and the scorer's outputs.
 
-    ``item(ranks, scores, label_0, tie_threshold) -> (num, den, pairs)`` scores one prompt
-    (NaN = a missing score, which must count against the scorer); accuracy is sum(num) /
-    sum(den) over prompts, so the cluster bootstrap over prompts and the paired comparison work
-    for every convention. ``n_images``: the item size the rule needs (2 for pairs), if any;
-    ``options``: the metric options it reads (recorded in the run's metrics)."""
+    ``scores`` uses NaN for a missing score. ``element_scores[i]`` holds image i's predicted
+    element probabilities (EvalMuse), ``verdicts`` a judge's raw answers for the item (keys
+    ``verdict``, or ``forward`` / ``reverse`` for position-consistent protocols), when the scores
+    file gave them; ``options`` the metric options of the run."""
+
+    item_id: str
+    ranks: np.ndarray
+    scores: np.ndarray
+    label_0: float | None = None
+    label: str | None = None
+    human: np.ndarray | None = None
+    elements: Sequence[dict] | None = None
+    element_scores: Sequence[dict | None] | None = None
+    verdicts: dict | None = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Convention:
+    """One rule, reduced to per-prompt statistics.
+
+    Two shapes. A **ratio** rule gives per prompt ``(num, den, pairs)`` and the headline is
+    sum(num) / sum(den) over prompts: ``item(ranks, scores, label_0, tie_threshold)`` (the
+    original signature, still what plugins may give) or ``per_item(ItemData)``. A **global**
+    rule (a correlation, a threshold swept over all pairs) gives per prompt a dict of arrays,
+    ``rows(ItemData)``, and ``statistic(rows concatenated over prompts, options) -> float``.
+    Either way the cluster bootstrap resamples prompts (a global rule recomputes its statistic,
+    sweep or fit included, on every resample; ``max_resamples`` caps the count for slow ones).
+
+    ``n_images``: the item size the rule needs, if any; ``options``: the metric options it reads;
+    ``measure``: what the headline is ("accuracy", "human score", "SRCC", ...); ``needs``: item
+    fields (``human``, ``label``, ``elements``) or outputs (``element_scores``) it cannot do
+    without; ``summary(list[ItemData]) -> dict``: extra figures for the run's metrics (baselines,
+    unparsed verdicts, the calibrated threshold)."""
 
     name: str
     description: str
-    item: Callable[[np.ndarray, np.ndarray, float | None, float], tuple[float, float, int]]
+    item: Callable[[np.ndarray, np.ndarray, float | None, float], tuple[float, float, int]] | None = None
     n_images: int | None = None
     options: tuple[str, ...] = ()
     source: str = field(default="builtin", compare=False)
+    per_item: Callable[[ItemData], tuple[float, float, int]] | None = None
+    rows: Callable[[ItemData], dict] | None = None
+    statistic: Callable[[dict, dict], float] | None = None
+    measure: str = "accuracy"
+    needs: tuple[str, ...] = ()
+    summary: Callable[[list[ItemData]], dict] | None = None
+    max_resamples: int | None = None
+    min_images: int = 1
+
+    @property
+    def is_global(self) -> bool:
+        return self.statistic is not None
+
+    def stats(self, d: ItemData) -> tuple[float, float, int]:
+        if self.per_item is not None:
+            return self.per_item(d)
+        return self.item(d.ranks, d.scores, d.label_0, float(d.options.get("tie_threshold", 0.0)))
+
+
+def concat_rows(rows: Sequence[dict]) -> dict:
+    """Per-prompt row dicts -> one dict of arrays (the input of a global statistic)."""
+    keys = rows[0].keys() if rows else ()
+    return {k: np.concatenate([np.asarray(r[k], float) for r in rows]) for k in keys}
 
 
 @dataclass
 class PerPrompt:
-    """Per-prompt sufficient statistics; prompts with den == 0 (all human-tied) are dropped."""
+    """Per-prompt sufficient statistics; prompts with den == 0 (all human-tied) are dropped.
+
+    ``rows`` (global conventions only): each prompt's row dict; ``num``/``den`` then count the
+    prompt's units (num = den = number of rows) so item views and checks keep one shape."""
 
     convention: str
     item_ids: list[str]
     num: np.ndarray
     den: np.ndarray
     n_pairs: int
+    rows: list[dict] | None = None
+    options: dict = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
+        if self.rows is not None:
+            if not self.rows:
+                return float("nan")
+            return float(lookup(self.convention).statistic(concat_rows(self.rows), self.options))
         total = self.den.sum()
         return float(self.num.sum() / total) if total else float("nan")
 
+    def subset(self, index: Sequence[int]) -> PerPrompt:
+        index = list(index)
+        return PerPrompt(self.convention, [self.item_ids[k] for k in index], self.num[index], self.den[index],
+                         self.n_pairs, None if self.rows is None else [self.rows[k] for k in index], self.options)
+
     def to_json(self) -> dict:
-        return {"item_ids": self.item_ids, "num": self.num.tolist(), "den": self.den.tolist()}
+        out = {"item_ids": self.item_ids, "num": self.num.tolist(), "den": self.den.tolist()}
+        if self.rows is not None:
+            out["rows"] = [{k: np.asarray(v, float).tolist() for k, v in r.items()} for r in self.rows]
+            out["options"] = dict(self.options)
+        return out
 
     @classmethod
     def from_json(cls, convention: str, data: dict, n_pairs: int) -> PerPrompt:
+        rows = data.get("rows")
         return cls(convention, list(data["item_ids"]), np.asarray(data["num"], float),
-                   np.asarray(data["den"], float), n_pairs)
+                   np.asarray(data["den"], float), n_pairs,
+                   None if rows is None else [{k: np.asarray(v, float) for k, v in r.items()} for r in rows],
+                   dict(data.get("options") or {}))
 
 
 def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +212,18 @@ BUILTIN: dict[str, Convention] = {c.name: c for c in [
     Convention("pickapic", "PickScore's evaluation: softmax of the pair, tie when |p0 - p1| <= tie_threshold, "
                "half credit for a tie on one side", _pickapic, n_images=2, options=("tie_threshold",)),
 ]}
+
+
+def _add_builtin() -> None:
+    from prefbench.metrics.bestofn import CONVENTIONS as ranked
+    from prefbench.metrics.pairs import CONVENTIONS as pairs
+    from prefbench.metrics.pointwise import CONVENTIONS as pointwise
+
+    for c in (*pairs, *ranked, *pointwise):
+        BUILTIN[c.name] = c
+
+
+_add_builtin()
 #: the built-in names (kept for code that imported the old tuple)
 CONVENTIONS = tuple(BUILTIN)
 _KIND = None
@@ -183,28 +268,50 @@ def per_prompt(
     label_0: Sequence[float | None] | None = None,
     tie_threshold: float = 0.0,
 ) -> PerPrompt:
-    """Per-prompt (num, den) for ``convention``; ``scores`` use NaN for a missing score."""
+    """Per-prompt statistics for ``convention`` from ranks and scores alone (NaN = missing)."""
+    datas = [ItemData(str(i), np.asarray(r, float), np.asarray(s, float),
+                      label_0[k] if label_0 is not None else None, options={"tie_threshold": tie_threshold})
+             for k, (i, r, s) in enumerate(zip(item_ids, ranks, scores, strict=True))]
+    return per_prompt_data(convention, datas)
+
+
+def per_prompt_data(convention: str, datas: Sequence[ItemData]) -> PerPrompt:
+    """Per-prompt statistics for ``convention`` over prompts given as :class:`ItemData`."""
     from prefbench.errors import UsageError
 
     try:
         rule = lookup(convention)
     except UsageError as exc:
         raise ValueError(str(exc)) from None
-    ids, nums, dens, n_pairs = [], [], [], 0
-    for k, (item_id, r, s) in enumerate(zip(item_ids, ranks, scores, strict=True)):
-        r = np.asarray(r, float)
-        s = np.asarray(s, float)
-        if rule.n_images is not None and len(r) != rule.n_images:
-            raise ValueError(f"{rule.name} items have {rule.n_images} images; item {item_id} has {len(r)}")
-        lab = label_0[k] if label_0 is not None else None
-        num, den, pairs = rule.item(r, s, lab, tie_threshold)
-        if den == 0:
-            continue
-        ids.append(str(item_id))
+    options = dict(datas[0].options) if datas else {}
+    ids, nums, dens, rows, n_pairs = [], [], [], [], 0
+    for d in datas:
+        n = len(d.ranks)
+        if rule.n_images is not None and n != rule.n_images:
+            raise ValueError(f"{rule.name} items have {rule.n_images} images; item {d.item_id} has {n}")
+        if n < rule.min_images:
+            raise ValueError(f"{rule.name} needs at least {rule.min_images} images per item; item {d.item_id} has {n}")
+        for need in rule.needs:
+            if getattr(d, need) is None:
+                raise ValueError(f"{rule.name} needs {need!r} for every item; item {d.item_id} has none")
+        if rule.is_global:
+            r = rule.rows(d)
+            units = len(next(iter(r.values()))) if r else 0
+            if units == 0:
+                continue
+            rows.append(r)
+            num = den = float(units)
+            pairs = units
+        else:
+            num, den, pairs = rule.stats(d)
+            if den == 0:
+                continue
+        ids.append(str(d.item_id))
         nums.append(num)
         dens.append(den)
-        n_pairs += pairs
-    return PerPrompt(convention, ids, np.asarray(nums, float), np.asarray(dens, float), n_pairs)
+        n_pairs += int(pairs)
+    return PerPrompt(rule.name, ids, np.asarray(nums, float), np.asarray(dens, float), n_pairs,
+                     rows if rule.is_global else None, options if rule.is_global else {})
 
 
 def _label_from_ranks(r: np.ndarray) -> float:

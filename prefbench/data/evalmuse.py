@@ -1,0 +1,89 @@
+"""EvalMuse-40K (DY-Evalab/EvalMuse), pointwise text-image alignment.
+
+``<data-dir>/<split>.json`` (the hub's ``train_list.json`` is accepted for ``train``): a list of
+``{prompt_id, prompt, img_path, total_score, element_score: {element: 0/1}, type, ...}`` with
+``img_path`` relative to the data dir. ``total_score`` is the human score (1-5; a list of
+annotator scores is averaged). Images are grouped into one item per ``prompt_id`` (file order
+within it; ``image_index`` = that order), ranked by total score, with ``human`` and ``elements``
+kept for the pointwise conventions. The public test file withholds the scores: it loads, and a
+convention that needs them says so.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from prefbench.data._io import check_text, read_json, require_file
+from prefbench.data.model import ImageRef, Item, Split
+from prefbench.errors import DataError, MissingDataError
+
+
+def _score(value, path, where) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise DataError(f"{where}: total_score list must hold numbers, got {value!r}"[:200], path)
+        value = float(np.mean(value))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DataError(f"{where}: total_score must be a number or a list of numbers, got {value!r}"[:200], path)
+    if not 1 <= value <= 5:
+        raise DataError(f"{where}: total_score {value} is outside 1-5", path)
+    return float(value)
+
+
+def _elements(value, path, where) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DataError(f"{where}: element_score must be an object {{element: 0/1}}", path)
+    for k, v in value.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+            raise DataError(f"{where}: element {k!r} label must be in [0, 1], got {v!r}", path)
+    return dict(value)
+
+
+def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
+    path = data_dir / f"{split}.json"
+    if not path.is_file() and split == "train" and (data_dir / "train_list.json").is_file():
+        path = data_dir / "train_list.json"
+    require_file(path, "evalmuse", f"Provide EvalMuse's {split}.json in {data_dir} with the images at its img_path "
+                 f"values (or run `prefbench download evalmuse --split {split} --data-dir {data_dir}`).")
+    raw = read_json(path)
+    if not isinstance(raw, list):
+        raise DataError("expected a JSON list of images", path)
+    groups: dict[str, dict] = {}
+    for pos, obj in enumerate(raw):
+        where = f"row {pos}"
+        if not isinstance(obj, dict):
+            raise DataError(f"{where}: expected an object", path)
+        pid = obj.get("prompt_id")
+        if isinstance(pid, bool) or not isinstance(pid, (str, int)):
+            raise DataError(f"{where}: prompt_id must be a string or an integer, got {pid!r}", path)
+        g = groups.setdefault(str(pid), {"prompt": check_text(obj, "prompt", path, where), "rows": []})
+        rel = check_text(obj, "img_path", path, where)
+        g["rows"].append((rel, _score(obj.get("total_score"), path, where),
+                          _elements(obj.get("element_score"), path, where), obj.get("type")))
+    items = []
+    unlabelled = 0
+    for pid, g in groups.items():
+        rels, scores, elements, types = zip(*g["rows"], strict=True)
+        refs = [ImageRef(key=r, path=data_dir / r) for r in rels]
+        if any(s is None for s in scores):
+            unlabelled += 1
+            items.append(Item(pid, g["prompt"], refs, [1.0] * len(refs), elements=list(elements),
+                              meta={"type": types[0]}))
+            continue
+        levels = sorted(set(scores), reverse=True)
+        items.append(Item(pid, g["prompt"], refs, [float(levels.index(s) + 1) for s in scores], human=list(scores),
+                          elements=list(elements), meta={"type": types[0]}))
+    if unlabelled and unlabelled != len(items):
+        raise DataError(f"{unlabelled} of {len(items)} prompts have images without total_score; "
+                        "a split is either labelled or not", path)
+    if not items:
+        raise MissingDataError(f"evalmuse: {path} holds no images")
+    note = "total scores withheld in this file: the pointwise conventions cannot run" if unlabelled else ""
+    return Split("evalmuse", split, "srcc", items, source=str(path), root=data_dir, note=note)
