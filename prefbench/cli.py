@@ -206,16 +206,13 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-#: metrics a convention adds (its summary), shown under the headline
-_EXTRA = ("tie_epsilon", "random_baseline", "oracle", "plcc", "srcc", "element_accuracy", "n_unparsed_verdicts",
-          "n_missing_pairs", "n_uncounted_judgements", "n_missing_ranked_last", "n_missing_element_predictions")
-_RULES = ("unparsed_rule", "missing_score_rule")
-
-
 def _extra_lines(m: dict) -> list[str]:
-    shown = [f"{k} {_fmt(m[k]) if isinstance(m[k], float) else m[k]}" for k in _EXTRA if k in m]
+    """The figures a convention's summary added (``summary_keys``), rules (``*_rule``) on their own lines."""
+    keys = m.get("summary_keys") or []
+    shown = [f"{k} {_fmt(m[k]) if isinstance(m[k], float) else m[k]}" for k in keys
+             if k in m and not k.endswith("_rule")]
     lines = ["  " + "  ".join(shown)] if shown else []
-    lines += [f"  rule: {m[k]}" for k in _RULES if k in m]
+    lines += [f"  rule: {m[k]}" for k in keys if k in m and k.endswith("_rule")]
     return lines
 
 

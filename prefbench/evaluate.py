@@ -77,19 +77,21 @@ def read_scores(path: Path, split: Split, elements: dict | None = None) -> dict[
     return scores
 
 
-VERDICT_CONVENTIONS = {"genai_judge": ("verdict",), "mmrb2": ("forward", "reverse")}
-
-
 def read_verdicts(path: Path, split: Split, convention: str) -> dict[str, dict]:
     """``{item_id: {"verdict": text}}`` (genai_judge) or ``{item_id: {"forward": ..., "reverse": ...}}``
     (mmrb2) from a verdict file; every item gets an entry (empty when the file has none for it:
-    genai_judge refuses that, mmrb2 reports the pair missing)."""
+    genai_judge refuses that, mmrb2 reports the pair missing). What a row holds is the
+    convention's ``verdict_keys``: one verdict per item, or one per presentation order."""
+    from prefbench.metrics import conventions, lookup_convention
+
     path = Path(path)
     if not path.is_file():
         raise DataError("verdict file not found", path)
-    if convention not in VERDICT_CONVENTIONS:
-        raise DataError(f"verdicts are read by the {' and '.join(VERDICT_CONVENTIONS)} conventions, not {convention!r}",
-                        path)
+    rule = lookup_convention(convention)
+    keys = rule.verdict_keys
+    if not keys:
+        readers = sorted(n for n, c in conventions().items() if c.verdict_keys)
+        raise DataError(f"verdicts are read by the {', '.join(readers)} conventions, not {convention!r}", path)
     ids = {item.item_id for item in split.items}
     out: dict[str, dict] = {i: {} for i in ids}
     for lineno, row in read_jsonl(path):
@@ -100,15 +102,15 @@ def read_verdicts(path: Path, split: Split, convention: str) -> dict[str, dict]:
             raise DataError(f"prompt_id {pid!r} is not in {split.dataset}/{split.split}", path, lineno)
         if verdict is not None and not isinstance(verdict, str):
             raise DataError(f"verdict must be a string (or null), got {verdict!r}"[:200], path, lineno)
-        key = "verdict"
-        if convention == "mmrb2":
+        key = keys[0]
+        if len(keys) > 1:
             key = row.get("order")
-            if key not in ("forward", "reverse"):
-                raise DataError(f"order must be 'forward' or 'reverse', got {key!r}", path, lineno)
+            if key not in keys:
+                raise DataError(f"order must be {' or '.join(repr(k) for k in keys)}, got {key!r}", path, lineno)
         if key in out[pid]:
             raise DataError(f"duplicate {key} verdict for prompt_id {pid!r}", path, lineno)
         out[pid][key] = verdict
-    if convention == "genai_judge":
+    if rule.verdicts_required:
         absent = sorted(i for i, v in out.items() if not v)
         if absent:
             raise DataError(f"{len(absent)} vote(s) of {split.dataset}/{split.split} have no verdict, "

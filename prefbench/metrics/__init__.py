@@ -103,7 +103,9 @@ def accuracy_for(
     if "tie_threshold" in rule.options:
         metrics["tie_threshold"] = tie_threshold
     if rule.summary is not None:
-        metrics.update(rule.summary(datas))
+        summary = rule.summary(datas)
+        metrics.update(summary)
+        metrics["summary_keys"] = list(summary)
     metrics.update(rank_correlations([it.ranks for it in split.items], matrix))
     return metrics, stats
 

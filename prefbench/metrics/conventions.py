@@ -68,7 +68,8 @@ class Convention:
     ``measure``: what the headline is ("accuracy", "human score", "SRCC", ...); ``needs``: item
     fields (``human``, ``label``, ``elements``) or outputs (``element_scores``) it cannot do
     without; ``summary(list[ItemData]) -> dict``: extra figures for the run's metrics (baselines,
-    unparsed verdicts, the calibrated threshold)."""
+    unparsed verdicts, the calibrated threshold; a key ending in ``_rule`` states a rule applied);
+    ``verdict_keys`` / ``verdicts_required``: what a judge's verdict file gives it."""
 
     name: str
     description: str
@@ -84,6 +85,11 @@ class Convention:
     summary: Callable[[list[ItemData]], dict] | None = None
     max_resamples: int | None = None
     min_images: int = 1
+    #: the judge answers a verdict file gives it: ("verdict",) one per item, or the orders of a
+    #: position-consistent protocol (("forward", "reverse")); None = it reads no verdicts
+    verdict_keys: tuple[str, ...] | None = None
+    #: whether every item needs a verdict (else an unanswered item is reported missing)
+    verdicts_required: bool = False
 
     @property
     def is_global(self) -> bool:

@@ -190,9 +190,10 @@ CONVENTIONS = [
                per_item=_ties_wrong, n_images=2),
     Convention("genai_judge", "GenAI-Bench's judge rule: [[A>B]] / [[B>A]] / [[A=B=Good]] / [[A=B=Bad]] against "
                "the 4-way vote, unparsed = wrong", per_item=_judge, n_images=2, needs=("label",),
-               summary=_judge_summary),
+               summary=_judge_summary, verdict_keys=("verdict",), verdicts_required=True),
     Convention("mmrb2", "MMRB2's position-consistent accuracy: each pair judged forward and reversed, each "
-               "judgement counts once", per_item=_mmrb2, n_images=2, summary=_mmrb2_summary),
+               "judgement counts once", per_item=_mmrb2, n_images=2, summary=_mmrb2_summary,
+               verdict_keys=("forward", "reverse")),
     Convention("imagereward_per_prompt", "HPSv2's evaluate_IR: ImageReward's pair rule averaged per prompt",
                per_item=_ir_per_prompt),
 ]
