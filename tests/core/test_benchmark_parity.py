@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Dict, List  # noqa: UP035 - the names MMRB2's code annotates with
 
 import numpy as np
 import pytest
@@ -110,7 +109,7 @@ def test_genai_judge_matches_parse_response(genai_dir):
 
 def _mmrb2_official():
     return official("facebookresearch__MMRB2", "evaluate/compute_scores/compute_accuracy.py",
-                    ["TaskResult", "flip_judgement", "compute_task_accuracy"], dataclass=dataclass, Dict=Dict, List=List)
+                    ["TaskResult", "flip_judgement", "compute_task_accuracy"], dataclass=dataclass, Dict=dict, List=list)
 
 
 def test_mmrb2_matches_compute_accuracy_on_verdicts(tmp_path):
