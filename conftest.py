@@ -22,6 +22,7 @@ TIERS = {
     "training": "GRPO/SFT training and its task builders",
     "report": "leaderboard, item browser, check, the committed results",
     "demo": "the demo world's zoo, recipe and probes",
+    "serve": "scorers as rewards: the Python API, rank, the reward server and its client",
 }
 HEAVY = {"slow": "--run-slow", "vllm": "--run-vllm"}
 

@@ -13,6 +13,7 @@ EPILOG = """commands:
   prefbench run                                        every bundled demo scorer on the demo test split
   prefbench run --scorer random --dataset demo         score a split, store the run, print accuracy + CI
   prefbench evaluate --dataset imagereward --data-dir D --scores S.jsonl   score your own scores file
+  prefbench rank --scorer clip --prompt "a red cube" A.png B.png C.png   best-of-N: images best first
   prefbench compare RUN_A RUN_B                        paired bootstrap of two runs on one split
   prefbench list                                       scorers (and their install extras), datasets
   prefbench train --task rating --model M --dataset demo --output OUT   GRPO-train a reasoning VLM scorer
@@ -182,6 +183,39 @@ def cmd_run(args) -> int:
         c = record["counts"]
         print(f"prefbench: error: no image scored ({c['error']} error, {c['unparsed']} unparsed, "
               f"{c.get('missing', 0)} missing); see the errors in {record['run_dir']}/samples.jsonl", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_rank(args) -> int:
+    from prefbench.api import load_scorer, ranking
+    from prefbench.registry import parse_param
+
+    params = dict(parse_param(p) for p in args.S)
+    for key, value in (("rollouts", args.rollouts), ("base_url", args.base_url or None)):
+        if value is not None:
+            params[key] = value
+    with load_scorer(args.scorer, args.model, args.engine, seed=args.seed, mode=args.mode, **params) as scorer:
+        item = scorer.score_items([(args.prompt, args.images)], on_error="nan")[0]
+        info = scorer.info()
+    rows = ranking(item, args.images)
+    failed = [r for r in rows if r["status"] != "ok"]
+    if args.json:
+        _print_json(_clean({"scorer": info["scorer"], "model": info["model"].get("id"), "mode": info["mode"],
+                            "prompt": args.prompt, "ranking": rows, "note": info.get("note")}))
+    else:
+        model = info["model"].get("id")
+        print(f"{info['scorer']}{f' ({model})' if model else ''} ranks {len(rows)} images for {args.prompt!r}"
+              + (" (round robin)" if info["mode"] == "round_robin" else "") + ", best first:")
+        for r in rows:
+            head = f"{r['rank']:>3}. {r['score']:.4f}" if r["status"] == "ok" else f"  -  {r['status']}"
+            print(f"{head}  {r['image']}" + (f"  ({r['error']})" if r["error"] else ""))
+            for text in r["traces"] if args.traces else []:
+                print("       " + " ".join(text.split()))
+        if info.get("note"):
+            print(f"note: {info['note']}", file=sys.stderr)
+    if failed:
+        print(f"prefbench: error: {len(failed)} of {len(rows)} images could not be scored", file=sys.stderr)
         return 1
     return 0
 
@@ -395,6 +429,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     _add_metric_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("rank", help="rank images for one prompt, best first (best-of-N), with scores and reasoning")
+    p.add_argument("--scorer", required=True, help="scorer name (see `prefbench list`)")
+    p.add_argument("--model", help="model path, id or alias; omitted: the scorer's bundled demo checkpoint, if any")
+    p.add_argument("--prompt", required=True, help="the text prompt the images were generated for")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, WebP, ...)")
+    p.add_argument("--engine", metavar="NAME", help="VLM scorers: transformers (default), openai, vllm, or a plugin")
+    p.add_argument("--base-url", action="append", default=[], metavar="URL", help="--engine openai: server URL")
+    p.add_argument("-S", action="append", default=[], metavar="KEY=VALUE", help="scorer or engine option; repeatable")
+    p.add_argument("--rollouts", type=_positive_int, help="Mean@k: reasoning rollouts per image (VLM scorers)")
+    p.add_argument("--mode", default="anchor", choices=["anchor", "round_robin"],
+                   help="pairwise scorers: anchor (N-1 comparisons with a seeded anchor; default) or round_robin "
+                        "(every pair; score = win rate)")
+    p.add_argument("--seed", type=int, default=0, help="scorer seed (default 0)")
+    p.add_argument("--no-traces", dest="traces", action="store_false", help="do not print reasoning traces")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.set_defaults(func=cmd_rank)
 
     p = sub.add_parser("evaluate", help="official accuracy + CI of your own per-image scores (JSONL)")
     p.add_argument("--dataset", required=True)

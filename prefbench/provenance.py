@@ -33,7 +33,8 @@ def relative_inside(path: str, base: str) -> str | None:
 def portable_path(value: str | os.PathLike) -> str:
     """The form of a path that is recorded: the same on every machine for the same thing.
 
-    - a bundled demo checkpoint (or a file in it) -> ``prefbench-demo/<name>[/file]``;
+    - a checkpoint of a model alias (or a file in it) -> ``<prefix>/<name>[/file]``, e.g.
+      ``prefbench-demo/rating`` (:mod:`prefbench.models`);
     - a path inside the current directory -> relative to it (``results/...``, ``data/...``);
     - a path inside the user's home -> ``~/...``;
     - anything else is kept as it is (an absolute path the user chose, or a hub id).
@@ -43,12 +44,12 @@ def portable_path(value: str | os.PathLike) -> str:
     text = os.fspath(value)
     if not os.path.isabs(text):
         return text
-    from prefbench.demo_zoo import ASSETS, BUNDLED_PREFIX
+    from prefbench.models import portable_model_path
 
+    aliased = portable_model_path(text)
+    if aliased is not None:
+        return aliased
     real = os.path.realpath(text)
-    rel = relative_inside(real, os.path.realpath(ASSETS))
-    if rel is not None and rel != ".":
-        return BUNDLED_PREFIX + rel.replace(os.sep, "/")
     for base, prefix in ((os.getcwd(), ""), (str(Path.home()), "~/")):
         # the path as given, then resolved (a checkout reached through a symlink)
         rel = relative_inside(os.path.normpath(text), os.path.abspath(base)) or relative_inside(real, os.path.realpath(base))
@@ -83,10 +84,11 @@ def redact_url(text: str) -> str:
 
 def expand_path(text: str) -> Path:
     """Inverse of :func:`portable_path` for reading a record back (``~`` and bundled ids)."""
-    from prefbench.demo_zoo import ASSETS, BUNDLED_PREFIX
+    from prefbench.models import expand_model_id
 
-    if text.startswith(BUNDLED_PREFIX):
-        return ASSETS / text[len(BUNDLED_PREFIX):]
+    aliased = expand_model_id(text)
+    if aliased is not None:
+        return aliased
     return Path(os.path.expanduser(text))
 
 

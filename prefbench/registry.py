@@ -40,6 +40,9 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "hpsv2": ("torch", "torchvision", "open_clip"),
     "imagereward": ("torch", "torchvision", "transformers"),
     "vllm": ("vllm",),
+    "hub": ("huggingface_hub",),
+    "serve": ("fastapi", "uvicorn", "httpx", "tenacity"),
+    "pandas": ("pandas",),
 }
 
 #: how to get an extra where ``pip install 'prefbench[extra]'`` is not the answer

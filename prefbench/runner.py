@@ -105,17 +105,12 @@ def build_scorer(cfg: RunConfig):
             raise UsageError(f"{flag} is an option of the openai engine: add --engine openai")
         params[key] = value
     in_process = bool(engine_name is None or load_engine(engine_name).in_process)
-    from prefbench.demo_zoo import BUNDLED_PREFIX, bundled_model, resolve_bundled
+    from prefbench.models import default_model, resolve_model
 
-    bundled = None
-    if (cfg.model is None and "model" in accepted and cfg.dataset == "demo" and "model" not in params
-            and in_process):
-        bundled = bundled_model(cfg.scorer)
-    elif cfg.model and cfg.model.startswith(BUNDLED_PREFIX):
-        bundled = resolve_bundled(cfg.model)
-    if bundled is not None:
-        cfg.model = str(bundled)
-    for key, value in (("model", cfg.model), ("rollouts", cfg.rollouts)):
+    if cfg.model is None and "model" in accepted and "model" not in params and in_process:
+        cfg.model = default_model(cfg.scorer, cfg.dataset)  # a model alias's default (the demo zoo)
+    aliased = resolve_model(cfg.model)
+    for key, value in (("model", str(aliased.path) if aliased else cfg.model), ("rollouts", cfg.rollouts)):
         if value is None:
             continue
         if key not in accepted:
@@ -124,24 +119,20 @@ def build_scorer(cfg: RunConfig):
     if "seed" in accepted:
         params.setdefault("seed", cfg.seed)
     scorer, spec = build(cfg.scorer, params, engine)
-    # record portable forms (a bundled checkpoint's id, paths relative to the current directory),
+    # record portable forms (an aliased checkpoint's id, paths relative to the current directory),
     # never this machine's paths: they enter the config hash and the run folder's name
     for key in ("passed", "resolved"):
         spec[key] = portable_values(spec[key])
-    return scorer, spec, _model_info(scorer, bundled)
+    return scorer, spec, model_record(scorer, aliased)
 
 
-def _model_info(scorer, bundled: Path | None) -> dict:
-    from prefbench.demo_zoo import BUNDLED_PREFIX
-
-    """The scorer's model id and revision; a bundled demo checkpoint gets a portable id
+def model_record(scorer, aliased=None) -> dict:
+    """The scorer's model id and revision; a model alias's checkpoint gets its portable id
     (``prefbench-demo/<name>``) and its weights' hash as revision, so that runs, config hashes
     and CI baselines match across machines."""
     info = portable_values(dict(scorer.model_info()))
-    if bundled is not None:
-        weights = bundled / "model.safetensors"
-        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else None
-        info.update({"id": f"{BUNDLED_PREFIX}{bundled.name}", "revision": digest})
+    if aliased is not None:
+        info.update({"id": aliased.id, "revision": aliased.revision})
     return info
 
 

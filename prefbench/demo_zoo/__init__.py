@@ -24,6 +24,21 @@ BUNDLED = {
 }
 
 
+def _alias():
+    from prefbench.models import ModelAlias
+
+    return ModelAlias(BUNDLED_PREFIX.rstrip("/"), ASSETS, "the demo world's checkpoints, trained by prefbench",
+                      defaults=BUNDLED, default_datasets=("demo", None))
+
+
+def __getattr__(name: str):
+    # ALIAS is what the model-alias registry (prefbench.models) loads; built lazily so that this
+    # package imports nothing else
+    if name == "ALIAS":
+        return _alias()
+    raise AttributeError(name)
+
+
 def bundled_model(scorer: str) -> Path | None:
     """The shipped checkpoint for ``scorer`` or None when there is none (or it is not built)."""
     name = BUNDLED.get(scorer)

@@ -1,0 +1,145 @@
+"""Model aliases: model ids that name local checkpoint folders (``prefbench-demo/rating``).
+
+One registry mechanism (:class:`prefbench.registry.Kind`) like scorers, engines and datasets:
+the built-in manifest maps an alias prefix to a ``"module:attr"`` string naming a
+:class:`ModelAlias`, and a package adds its own under the ``prefbench.models`` entry-point group.
+An alias does three things, so that no other layer special-cases a set of bundled models:
+
+- it resolves ``<prefix>/<name>`` to a folder (``--model``, ``load_scorer(model=)``);
+- it may offer a default model for a scorer on some datasets (the demo world's zoo: ``prefbench
+  run --scorer expected_rating`` on the demo split needs no ``--model``);
+- it records a folder inside it portably, as ``<prefix>/<name>`` with the weights' hash as
+  revision, so runs, config hashes and CI baselines match across machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefbench.errors import UsageError
+
+ENTRY_POINT_GROUP = "prefbench.models"
+
+#: built-in aliases: prefix -> "module:attr" of a ModelAlias
+BUILTIN_ALIASES = {
+    "prefbench-demo": ("prefbench.demo_zoo:ALIAS", "the demo world's bundled checkpoints (trained by prefbench)"),
+}
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    """``<prefix>/<name>`` -> ``root/<name>`` (a folder with a ``config.json``).
+
+    ``defaults``: scorer name -> model name used when no model is given, on the datasets in
+    ``default_datasets`` (``None`` in that tuple: in the Python API and ``prefbench rank`` /
+    ``serve``, where there is no dataset)."""
+
+    prefix: str
+    root: Path
+    description: str = ""
+    defaults: dict[str, str] = field(default_factory=dict)
+    default_datasets: tuple[str | None, ...] = ()
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "config.json").is_file())
+
+    def resolve(self, model_id: str) -> Path:
+        name = model_id[len(self.prefix) + 1:]
+        path = self.root / name
+        if not name or "/" in name or name.startswith(".") or not (path / "config.json").is_file():
+            known = ", ".join(f"{self.prefix}/{n}" for n in self.names()) or "none"
+            raise UsageError(f"no bundled checkpoint {model_id!r}; bundled: {known}")
+        return path
+
+    def default(self, scorer: str, dataset: str | None) -> str | None:
+        name = self.defaults.get(scorer)
+        if name is None or dataset not in self.default_datasets or not (self.root / name / "config.json").is_file():
+            return None
+        return f"{self.prefix}/{name}"
+
+    def portable(self, path: str) -> str | None:
+        """``<prefix>/<relative path>`` for a path inside ``root`` (resolved), else None."""
+        from prefbench.provenance import relative_inside
+
+        rel = relative_inside(os.path.realpath(path), os.path.realpath(self.root))
+        if rel is None or rel == ".":
+            return None
+        return f"{self.prefix}/{rel.replace(os.sep, '/')}"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model id an alias resolved: what the scorer loads (``path``) and what a run records."""
+
+    id: str
+    path: Path
+
+    @property
+    def revision(self) -> str | None:
+        weights = self.path / "model.safetensors"
+        return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else None
+
+
+_KIND = None
+
+
+def _kind():
+    global _KIND
+    if _KIND is None:
+        from prefbench.registry import Entry, Kind
+
+        _KIND = Kind("model alias", ENTRY_POINT_GROUP,
+                     {p: Entry(p, target, desc) for p, (target, desc) in BUILTIN_ALIASES.items()})
+    return _KIND
+
+
+def aliases() -> dict[str, ModelAlias]:
+    """Every model alias by prefix, built-ins first (a plugin that is not a ModelAlias is skipped)."""
+    import importlib
+
+    out = {}
+    for prefix, (target, _) in BUILTIN_ALIASES.items():
+        module, _, attr = target.partition(":")
+        out[prefix] = getattr(importlib.import_module(module), attr)
+    for prefix, (alias, _) in _kind().plugin_objects(ModelAlias).items():
+        out.setdefault(prefix, alias)
+    return out
+
+
+def resolve_model(model: str | None) -> ResolvedModel | None:
+    """The alias's folder for ``<prefix>/<name>``; None for anything else (a path, a hub id)."""
+    if not model or "/" not in model or os.path.exists(model):
+        return None
+    alias = aliases().get(model.split("/", 1)[0])
+    return ResolvedModel(model, alias.resolve(model)) if alias else None
+
+
+def default_model(scorer: str, dataset: str | None) -> str | None:
+    """The model id an alias offers for ``scorer`` on ``dataset`` (None: the user must give one)."""
+    for alias in aliases().values():
+        found = alias.default(scorer, dataset)
+        if found:
+            return found
+    return None
+
+
+def portable_model_path(path: str) -> str | None:
+    """``<prefix>/<rel>`` when ``path`` lies in an alias's folder, else None."""
+    for alias in aliases().values():
+        found = alias.portable(path)
+        if found:
+            return found
+    return None
+
+
+def expand_model_id(text: str) -> Path | None:
+    """Inverse of :func:`portable_model_path` (a file inside a bundled folder too), else None."""
+    if "/" not in text:
+        return None
+    alias = aliases().get(text.split("/", 1)[0])
+    return alias.root / text.split("/", 1)[1] if alias else None
