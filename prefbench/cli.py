@@ -89,8 +89,13 @@ def cmd_list(args) -> int:
          "kind": d.kind, "source": d.source, "description": d.description}
         for d in all_datasets().values()
     ]
+    from prefbench.models import aliases
+
+    models = [{"alias": prefix, "models": [f"{prefix}/{n}" for n in a.names()], "description": a.description,
+               "defaults": {s: f"{prefix}/{n}" for s, n in a.defaults.items()}} for prefix, a in aliases().items()]
     if args.json:
-        _print_json({"scorers": scorers, "engines": engines, "datasets": datasets, "conventions": conventions})
+        _print_json({"scorers": scorers, "engines": engines, "datasets": datasets, "conventions": conventions,
+                     "models": models})
         return 0
     print("Scorers:")
     for s in scorers:
@@ -110,6 +115,9 @@ def cmd_list(args) -> int:
     for d in datasets:
         print(f"  {d['name']:<12} splits: {', '.join(d['splits']):<36} convention: {d['convention']}")
         print(f"  {'':<12} {d['description']}" + (f" ({d['source']})" if d["source"] != "builtin" else ""))
+    print("\nModel aliases (--model ALIAS/NAME):")
+    for m in models:
+        print(f"  {m['alias']:<18} {m['description']}: {', '.join(m['models']) or 'none built'}")
     return 0
 
 

@@ -1,31 +1,25 @@
 """Task builders: turn preference data into GRPO examples (one prompt, its images, a target).
 
-``rating``: one image, its prompt and a target rating on ``rating_min..rating_max``.
-Sources (``--dataset``):
+Datasets are read through the dataset registry alone (:mod:`prefbench.data`): its
+:class:`~prefbench.data.DatasetSpec` says whether a dataset may train at all (``trainable``, with
+``train_note`` as the reason, e.g. MMRB2's evaluation-only licence), which splits each task reads
+(``train_splits``; ``"*"`` = any split name) and which reader gives the rating task its ratings
+(``rating_rows``). No dataset is named here; a dataset plugin trains like a built-in.
 
-* ``imagereward`` (split ``train``, ``validation``): ImageRewardDB's metadata files as its
-  dataset repository ships them: ``<data-dir>/metadata-<split>.parquet`` (or ``<split>.parquet``,
-  ``metadata-<split>.json``/``<split>.json`` as a list of rows, ``<split>.jsonl``). Needed
-  columns: ``prompt``, ``image_path`` (relative to the data dir, e.g.
-  ``images/train/train_1/<uuid>.webp`` after unpacking ``images/train/train_1.zip`` there) and
-  ``overall_rating`` (1-7). Optional: ``prompt_id``; an ``image`` column holding the image
-  bytes (``{"bytes": ...}`` cells) replaces the image files.
-* ``jsonl``: ``--data-dir`` is a JSONL file (or a folder with ``<split>.jsonl``), one
-  ``{"prompt": ..., "image": "path", "rating": 4}`` per line; ``prompt_id`` optional; image
-  paths relative to the file.
-* ``demo``: the synthetic shapes world, whose images carry a latent utility (higher = better;
-  ``prefbench.data.demo``). The target rating is the utility's quantile bin over all images of
-  the split: K = rating_max - rating_min + 1 equal-count bins, the lowest bin rated
-  ``rating_min``. Deterministic given the split, independent of the utility's units, and it
-  uses the whole scale.
+``rating``: one image, its prompt and a target rating on ``rating_min..rating_max``, from the
+dataset's rating reader (:mod:`prefbench.data.ratings`): ImageRewardDB's ``overall_rating``
+(``imagereward``), prefbench's rating lines (``jsonl``), the demo world's utility quantile bins
+(``demo``), the human scores of the pointwise sets rounded into the scale (``evalmuse``,
+``genai_rank``), or a plugin's own.
 
 ``pairwise``: two images of one prompt with different human ranks, shown as (anchor,
 candidate) = (Image 1, Image 2) of the scorers' pairwise template; target ``1`` when the
 candidate is preferred, ``0`` when the anchor is. Which
 image goes first is drawn per pair from ``numpy.random.default_rng(seed)``, so targets are
 balanced. Sources: any dataset ``prefbench.data.load_dataset`` reads that has ranks (HPDv2
-``train``: the preferred image vs each other one; ``jsonl`` in prefbench's ranked form;
-``demo``; ...): every untied pair of an item becomes one example.
+``train``: the preferred image vs each other one; HPDv3 and GenAI-Bench pairs, human ties
+skipped; ``jsonl`` in prefbench's ranked form; ``demo``; ...): every untied pair of an item
+becomes one example.
 
 ``--fraction F --seed S`` keeps a seeded random subset of the source's items (prompts), in
 their original order, before pairs or images are expanded; the paper trains on ~25% of HPDv2.
@@ -37,7 +31,6 @@ import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +38,7 @@ from typing import Any
 import numpy as np
 
 from prefbench.data.model import ImageRef
-from prefbench.errors import DataError, MissingDataError, UsageError
-
-IMAGEREWARD_COLUMNS = ("prompt", "image_path", "overall_rating")
+from prefbench.errors import DataError, UsageError
 
 
 @dataclass
@@ -116,143 +107,17 @@ def subset_indices(n: int, fraction: float, seed: int) -> list[int]:
     return sorted(int(i) for i in rng.permutation(n)[:k])
 
 
-def quantile_ratings(utilities: Sequence[float], rating_min: int, rating_max: int) -> list[int]:
-    """Ratings from latent utilities: equal-count quantile bins, lowest bin = ``rating_min``.
-
-    >>> quantile_ratings([0.0, -1.0, -2.0, -3.0, -0.5, -2.5], 1, 3)
-    [3, 2, 2, 1, 3, 1]
-    """
-    u = np.asarray(utilities, dtype=float)
-    k = rating_max - rating_min + 1
-    edges = np.quantile(u, np.linspace(0, 1, k + 1)[1:-1])
-    return [int(rating_min + b) for b in np.searchsorted(edges, u, side="right")]
-
-
 # -- rating ---------------------------------------------------------------------------------
-def _check_rating(value: Any, lo: int, hi: int, path: Path, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise DataError(f"{where}: rating {value!r} is not a number", path)
-    if float(value) != int(value) or not lo <= int(value) <= hi:
-        raise DataError(f"{where}: rating {value!r} is not an integer in {lo}..{hi}", path)
-    return int(value)
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(path).to_pylist()
-        except Exception as exc:  # pyarrow raises several types for a damaged file
-            raise DataError(f"cannot read parquet ({exc})", path) from None
-    if path.suffix == ".jsonl":
-        from prefbench.data._io import read_jsonl
-
-        return [row for _, row in read_jsonl(path)]
-    from prefbench.data._io import read_json
-
-    rows = read_json(path)
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise DataError("expected a JSON list of row objects", path)
-    return rows
-
-
-def _imagereward_file(data_dir: Path, split: str) -> Path:
-    names = [f"metadata-{split}.parquet", f"{split}.parquet", f"metadata-{split}.json", f"{split}.json",
-             f"{split}.jsonl"]
-    for name in names:
-        if (data_dir / name).is_file():
-            return data_dir / name
-    raise MissingDataError(
-        f"imagereward: none of {', '.join(names)} in {data_dir}. Provide ImageRewardDB's metadata-{split}.parquet "
-        f"(columns {', '.join(IMAGEREWARD_COLUMNS)}) with its images unpacked so that <data-dir>/<image_path> exists. "
-        "(No hub is contacted.)"
-    )
-
-
-def _imagereward_rating_rows(data_dir: Path, split: str, lo: int, hi: int):
-    path = _imagereward_file(data_dir, split)
-    rows = _read_rows(path)
-    if not rows:
-        raise DataError("no rows", path)
-    have = set(rows[0])
-    needed = {"prompt", "overall_rating"} | ({"image_path"} if "image" not in have else set())
-    missing = needed - have
-    if missing:
-        raise DataError(
-            f"missing column(s) {', '.join(sorted(missing))}; the rating task needs {', '.join(IMAGEREWARD_COLUMNS)} "
-            f"(found: {', '.join(sorted(have))})", path,
-        )
-    out = []
-    for pos, row in enumerate(rows):
-        where = f"row {pos}"
-        rating = _check_rating(row.get("overall_rating"), lo, hi, path, where)
-        cell = row.get("image")
-        if isinstance(cell, dict) and cell.get("bytes"):
-            ref = ImageRef(key=str(row.get("image_path") or f"{path.name}:{pos}"), data=cell["bytes"])
-        elif isinstance(cell, (bytes, bytearray)):
-            ref = ImageRef(key=str(row.get("image_path") or f"{path.name}:{pos}"), data=bytes(cell))
-        else:
-            rel = row.get("image_path")
-            if not isinstance(rel, str) or not rel:
-                raise DataError(f"{where}: 'image_path' must be a non-empty string", path)
-            ref = ImageRef(key=rel, path=data_dir / rel)
-        group = str(row.get("prompt_id", row["prompt"]))
-        out.append((group, f"{group}/{pos}", str(row["prompt"]), ref, rating))
-    return out, str(path), data_dir
-
-
-def _jsonl_rating_rows(data_dir: Path, split: str, lo: int, hi: int):
-    from prefbench.data._io import read_jsonl
-    from prefbench.data.jsonl import resolve
-
-    path = resolve(split, data_dir)
-    out = []
-    for lineno, obj in read_jsonl(path):
-        rating = obj.get("rating", obj.get("overall_rating"))
-        missing = [k for k, ok in (("prompt", "prompt" in obj), ("image", "image" in obj), ("rating", rating is not None))
-                   if not ok]
-        if missing:
-            raise DataError(f"missing key(s) {', '.join(missing)}; the rating task needs one "
-                            '{"prompt": ..., "image": "path", "rating": N} per line', path, lineno)
-        rating = _check_rating(rating, lo, hi, path, f"line {lineno}")
-        img = obj["image"]
-        if not isinstance(img, str) or not img:
-            raise DataError("'image' must be a path", path, lineno)
-        ref = ImageRef(key=img, path=(path.parent / img) if not Path(img).is_absolute() else Path(img))
-        group = str(obj.get("prompt_id", obj["prompt"]))
-        out.append((group, f"{group}/{lineno}", str(obj["prompt"]), ref, rating))
-    return out, str(path), path.parent
-
-
-def _demo_rating_rows(split: str, lo: int, hi: int):
-    from prefbench.data import load_dataset
-
-    data = load_dataset("demo", split)
-    ratings = iter(quantile_ratings([u for item in data.items for u in item.meta["utility"]], lo, hi))
-    out = []
-    for item in data.items:
-        for k, ref in enumerate(item.images):
-            out.append((item.item_id, f"{item.item_id}/{k}", item.prompt, ref, next(ratings)))
-    return out, data.source, data.root
-
-
 def build_rating(dataset: str, split: str = "train", data_dir: str | Path | None = None, *, rating_min: int = 1,
                  rating_max: int = 7, fraction: float = 1.0, seed: int = 0, limit: int | None = None,
                  allow_outside_data_dir: bool = False) -> TaskData:
-    """Rating examples from ``dataset`` (``imagereward``, ``jsonl`` or ``demo``)."""
-    if dataset == "demo":
-        rows, source, root = _demo_rating_rows(split, rating_min, rating_max)
-    elif dataset in ("imagereward", "jsonl"):
-        if data_dir is None:
-            raise UsageError(f"dataset {dataset!r} needs --data-dir")
-        reader = _imagereward_rating_rows if dataset == "imagereward" else _jsonl_rating_rows
-        rows, source, root = reader(Path(data_dir), split, rating_min, rating_max)
-    else:
-        raise UsageError(
-            f"the rating task reads per-image ratings, which dataset {dataset!r} does not have; "
-            "use imagereward (ImageRewardDB metadata with overall_rating), jsonl (prompt/image/rating lines) or demo"
-        )
+    """Rating examples from ``dataset``'s rating reader (its spec's ``rating_rows``)."""
+    from prefbench.data import training_spec
+
+    spec = training_spec(dataset, "rating", split, data_dir)
+    rows, source, root = spec.rating_reader()(split, Path(data_dir) if data_dir is not None else None,
+                                              rating_min, rating_max)
+    rows = [_checked_row(row, rating_min, rating_max, dataset, split) for row in rows]
     # the subset is drawn over prompts, not images, so that one prompt's images stay together
     groups = list(dict.fromkeys(g for g, *_ in rows))
     keep = {groups[i] for i in subset_indices(len(groups), fraction, seed)}
@@ -270,16 +135,9 @@ def build_pairwise(dataset: str, split: str = "train", data_dir: str | Path | No
                    fraction: float = 1.0, seed: int = 0, limit: int | None = None,
                    allow_outside_data_dir: bool = False) -> TaskData:
     """(anchor, candidate) examples from every untied pair of each item of ``dataset``."""
-    if dataset == "jsonl":  # prefbench's ranked JSONL form; any split name (the registry lists only test)
-        from prefbench.data import jsonl
+    from prefbench.data import load_dataset
 
-        if data_dir is None:
-            raise UsageError("dataset 'jsonl' needs --data-dir")
-        data = jsonl.load(split, Path(data_dir))
-    else:
-        from prefbench.data import load_dataset
-
-        data = load_dataset(dataset, split, data_dir, allow_outside_data_dir=True)  # checked in _checked
+    data = load_dataset(dataset, split, data_dir, allow_outside_data_dir=True, task="pairwise")  # checked in _checked
     items = [data.items[i] for i in subset_indices(len(data.items), fraction, seed)]
     rng = np.random.default_rng([seed, 0xA1C40])
     examples = []
@@ -298,6 +156,20 @@ def build_pairwise(dataset: str, split: str = "train", data_dir: str | Path | No
         examples = examples[:limit]
     return _checked(TaskData("pairwise", dataset, split, examples, len(data.items), len(items), data.source,
                              root=data.root), allow_outside_data_dir)
+
+
+def _checked_row(row, lo: int, hi: int, dataset: str, split: str):
+    """One row of a rating reader (a plugin's too): five fields, an integer rating in the scale."""
+    try:
+        group, eid, prompt, ref, rating = row
+    except (TypeError, ValueError):
+        raise DataError(f"{dataset}/{split}: the rating reader gave {row!r}"[:200] + "; expected rows of "
+                        "(group, example_id, prompt, image, rating)") from None
+    if not isinstance(ref, ImageRef):
+        raise DataError(f"{dataset}/{split}: example {eid}: the image is a {type(ref).__name__}, not an ImageRef")
+    if isinstance(rating, bool) or not isinstance(rating, (int, np.integer)) or not lo <= int(rating) <= hi:
+        raise DataError(f"{dataset}/{split}: example {eid}: rating {rating!r} is not an integer in {lo}..{hi}")
+    return str(group), str(eid), str(prompt), ref, int(rating)
 
 
 def _checked(data: TaskData, allow_outside_data_dir: bool = False) -> TaskData:

@@ -7,12 +7,19 @@ The built-in datasets are :data:`DATASETS`. A package adds one by declaring a
 :class:`DatasetSpec` under the ``prefbench.datasets`` entry-point group (the registry's one
 mechanism: built-in names win a clash, a broken plugin is a warning); its ``module`` has a
 ``load(split=, data_dir=, with_images=)`` function like the built-in loaders.
+
+The spec also says what ``prefbench train`` may do with the dataset (:func:`training_spec`):
+whether it may train at all (``trainable``, ``train_note``), which splits each task reads
+(``train_splits``), and which reader gives the rating task its per-image ratings
+(``rating_rows``, see :mod:`prefbench.data.ratings`). The trainer reads datasets through these
+fields alone.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from prefbench.data.model import ImageRef, Item, Split
@@ -38,11 +45,29 @@ class Download:
         return [g.replace("{split}", split) for g in globs]
 
 
+#: the tasks of ``prefbench train``
+TRAIN_TASKS = ("rating", "pairwise")
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A dataset: its splits, the accuracy convention its papers report, the module whose
-    ``load(split=, data_dir=, with_images=)`` reads it, and what its items are (``ranked``: a
-    prompt with a ranked list of images; ``pair``: two images and a preference)."""
+    ``load(split=, data_dir=, with_images=)`` reads it (or ``"module:function"`` naming the loader,
+    so that one module can serve several datasets), and what its items are (``ranked``: a prompt
+    with a ranked list of images; ``pair``: two images and a preference; ``pointwise``: images
+    with human scores).
+
+    What ``prefbench train`` may do with it:
+
+    - ``rating_rows``: the reader of per-image ratings for the rating task,
+      ``fn(split, data_dir, rating_min, rating_max) -> RatingRows`` (:mod:`prefbench.data.ratings`),
+      as ``"module:function"`` (imported when used) or the function itself; None = the dataset
+      cannot train the rating task. The pairwise task needs no hook: it reads ``load``'s ranks.
+    - ``train_splits``: ``{task: splits}`` the trainer may read, ``"*"`` for any split name (a
+      file the user names). A task not listed reads ``splits`` (rating: only with ``rating_rows``).
+    - ``trainable``: False refuses every task, with ``train_note`` (a licence, say) as the reason.
+    - ``rating_scale``: the native scale of ``rating_rows``' ratings, if it has one.
+    """
 
     name: str
     splits: tuple[str, ...]
@@ -54,6 +79,40 @@ class DatasetSpec:
     kind: str = "ranked"
     source: str = "builtin"
     download: Download | None = None
+    rating_rows: str | Callable | None = None
+    train_splits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    trainable: bool = True
+    train_note: str = ""
+    rating_scale: tuple[int, int] | None = None
+
+    def training_splits(self, task: str) -> tuple[str, ...]:
+        """The splits ``task`` may read (``("*",)``: any name; ``()``: the task cannot use this dataset)."""
+        if not self.trainable or (task == "rating" and self.rating_rows is None):
+            return ()
+        if task in self.train_splits:
+            return tuple(self.train_splits[task])
+        return self.splits
+
+    def loader(self) -> Callable:
+        """The ``load(split=, data_dir=, with_images=)`` function ``module`` names."""
+        import importlib
+
+        module, _, attr = self.module.partition(":")
+        return getattr(importlib.import_module(module), attr or "load")
+
+    def rating_reader(self) -> Callable:
+        """The rating reader ``rating_rows`` names (a UsageError when it names none)."""
+        hook = self.rating_rows
+        if hook is None:
+            raise UsageError(f"dataset {self.name!r} has no rating reader")
+        if callable(hook):
+            return hook
+        import importlib
+
+        module, _, attr = hook.partition(":")
+        if not attr:
+            raise UsageError(f"dataset {self.name!r}: rating_rows must be 'module:function', got {hook!r}")
+        return getattr(importlib.import_module(module), attr)
 
 
 #: the name the spec had before plugins could provide one
@@ -65,6 +124,8 @@ DATASETS: dict[str, DatasetInfo] = {
     "imagereward": DatasetInfo(
         "imagereward", ("test",), "imagereward", "prefbench.data.imagereward",
         "ImageReward test: 466 prompts, 2,720 images, human ranks with ties (Xu et al. 2023)",
+        rating_rows="prefbench.data.imagereward:rating_rows", rating_scale=(1, 7),
+        train_splits={"rating": ("train", "validation", "test")},  # ImageRewardDB's metadata files
     ),
     "hpdv2": DatasetInfo(
         "hpdv2", ("test", "train"), "hpdv2", "prefbench.data.hpdv2",
@@ -79,6 +140,7 @@ DATASETS: dict[str, DatasetInfo] = {
         "HPDv3 test pairs (HPSv3, Ma et al. 2025): path1 is the preferred image", kind="pair",
         download=Download("MizzenAI/HPDv3", {"*": ("{split}.json",)},
                           note="test.json; the images it names come from the repository's image archives"),
+        train_splits={"pairwise": ("train", "test")},  # the repository's train.json has test.json's layout
     ),
     "genai_bench": DatasetInfo(
         "genai_bench", ("test_v1",), "tau", "prefbench.data.genai_bench",
@@ -92,12 +154,16 @@ DATASETS: dict[str, DatasetInfo] = {
         default_split="DALLE_3",
         download=Download("zhiqiulin/GenAI-Image-Ranking-800", {"*": ("human_rating.json", "{split}.zip")},
                           archives=("*.zip",)),
+        rating_rows="prefbench.data.genai_rank:rating_rows", rating_scale=(1, 5),
     ),
     "mmrb2": DatasetInfo(
         "mmrb2", ("t2i",), "mmrb2", "prefbench.data.mmrb2",
         "Multimodal RewardBench 2, text-to-image (Meta 2025): 1,000 expert pairs; CC BY-NC, evaluation only",
         kind="pair", default_split="t2i",
         download=Download("rl-research/multimodal-rewardbench-2", {"*": ("{split}/test-*.parquet",)}),
+        trainable=False,
+        train_note="Multimodal RewardBench 2 is CC BY-NC 4.0, for evaluation only: it is not to be used "
+                   "for training (prefbench/data/mmrb2.py)",
     ),
     "evalmuse": DatasetInfo(
         "evalmuse", ("train", "test"), "srcc", "prefbench.data.evalmuse",
@@ -105,15 +171,17 @@ DATASETS: dict[str, DatasetInfo] = {
         kind="pointwise", default_split="train",
         download=Download("DY-Evalab/EvalMuse", {"train": ("train_list.json",), "test": ("test.json",)},
                           note="the annotation files; the images come as the repository's archives"),
+        rating_rows="prefbench.data.evalmuse:rating_rows", rating_scale=(1, 5),
     ),
     "jsonl": DatasetInfo(
         "jsonl", ("test",), "imagereward", "prefbench.data.jsonl",
         "your own data: one JSON object per line (see docs/datasets.md, 'Your own data')",
+        rating_rows="prefbench.data.jsonl:rating_rows", train_splits={"rating": ("*",), "pairwise": ("*",)},
     ),
     "demo": DatasetInfo(
         "demo", ("test", "train", "ood"), "imagereward", "prefbench.data.demo",
         "synthetic preference world generated offline from a seed: known truth, 4-6 images per prompt",
-        needs_data_dir=False,
+        needs_data_dir=False, rating_rows="prefbench.data.demo:rating_rows",
     ),
 }
 
@@ -153,6 +221,37 @@ def dataset_info(name: str) -> DatasetSpec:
     raise _registry().unknown(name, known)
 
 
+def training_datasets(task: str) -> list[str]:
+    """The datasets ``prefbench train --task TASK`` can read (plugins included), in registry order."""
+    return [name for name, spec in datasets().items() if spec.training_splits(task)]
+
+
+def training_spec(name: str, task: str, split: str, data_dir: str | Path | None = None) -> DatasetSpec:
+    """The spec of dataset ``name`` once it is checked that ``task`` of ``prefbench train`` may read
+    its ``split`` from ``data_dir``; a UsageError that says why not otherwise."""
+    if task not in TRAIN_TASKS:
+        raise UsageError(f"unknown task {task!r}; tasks: {', '.join(TRAIN_TASKS)}")
+    info = dataset_info(name)
+    if not info.trainable:
+        raise UsageError(f"dataset {name!r} is not for training: {info.train_note or 'its spec says so'}. "
+                         f"Evaluate with it (`prefbench run --dataset {name}`), train on another dataset")
+    splits = info.training_splits(task)
+    if not splits:
+        if task == "rating":
+            raise UsageError(
+                f"the rating task reads per-image ratings, which dataset {name!r} does not have; datasets with "
+                f"them: {', '.join(training_datasets('rating'))} (see docs/training.md; a dataset plugin adds "
+                "one with rating_rows). The pairwise task reads any dataset with ranks")
+        raise UsageError(f"the {task} task cannot read dataset {name!r}; it reads: "
+                         f"{', '.join(training_datasets(task))}")
+    if "*" not in splits and split not in splits:
+        raise UsageError(f"the {task} task reads dataset {name!r} from split(s) {', '.join(splits)}, "
+                         f"not {split!r} (--split)")
+    if info.needs_data_dir and data_dir is None:
+        raise UsageError(f"dataset {name!r} needs --data-dir (see `prefbench list` and docs/training.md)")
+    return info
+
+
 def load_dataset(
     name: str,
     split: str | None = None,
@@ -161,23 +260,24 @@ def load_dataset(
     with_images: bool = True,
     limit: int | None = None,
     allow_outside_data_dir: bool = False,
+    task: str | None = None,
 ) -> Split:
     """Load ``split`` of dataset ``name`` from ``data_dir``.
 
     ``with_images=False`` reads only the annotation (enough for ``prefbench evaluate``).
     ``limit`` keeps the first N items. Image paths are confined to the data dir (see
-    :func:`confine`) unless ``allow_outside_data_dir``.
+    :func:`confine`) unless ``allow_outside_data_dir``. ``task``: load for that task of
+    ``prefbench train``, whose splits (and refusals) the spec gives (:func:`training_spec`).
     """
-    import importlib
-
     info = dataset_info(name)
     split = split or info.default_split
-    if split not in info.splits:
+    if task is not None:
+        training_spec(name, task, split, data_dir)
+    elif split not in info.splits:
         raise UsageError(f"dataset {name!r} has no split {split!r}; splits: {', '.join(info.splits)}")
     if info.needs_data_dir and data_dir is None:
         raise UsageError(f"dataset {name!r} needs --data-dir (see `prefbench list` and docs/datasets.md)")
-    module = importlib.import_module(info.module)
-    result: Split = module.load(split=split, data_dir=Path(data_dir) if data_dir else None, with_images=with_images)
+    result: Split = info.loader()(split=split, data_dir=Path(data_dir) if data_dir else None, with_images=with_images)
     if limit is not None:
         if limit < 1:
             raise UsageError(f"--limit must be at least 1, got {limit}")
@@ -222,5 +322,5 @@ def confine(split: Split) -> Split:
     return split
 
 
-__all__ = ["DATASETS", "DatasetInfo", "DatasetSpec", "ImageRef", "Item", "Split", "confine", "dataset_info", "datasets",
-           "load_dataset"]
+__all__ = ["DATASETS", "TRAIN_TASKS", "DatasetInfo", "DatasetSpec", "ImageRef", "Item", "Split", "confine",
+           "dataset_info", "datasets", "load_dataset", "training_datasets", "training_spec"]

@@ -329,6 +329,32 @@ def load(split: str, data_dir: Path | None = None, with_images: bool = True) -> 
                  note="synthetic demo world (prefbench.data.demo), not a real benchmark")
 
 
+def quantile_ratings(utilities, rating_min: int, rating_max: int) -> list[int]:
+    """Ratings from latent utilities: equal-count quantile bins, lowest bin = ``rating_min``.
+
+    >>> quantile_ratings([0.0, -1.0, -2.0, -3.0, -0.5, -2.5], 1, 3)
+    [3, 2, 2, 1, 3, 1]
+    """
+    u = np.asarray(utilities, dtype=float)
+    k = rating_max - rating_min + 1
+    edges = np.quantile(u, np.linspace(0, 1, k + 1)[1:-1])
+    return [int(rating_min + b) for b in np.searchsorted(edges, u, side="right")]
+
+
+def rating_rows(split: str, data_dir: Path | None, rating_min: int, rating_max: int):
+    """The rating task's rows (``prefbench train --task rating --dataset demo``): each image's target
+    is its latent utility's quantile bin over all images of the split, K = rating_max -
+    rating_min + 1 equal-count bins, the lowest bin rated ``rating_min``. Deterministic given the
+    split, independent of the utility's units, and it uses the whole scale."""
+    from prefbench.data.ratings import RatingRow, RatingRows
+
+    data = load(split, data_dir)
+    ratings = iter(quantile_ratings([u for item in data.items for u in item.meta["utility"]], rating_min, rating_max))
+    rows = [RatingRow(item.item_id, f"{item.item_id}/{k}", item.prompt, ref, next(ratings))
+            for item in data.items for k, ref in enumerate(item.images)]
+    return RatingRows(rows, data.source, data.root)
+
+
 def ceiling(split: str = "test") -> dict:
     """Accuracy of the noise-free utility under the split's convention (with its CI)."""
     from prefbench.metrics import accuracy_for

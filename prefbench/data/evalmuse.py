@@ -6,7 +6,8 @@
 annotator scores is averaged). Images are grouped into one item per ``prompt_id`` (file order
 within it; ``image_index`` = that order), ranked by total score, with ``human`` and ``elements``
 kept for the pointwise conventions. The public test file withholds the scores: it loads, and a
-convention that needs them says so.
+convention that needs them says so. The rating task of ``prefbench train`` rates each image by its
+total score (:func:`rating_rows`).
 """
 
 from __future__ import annotations
@@ -87,3 +88,12 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
         raise MissingDataError(f"evalmuse: {path} holds no images")
     note = "total scores withheld in this file: the pointwise conventions cannot run" if unlabelled else ""
     return Split("evalmuse", split, "srcc", items, source=str(path), root=data_dir, note=note)
+
+
+def rating_rows(split: str, data_dir: Path, rating_min: int, rating_max: int):
+    """The rating task's rows: each image rated by its total score (1-5, the annotators' mean)
+    rounded to the nearest integer, a half up, and clamped into the scale
+    (:func:`prefbench.data.ratings.from_human`). The test file withholds the scores: refused."""
+    from prefbench.data.ratings import from_human
+
+    return from_human(load(split, data_dir), rating_min, rating_max)

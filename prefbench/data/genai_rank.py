@@ -4,7 +4,8 @@
 {"1": [ratings], ..., "9": [ratings]}}}``; the images are ``<data-dir>/<generator>/<id:05d>_<k:02d>.jpeg``
 (k = 1..9). The split is the generator (``DALLE_3`` or ``SDXL_Base``). Each prompt is one item of
 9 images in k order; ``human[k]`` is the mean rating and the ranks follow it (higher = better, equal
-means tie). Item ids are the file's prompt ids.
+means tie). Item ids are the file's prompt ids. The rating task of ``prefbench train`` rates each
+image by its mean rating (:func:`rating_rows`).
 """
 
 from __future__ import annotations
@@ -55,3 +56,11 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
                 for k in range(1, 10)]
         items.append(Item(pid, obj["prompt"], refs, _ranks(human), human=human))
     return Split("genai_rank", split, "genai_rank_top1", items, source=str(path), root=data_dir)
+
+
+def rating_rows(split: str, data_dir: Path, rating_min: int, rating_max: int):
+    """The rating task's rows: each image rated by its mean human rating (1-5) rounded to the
+    nearest integer, a half up, and clamped into the scale (:func:`prefbench.data.ratings.from_human`)."""
+    from prefbench.data.ratings import from_human
+
+    return from_human(load(split, data_dir), rating_min, rating_max)

@@ -1,8 +1,17 @@
-"""ImageReward test split: the official ``test.json`` plus its image folder.
+"""ImageReward: the test split's official ``test.json`` plus its image folder, and ImageRewardDB's
+per-image metadata for the rating task of ``prefbench train``.
 
-Layout: ``<data-dir>/test.json`` (list of ``{id, prompt, generations, ranking}``) and the
+Test layout: ``<data-dir>/test.json`` (list of ``{id, prompt, generations, ranking}``) and the
 images unpacked from upstream's ``test_images.zip`` so that
 ``<data-dir>/test_images/<generation path>`` exists.
+
+Rating layout (:func:`rating_rows`; splits ``train``, ``validation``, ``test``): ImageRewardDB's
+metadata files as its dataset repository ships them: ``<data-dir>/metadata-<split>.parquet`` (or
+``<split>.parquet``, ``metadata-<split>.json``/``<split>.json`` as a list of rows,
+``<split>.jsonl``). Needed columns: ``prompt``, ``image_path`` (relative to the data dir, e.g.
+``images/train/train_1/<uuid>.webp`` after unpacking ``images/train/train_1.zip`` there) and
+``overall_rating`` (1-7). Optional: ``prompt_id``; an ``image`` column holding the image bytes
+(``{"bytes": ...}`` cells) replaces the image files.
 """
 
 from __future__ import annotations
@@ -12,6 +21,9 @@ from pathlib import Path
 from prefbench.data._io import check_item_id, check_ranks, read_json, require_file
 from prefbench.data.model import ImageRef, Item, Split
 from prefbench.errors import DataError
+
+#: the metadata columns the rating task reads
+RATING_COLUMNS = ("prompt", "image_path", "overall_rating")
 
 
 def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
@@ -44,3 +56,54 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
         item_id = check_item_id(obj["id"], seen, path, where, "id")
         items.append(Item(item_id=item_id, prompt=str(obj["prompt"]), images=refs, ranks=ranks))
     return Split("imagereward", split, "imagereward", items, source=str(path), root=data_dir)
+
+
+def _metadata_file(data_dir: Path, split: str) -> Path:
+    from prefbench.errors import MissingDataError
+
+    names = [f"metadata-{split}.parquet", f"{split}.parquet", f"metadata-{split}.json", f"{split}.json",
+             f"{split}.jsonl"]
+    for name in names:
+        if (data_dir / name).is_file():
+            return data_dir / name
+    raise MissingDataError(
+        f"imagereward: none of {', '.join(names)} in {data_dir}. Provide ImageRewardDB's metadata-{split}.parquet "
+        f"(columns {', '.join(RATING_COLUMNS)}) with its images unpacked so that <data-dir>/<image_path> exists. "
+        "(No hub is contacted.)"
+    )
+
+
+def rating_rows(split: str, data_dir: Path, rating_min: int, rating_max: int):
+    """The rating task's rows: one per metadata row, rated by ``overall_rating``, grouped by
+    ``prompt_id`` (else the prompt)."""
+    from prefbench.data.ratings import RatingRow, RatingRows, check_rating, read_rows
+
+    path = _metadata_file(data_dir, split)
+    rows = read_rows(path)
+    if not rows:
+        raise DataError("no rows", path)
+    have = set(rows[0])
+    needed = {"prompt", "overall_rating"} | ({"image_path"} if "image" not in have else set())
+    missing = needed - have
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(sorted(missing))}; the rating task needs {', '.join(RATING_COLUMNS)} "
+            f"(found: {', '.join(sorted(have))})", path,
+        )
+    out = []
+    for pos, row in enumerate(rows):
+        where = f"row {pos}"
+        rating = check_rating(row.get("overall_rating"), rating_min, rating_max, path, where)
+        cell = row.get("image")
+        if isinstance(cell, dict) and cell.get("bytes"):
+            ref = ImageRef(key=str(row.get("image_path") or f"{path.name}:{pos}"), data=cell["bytes"])
+        elif isinstance(cell, (bytes, bytearray)):
+            ref = ImageRef(key=str(row.get("image_path") or f"{path.name}:{pos}"), data=bytes(cell))
+        else:
+            rel = row.get("image_path")
+            if not isinstance(rel, str) or not rel:
+                raise DataError(f"{where}: 'image_path' must be a non-empty string", path)
+            ref = ImageRef(key=rel, path=data_dir / rel)
+        group = str(row.get("prompt_id", row["prompt"]))
+        out.append(RatingRow(group, f"{group}/{pos}", str(row["prompt"]), ref, rating))
+    return RatingRows(out, str(path), data_dir)

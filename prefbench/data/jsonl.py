@@ -8,6 +8,10 @@ Image paths are relative to the JSONL file's folder; an absolute path, or one th
 outside that folder, is not read unless `--allow-outside-data-dir` is given. Ranks: 1 = best,
 equal numbers are ties. Items are scored with the ImageReward convention unless ``--convention``
 says otherwise.
+
+The rating task of ``prefbench train`` reads another form (:func:`rating_rows`): one
+``{"prompt": ..., "image": "path", "rating": 4}`` per line, ``prompt_id`` optional, image paths
+relative to the file. Training accepts any split name (the file is the one you name).
 """
 
 from __future__ import annotations
@@ -43,3 +47,26 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
     if not items:
         raise DataError("no items", path)
     return Split("jsonl", split, "imagereward", items, source=str(path), root=root)
+
+
+def rating_rows(split: str, data_dir: Path, rating_min: int, rating_max: int):
+    """The rating task's rows: one per line, grouped by ``prompt_id`` (else the prompt)."""
+    from prefbench.data.ratings import RatingRow, RatingRows, check_rating
+
+    path = resolve(split, data_dir)
+    out = []
+    for lineno, obj in read_jsonl(path):
+        rating = obj.get("rating", obj.get("overall_rating"))
+        missing = [k for k, ok in (("prompt", "prompt" in obj), ("image", "image" in obj), ("rating", rating is not None))
+                   if not ok]
+        if missing:
+            raise DataError(f"missing key(s) {', '.join(missing)}; the rating task needs one "
+                            '{"prompt": ..., "image": "path", "rating": N} per line', path, lineno)
+        rating = check_rating(rating, rating_min, rating_max, path, f"line {lineno}")
+        img = obj["image"]
+        if not isinstance(img, str) or not img:
+            raise DataError("'image' must be a path", path, lineno)
+        ref = ImageRef(key=img, path=(path.parent / img) if not Path(img).is_absolute() else Path(img))
+        group = str(obj.get("prompt_id", obj["prompt"]))
+        out.append(RatingRow(group, f"{group}/{lineno}", str(obj["prompt"]), ref, rating))
+    return RatingRows(out, str(path), path.parent)

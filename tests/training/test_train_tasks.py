@@ -14,19 +14,21 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from prefbench.data import demo, ratings
 from prefbench.errors import DataError, MissingDataError, UsageError
 from prefbench.training import backends, config, progress, rewards, tasks, trainer
 from prefbench.training.config import TrainConfig
 from prefbench.training.rewards import approx_match_reward, exact_match_reward, format_reward
 from prefbench.training.tasks import build_pairwise, build_rating
+from tests.fixtures import benchmarks as bm
 from tests.fixtures.cli import needs_extra
 
 
-@pytest.mark.parametrize("module", [rewards, tasks, backends, trainer, config, progress])
+@pytest.mark.parametrize("module", [rewards, tasks, backends, trainer, config, progress, ratings, demo])
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
-    if module in (rewards, tasks, backends, progress, trainer):
+    if module in (rewards, tasks, backends, progress, trainer, ratings, demo):
         assert result.attempted > 0
 
 
@@ -172,8 +174,154 @@ def test_jsonl_rating_form(tmp_path):
 
 
 def test_rating_task_rejects_datasets_without_ratings():
-    with pytest.raises(UsageError, match="per-image ratings"):
+    with pytest.raises(UsageError, match="per-image ratings") as exc:
         build_rating("hpdv2", "train", "/nonexistent")
+    # the datasets that have them, from the registry
+    assert "datasets with them: imagereward, genai_rank, evalmuse, jsonl, demo" in str(exc.value)
+
+
+# -- the rating task from human scores (pointwise sets) -------------------------------------
+def test_evalmuse_rating_rounds_total_scores_into_the_scale(tmp_path):
+    rows = bm.write_evalmuse(tmp_path, n_prompts=3, per_prompt=3)
+    data = build_rating("evalmuse", "train", tmp_path, rating_min=1, rating_max=5)
+    means = [sum(r["total_score"]) / len(r["total_score"]) for r in rows]
+    assert [e.target for e in data.examples] == [int(m + 0.5) for m in means]  # nearest, a half up (all >= 1)
+    assert [e.example_id for e in data.examples] == [f"{p:05d}/{k}" for p in range(3) for k in range(3)]
+    assert data.examples[0].images[0].path == tmp_path / rows[0]["img_path"] and data.n_source_items == 3
+    assert data.examples[0].choices == [1, 2, 3, 4, 5]
+    # a narrower scale clamps: nothing above 3
+    narrow = build_rating("evalmuse", "train", tmp_path, rating_min=1, rating_max=3)
+    assert [e.target for e in narrow.examples] == [min(3, int(m + 0.5)) for m in means]
+    # the same data, the same hash; a quarter keeps whole prompts
+    assert build_rating("evalmuse", "train", tmp_path, rating_max=5).content_hash() == data.content_hash()
+    assert build_rating("evalmuse", "train", tmp_path, rating_max=5, fraction=0.3).n_items_used == 1
+
+
+def test_evalmuse_rating_needs_the_scores_the_test_file_withholds(tmp_path):
+    rows = bm.write_evalmuse(tmp_path, n_prompts=2, per_prompt=2, split="test")
+    (tmp_path / "test.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "total_score"}
+                                                    for r in rows]))
+    with pytest.raises(DataError, match="evalmuse/test: item 00000 has no human scores.*withheld"):
+        build_rating("evalmuse", "test", tmp_path)
+    with pytest.raises(UsageError, match="split.*train, test, not 'validation'"):
+        build_rating("evalmuse", "validation", tmp_path)
+    with pytest.raises(UsageError, match="needs --data-dir"):
+        build_rating("evalmuse", "train")
+
+
+def test_genai_rank_rating_from_mean_human_ratings(tmp_path):
+    raw = bm.write_genai_rank(tmp_path, n_prompts=2)
+    data = build_rating("genai_rank", "DALLE_3", tmp_path, rating_max=5)
+    means = [sum(raw[p]["models"]["DALLE_3"][str(k)]) / 3 for p in ("0", "1") for k in range(1, 10)]
+    assert [e.target for e in data.examples] == [int(m + 0.5) for m in means] and len(data.examples) == 18
+
+
+# -- pairwise from the pair sets, and the refusals ------------------------------------------
+def test_hpdv3_pairwise_prefers_path1(tmp_path):
+    rows = bm.write_hpdv3(tmp_path, n=8)
+    (tmp_path / "train.json").write_text((tmp_path / "test.json").read_text())  # the train file's layout
+    data = build_pairwise("hpdv3", "train", tmp_path, seed=1)
+    assert len(data.examples) == 8 and set(Counter(e.target for e in data.examples)) == {0, 1}
+    for ex in data.examples:
+        row = rows[int(ex.example_id.split("/")[0])]
+        assert ex.images[1 if ex.target == 1 else 0].key == row["path1"]
+    with pytest.raises(UsageError, match="split.*train, test, not 'dev'"):
+        build_pairwise("hpdv3", "dev", tmp_path)
+
+
+def test_genai_bench_pairwise_skips_ties_and_both_bad(tmp_path):
+    votes = bm.write_genai_bench(tmp_path, n=12)
+    data = build_pairwise("genai_bench", "test_v1", tmp_path)
+    decided = [k for k, v in enumerate(votes) if v in ("leftvote", "rightvote")]
+    assert [int(e.example_id.split("/")[0]) for e in data.examples] == decided
+    for ex in data.examples:
+        k = int(ex.example_id.split("/")[0])
+        preferred = f"{k}:left_image" if votes[k] == "leftvote" else f"{k}:right_image"
+        assert ex.images[1 if ex.target == 1 else 0].key == preferred
+        assert ex.images[0].data and ex.images[1].data  # the parquet's image bytes
+
+
+def test_mmrb2_is_refused_for_training(tmp_path):
+    bm.write_mmrb2(tmp_path, n=4)
+    for build in (build_pairwise, build_rating):
+        with pytest.raises(UsageError, match=r"'mmrb2' is not for training: .*CC BY-NC 4.0, for evaluation only"):
+            build("mmrb2", "t2i", tmp_path)
+    from prefbench.data import load_dataset, training_datasets
+
+    assert len(load_dataset("mmrb2", "t2i", tmp_path).items) == 4  # evaluation still reads it
+    assert "mmrb2" not in training_datasets("pairwise") and "hpdv3" in training_datasets("pairwise")
+
+
+def test_train_cli_refuses_what_the_registry_refuses(tmp_path):
+    bm.write_mmrb2(tmp_path / "mm", n=2)
+    proc = _cli("train", "--task", "pairwise", "--model", "unused", "--dataset", "mmrb2", "--split", "t2i",
+                "--data-dir", tmp_path / "mm", "--output", tmp_path / "out")
+    assert proc.returncode == 2 and "evaluation only" in proc.stderr, proc.stderr
+    proc = _cli("train", "--task", "rating", "--model", "unused", "--dataset", "hpdv3", "--data-dir", tmp_path,
+                "--output", tmp_path / "out2")
+    assert proc.returncode == 2 and "evalmuse" in proc.stderr and "per-image ratings" in proc.stderr, proc.stderr
+
+
+# -- a dataset plugin's own rating reader ---------------------------------------------------
+def _plugin_rating_rows(split, data_dir, rating_min, rating_max):
+    """A plugin's reader: ``<data_dir>/<split>.tsv`` of ``prompt<TAB>image<TAB>stars`` (0-10 stars)."""
+    from prefbench.data.model import ImageRef
+    from prefbench.data.ratings import RatingRow, RatingRows
+
+    rows = []
+    for n, line in enumerate((data_dir / f"{split}.tsv").read_text().splitlines()):
+        prompt, image, stars = line.split("	")
+        rating = rating_min + round(int(stars) / 10 * (rating_max - rating_min))
+        rows.append(RatingRow(prompt, f"{split}/{n}", prompt, ImageRef(image, data_dir / image), rating))
+    return RatingRows(rows, str(data_dir / f"{split}.tsv"), data_dir)
+
+
+def _bad_rating_rows(split, data_dir, rating_min, rating_max):
+    rows, source, root = _plugin_rating_rows(split, data_dir, rating_min, rating_max)
+    return [rows[0]._replace(rating=rating_max + 1)], source, root
+
+
+@pytest.fixture
+def stars_plugin(monkeypatch, tmp_path):
+    """A dataset plugin, registered as the entry-point scan would return it."""
+    from prefbench import data
+    from prefbench.data import DatasetSpec
+
+    spec = DatasetSpec("stars", ("train",), "imagereward", "tests.training.test_train_tasks", "a plugin's stars",
+                       source="plugin: test", rating_rows="tests.training.test_train_tasks:_plugin_rating_rows")
+    bad = DatasetSpec("bad_stars", ("train",), "imagereward", "tests.training.test_train_tasks", "wrong ratings",
+                      source="plugin: test", rating_rows=_bad_rating_rows)  # a callable works too
+    monkeypatch.setattr(data, "plugin_datasets", lambda: {"stars": spec, "bad_stars": bad})
+    _images(tmp_path, ["a.png", "b.png", "c.png"])
+    (tmp_path / "train.tsv").write_text("a cat\ta.png\t0\na cat\tb.png\t10\na dog\tc.png\t5\n")
+    return tmp_path
+
+
+def test_a_plugin_dataset_supplies_its_rating_reader(stars_plugin):
+    from prefbench.data import training_datasets
+
+    data = build_rating("stars", "train", stars_plugin, rating_min=1, rating_max=5)
+    assert [(e.prompt, e.target) for e in data.examples] == [("a cat", 1), ("a cat", 5), ("a dog", 3)]
+    assert data.n_source_items == 2 and data.source.endswith("train.tsv")
+    assert "stars" in training_datasets("rating")
+    with pytest.raises(UsageError, match="datasets with them: .*demo, stars"):
+        build_rating("hpdv2", "train", stars_plugin)
+    with pytest.raises(DataError, match="bad_stars/train: example train/0: rating 6 is not an integer in 1..5"):
+        build_rating("bad_stars", "train", stars_plugin, rating_max=5)
+
+
+def test_the_example_plugins_datasets_train(with_plugin):
+    from prefbench import data
+
+    data._registry()._cache_key = None  # entry points are scanned once per sys.path: scan again here
+    points = build_rating("toy_points", "train", rating_min=1, rating_max=5)
+    # human scores 5, 4, 3, 2 and 4.5, 3.5, 2.5, 1.5 (halves round up)
+    assert [e.target for e in points.examples] == [5, 4, 3, 2, 5, 4, 3, 2] * 2
+    assert build_pairwise("toy_points", "train").n_source_items == 4
+    pairs = build_pairwise("toy_pairs", "test")
+    assert [e.example_id.split("/")[0] for e in pairs.examples] == ["0", "1", "4", "5"]  # ties and both-bad skipped
+    with pytest.raises(UsageError, match="per-image ratings.*toy_points"):
+        build_rating("toy_pairs", "test")
 
 
 def test_empty_selection_is_an_error(tmp_path):
