@@ -263,8 +263,12 @@ def _calibration(split: Split, rows: dict) -> dict:
 def summarize(split: Split, rows: dict, cfg: RunConfig, convention: str | None = None) -> tuple[dict, dict, dict]:
     """Metrics, per-prompt block and status counts from sample rows."""
     scores = {key: row["score"] for key, row in rows.items() if row.get("status") == "ok"}
+    # per-order judgements of a pairwise scorer that showed both orders (position-consistent rules)
+    order_probs = {key: row["order_probs"] for key, row in rows.items()
+                   if row.get("status") == "ok" and isinstance(row.get("order_probs"), dict)}
     metrics, stats = accuracy_for(split, scores, convention or cfg.convention, cfg.tie_threshold,
-                                  cfg.bootstrap_resamples, cfg.bootstrap_seed)
+                                  cfg.bootstrap_resamples, cfg.bootstrap_seed,
+                                  outputs={"order_probs": order_probs} if order_probs else None)
     calibration = _calibration(split, rows)
     reliability = calibration.pop("reliability", None)
     metrics.update(calibration)

@@ -26,8 +26,10 @@ class ImageResult:
 
     The typed fields are what the runner and the report read: ``prob`` (anchor-pairwise
     scorers: P(image beats the item's anchor), 0.5 for the anchor itself) with ``anchor_index``,
-    ``forced`` (a reasoning budget ran out and the answer was forced), ``generated_tokens``, and
-    ``retryable`` (a transient failure, retried on the next run). ``detail`` holds traces only:
+    ``forced`` (a reasoning budget ran out and the answer was forced), ``generated_tokens``,
+    ``retryable`` (a transient failure, retried on the next run), and ``order_probs`` (a pairwise
+    scorer that showed both orders: P(image beats the anchor) per presentation order,
+    ``anchor_first`` / ``candidate_first``, for position-consistent conventions such as MMRB2's). ``detail`` holds traces only:
     rollouts, per-rollout scores, what an engine reported; nothing reads meaning out of it."""
 
     score: float | None
@@ -39,6 +41,7 @@ class ImageResult:
     forced: bool = False
     generated_tokens: int | None = None
     retryable: bool = False
+    order_probs: dict[str, float] | None = None
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -56,7 +59,7 @@ class ImageResult:
         return cls(None, status, reason, detail, anchor_index=anchor_index, retryable=retryable)
 
     #: the typed fields as sample-row keys (written only when set)
-    TYPED = ("prob", "anchor_index", "forced", "generated_tokens", "retryable")
+    TYPED = ("prob", "anchor_index", "forced", "generated_tokens", "retryable", "order_probs")
 
     def typed_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -51,10 +51,13 @@ def item_data(split: Split, matrix: list[list[float]], options: dict | None = No
               outputs: Mapping | None = None) -> list[ItemData]:
     """One :class:`ItemData` per item: its labels, the score row, and the judge outputs that
     ``outputs`` holds (``element_scores``: ``{(item_id, k): {element: p}}``; ``verdicts``:
-    ``{item_id: {"verdict": text} or {"forward": ..., "reverse": ...}}``)."""
+    ``{item_id: {"verdict": text} or {"forward": ..., "reverse": ...}}``; ``order_probs``:
+    ``{(item_id, k): {"anchor_first": p, "candidate_first": p}}``, a pairwise scorer's
+    P(image k beats the anchor) per presentation order)."""
     outputs = outputs or {}
     elements = outputs.get("element_scores") or {}
     verdicts = outputs.get("verdicts") or {}
+    orders = outputs.get("order_probs") or {}
     out = []
     for item, row in zip(split.items, matrix, strict=True):
         es = [elements.get((item.item_id, k)) for k in range(item.n_images)] if elements else None
@@ -62,6 +65,7 @@ def item_data(split: Split, matrix: list[list[float]], options: dict | None = No
             item.item_id, np.asarray(item.ranks, float), np.asarray(row, float), item.label_0, item.label,
             None if item.human is None else np.asarray(item.human, float), item.elements, es,
             verdicts.get(item.item_id), dict(options or {}),
+            [orders.get((item.item_id, k)) for k in range(item.n_images)] if orders else None,
         ))
     return out
 

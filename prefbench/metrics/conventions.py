@@ -38,7 +38,8 @@ class ItemData:
     ``scores`` uses NaN for a missing score. ``element_scores[i]`` holds image i's predicted
     element probabilities (EvalMuse), ``verdicts`` a judge's raw answers for the item (keys
     ``verdict``, or ``forward`` / ``reverse`` for position-consistent protocols), when the scores
-    file gave them; ``options`` the metric options of the run."""
+    file gave them; ``options`` the metric options of the run; ``order_probs`` (runs of a pairwise
+    scorer with ``both_orders``) its judgement in each presentation order."""
 
     item_id: str
     ranks: np.ndarray
@@ -50,6 +51,8 @@ class ItemData:
     element_scores: Sequence[dict | None] | None = None
     verdicts: dict | None = None
     options: dict = field(default_factory=dict)
+    #: per image, a pairwise scorer's P(image beats the anchor) per presentation order (or None)
+    order_probs: Sequence[dict | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -138,17 +138,42 @@ def mmrb2_judgements(d: ItemData) -> list[str | None]:
     From a verdict file: ``forward`` / ``reverse`` answers (``A``, ``B`` or anything else); an
     empty or absent one is None (not counted, as MMRB2 skips it). From scores: the scorer ranks
     the two images; one that sees them one at a time judges both orders alike, so both
-    judgements are the score order (``tie`` on equal scores, which is counted and wrong)."""
+    judgements are the score order (``tie`` on equal scores, which is counted and wrong). A
+    pairwise scorer that showed both orders (``-S both_orders=true``) gives two judgements of its
+    own: forward = the order with A (image 0) shown first, reverse = B first."""
     if d.verdicts is not None:
         fwd = d.verdicts.get("forward") or None
         rev = d.verdicts.get("reverse") or None
         flip = {"A": "B", "B": "A"}
         return [fwd, flip.get(rev, rev) if rev is not None else None]
+    ordered = _order_judgements(d)
+    if ordered is not None:
+        return ordered
     m = margin(d.scores)
     if np.isnan(m):
         return ["missing", "missing"]  # counted, and wrong
     j = "A" if m > 0 else ("B" if m < 0 else "tie")
     return [j, j]
+
+
+def _order_judgements(d: ItemData) -> list[str] | None:
+    """[forward, reverse] from a pairwise scorer's per-order probabilities, or None without them.
+
+    The image that carries them is the candidate c, the other the anchor; a probability of c
+    beating the anchor above 1/2 picks c, below picks the anchor, exactly 1/2 is a ``tie``."""
+    if d.order_probs is None or np.isnan(d.scores).any():
+        return None
+    carried = [k for k, p in enumerate(d.order_probs) if p]
+    if len(carried) != 1 or set(d.order_probs[carried[0]]) != {"anchor_first", "candidate_first"}:
+        return None
+    c = carried[0]
+    probs = d.order_probs[c]
+    out = []
+    for first in (0, 1):  # forward: image 0 (A) shown first; reverse: image 1 (B) first
+        p = probs["candidate_first" if first == c else "anchor_first"]
+        winner = c if p > 0.5 else (1 - c if p < 0.5 else None)
+        out.append("tie" if winner is None else "AB"[winner])
+    return out
 
 
 def _mmrb2(d: ItemData):

@@ -334,7 +334,7 @@ class VLMScorer(Scorer):
             return ImageResult.failed(failures[0].error, retryable=all(r.retryable for r in failures),
                                       anchor_index=anchor, failed_rollouts=len(failures),
                                       rollouts=[dict(r.trace) for r in failures])
-        rollouts, values, by_order, reasons = [], [], {}, []
+        rollouts, values, by_order, reasons, order_values = [], [], {}, [], {}
         for order, job_rows in parts:
             for row in job_rows:
                 value, rec = self._rollout_value(row, order)
@@ -343,6 +343,7 @@ class VLMScorer(Scorer):
                     values.append(value)
                     if "p1" in rec:
                         by_order.setdefault(order, []).append(rec["p1"])
+                        order_values.setdefault(order, []).append(value)
                 elif row.no_answer_reason:
                     reasons.append(row.no_answer_reason)
         detail: dict[str, Any] = {
@@ -366,6 +367,7 @@ class VLMScorer(Scorer):
             return ImageResult(None, "unparsed", reason, detail, **typed)
         if len(by_order) == 2:
             self._bias.append(float(np.mean(by_order["anchor_first"]) + np.mean(by_order["candidate_first"]) - 1))
+            typed["order_probs"] = {o: float(np.mean(v)) for o, v in sorted(order_values.items())}
         score = float(np.mean(values))
         prob = score if anchor is not None and self.readout == "soft" else None
         if not math.isfinite(score):

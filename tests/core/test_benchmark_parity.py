@@ -150,6 +150,40 @@ def test_mmrb2_from_scores_counts_each_order_once(tmp_path):
     assert out["n_pairs"] == ref.total_evaluated == 60
 
 
+def test_mmrb2_from_a_pairwise_scorer_in_both_orders(tmp_path):
+    # a pairwise scorer run with both_orders records P(candidate beats anchor) per presentation
+    # order: two judgements per pair, each in the order the scorer saw, as MMRB2's protocol asks
+    from prefbench.metrics import accuracy_for
+
+    mm = _mmrb2_official()
+    bench = bm.write_mmrb2(tmp_path, n=40, seed=5)
+    data = load_dataset("mmrb2", "t2i", tmp_path, with_images=False)
+    rng = np.random.default_rng(6)
+    scores, orders, predictions = {}, {}, {}
+    for it in data.items:
+        anchor = int(rng.integers(2))
+        c = 1 - anchor
+        probs = {"anchor_first": float(rng.choice([0.2, 0.5, 0.7, 0.9])),
+                 "candidate_first": float(rng.choice([0.1, 0.4, 0.5, 0.8]))}
+        scores[(it.item_id, anchor)], scores[(it.item_id, c)] = 0.5, float(np.mean(list(probs.values())))
+        orders[(it.item_id, c)] = probs
+        judged = {}
+        for order, first in (("forward", 0), ("reverse", 1)):
+            p = probs["candidate_first" if first == c else "anchor_first"]
+            winner = c if p > 0.5 else (anchor if p < 0.5 else None)
+            own = "tie" if winner is None else "AB"[winner]
+            # the official file states the reverse judgement in the reversed presentation's terms
+            judged[order] = [{"judgement": own if order == "forward" else {"A": "B", "B": "A"}.get(own, own)}]
+        predictions[it.item_id] = judged
+    ref = mm.compute_task_accuracy(predictions, bench, "t2i")
+    out, _ = accuracy_for(data, scores, "mmrb2", n_resamples=200, outputs={"order_probs": orders})
+    assert out["accuracy"] == pytest.approx(ref.accuracy, abs=TOL)
+    assert out["n_pairs"] == ref.total_evaluated == 80
+    # the same scores without the per-order judgements count the averaged verdict twice: not the same
+    plain, _ = accuracy_for(data, scores, "mmrb2", n_resamples=200)
+    assert plain["accuracy"] != pytest.approx(ref.accuracy, abs=TOL)
+
+
 def test_hpdv3_pair_accuracy(tmp_path):
     # HPSv3's README rule (no evaluation function is published): the share of pairs whose
     # path1 scores strictly above path2; a model tie is wrong.

@@ -236,3 +236,21 @@ def test_resumed_run_ends_with_the_same_scores(tiny_vlm_dir, tmp_path):
         assert a[key][1] == b[key][1]  # identical traces
         assert a[key][0] == pytest.approx(b[key][0], abs=1e-5)
     assert resumed["metrics"]["accuracy"] == pytest.approx(full["metrics"]["accuracy"])
+
+
+def test_mmrb2_with_both_orders_counts_two_judgements_per_pair(tiny_vlm_dir, tmp_path):
+    # MMRB2's position-consistent protocol from a pairwise VLM scorer: each pair shown in both
+    # orders gives two judgements (order_probs on the candidate's row), each counted once
+    from prefbench.store import read_samples
+    from tests.fixtures import benchmarks as bm
+
+    bm.write_mmrb2(tmp_path / "data", n=4)
+    rec = run(RunConfig(scorer="anchor_pairwise", model=str(tiny_vlm_dir), dataset="mmrb2", split="t2i",
+                        data_dir=str(tmp_path / "data"), params={**FAST, "both_orders": True}, progress=False,
+                        bootstrap_resamples=100, out=str(tmp_path / "run")), log=lambda m: None)
+    rows = read_samples(tmp_path / "run" / "samples.jsonl")
+    carried = [r for r in rows.values() if r.get("order_probs")]
+    assert len(carried) == 4 and all(set(r["order_probs"]) == {"anchor_first", "candidate_first"} for r in carried)
+    for r in carried:  # the image's score is the mean over the two orders' probabilities
+        assert r["score"] == pytest.approx(np.mean(list(r["order_probs"].values())))
+    assert rec["metrics"]["n_pairs"] == 8  # 4 pairs x 2 judgements
