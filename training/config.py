@@ -28,7 +28,8 @@ DEFAULT_REWARD_WEIGHTS: dict[str, dict[str, float]] = {
 }
 
 #: ImageRewardDB's ``overall_rating`` runs 1-7; other sources default to the scorers' 1-5.
-DEFAULT_RATING_MAX = {"imagereward": 7}
+#: the top of the rating scale for a dataset whose registry entry names none
+DEFAULT_RATING_MAX = 5
 
 
 @dataclass
@@ -119,7 +120,14 @@ class TrainConfig:
     def resolved_rating_max(self) -> int:
         if self.rating_max is not None:
             return self.rating_max
-        return DEFAULT_RATING_MAX.get(self.dataset, 5)
+        from prefbench.data import dataset_info
+        from prefbench.errors import UsageError
+
+        try:  # the dataset's own scale where the registry gives one (ImageRewardDB: 1-7)
+            scale = dataset_info(self.dataset).rating_scale
+        except UsageError:
+            scale = None
+        return scale[1] if scale else DEFAULT_RATING_MAX
 
     def resolved_learning_rate(self) -> float:
         if self.learning_rate is not None:

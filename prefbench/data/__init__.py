@@ -277,7 +277,8 @@ def load_dataset(
         raise UsageError(f"dataset {name!r} has no split {split!r}; splits: {', '.join(info.splits)}")
     if info.needs_data_dir and data_dir is None:
         raise UsageError(f"dataset {name!r} needs --data-dir (see `prefbench list` and docs/datasets.md)")
-    result: Split = info.loader()(split=split, data_dir=Path(data_dir) if data_dir else None, with_images=with_images)
+    load = info.loader()
+    result: Split = load(split=split, data_dir=Path(data_dir) if data_dir else None, with_images=with_images)
     if limit is not None:
         if limit < 1:
             raise UsageError(f"--limit must be at least 1, got {limit}")

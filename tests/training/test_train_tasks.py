@@ -319,7 +319,8 @@ def test_the_example_plugins_datasets_train(with_plugin):
     assert [e.target for e in points.examples] == [5, 4, 3, 2, 5, 4, 3, 2] * 2
     assert build_pairwise("toy_points", "train").n_source_items == 4
     pairs = build_pairwise("toy_pairs", "test")
-    assert [e.example_id.split("/")[0] for e in pairs.examples] == ["0", "1", "4", "5"]  # ties and both-bad skipped
+    # the tie and the both-bad votes give no pair
+    assert [e.example_id.split("/")[0] for e in pairs.examples] == ["0", "1", "4", "5"]
     with pytest.raises(UsageError, match="per-image ratings.*toy_points"):
         build_rating("toy_pairs", "test")
 

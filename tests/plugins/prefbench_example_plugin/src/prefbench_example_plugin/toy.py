@@ -21,7 +21,8 @@ SPEC = DatasetSpec("toy", ("test",), "imagereward", "prefbench_example_plugin.to
                    "a toy dataset from a plugin: 6 prompts x 3 solid colours", needs_data_dir=False)
 POINTS = DatasetSpec("toy_points", ("train", "test"), "srcc", "prefbench_example_plugin.toy:load_points",
                      "a pointwise toy dataset from a plugin: human scores and element labels per image",
-                     needs_data_dir=False, kind="pointwise", rating_rows="prefbench_example_plugin.toy:points_rating_rows")
+                     needs_data_dir=False, kind="pointwise",
+                     rating_rows="prefbench_example_plugin.toy:points_rating_rows")
 PAIRS = DatasetSpec("toy_pairs", ("test",), "tau", "prefbench_example_plugin.toy:load_pairs",
                     "a pair toy dataset from a plugin: votes left / right / tie / both-bad", needs_data_dir=False,
                     kind="pair")
