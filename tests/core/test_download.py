@@ -291,7 +291,7 @@ EVIL = {
 
 @pytest.mark.parametrize("case", list(EVIL))
 def test_an_archive_reaching_outside_is_refused(tmp_path, case):
-    from prefbench.data.download import unpack
+    from prefbench.data.archives import unpack
     from prefbench.errors import DataError
 
     box, outside = tmp_path / "box", tmp_path / "outside"
@@ -309,7 +309,7 @@ def test_an_archive_reaching_outside_is_refused(tmp_path, case):
 
 
 def test_an_archive_is_unpacked_inside_with_links_that_stay_inside(tmp_path):
-    from prefbench.data.download import unpack
+    from prefbench.data.archives import unpack
 
     data = tmp_path / "data"
     z = _zip(tmp_path / "a.zip", [("d/x.txt", b"zip"), ("./y.txt", b"y")], {"d/to_x": "x.txt"})
@@ -323,7 +323,7 @@ def test_an_archive_is_unpacked_inside_with_links_that_stay_inside(tmp_path):
 
 
 def test_a_symlink_in_the_data_dir_pointing_outside_is_not_written_through(tmp_path):
-    from prefbench.data.download import unpack
+    from prefbench.data.archives import unpack
     from prefbench.errors import DataError
 
     data, outside = tmp_path / "data", tmp_path / "outside"
@@ -337,7 +337,7 @@ def test_a_symlink_in_the_data_dir_pointing_outside_is_not_written_through(tmp_p
 
 
 def test_the_unpacked_size_is_capped(tmp_path, monkeypatch):
-    from prefbench.data.download import unpack
+    from prefbench.data.archives import unpack
     from prefbench.errors import DataError, UsageError
 
     data = tmp_path / "data"
@@ -374,7 +374,7 @@ def test_unpacking_is_recorded_and_not_repeated(tmp_path):
 
 
 def test_tar_parts_are_grouped_in_order():
-    from prefbench.data.download import archive_groups
+    from prefbench.data.archives import archive_groups
 
     assert archive_groups(["i.tar.gz.10", "i.tar.gz.2", "i.tar.gz.1", "a.zip", "t.tar.partab", "t.tar.partaa"]) == {
         "a.zip": ["a.zip"], "i.tar.gz": ["i.tar.gz.1", "i.tar.gz.2", "i.tar.gz.10"],
