@@ -179,6 +179,15 @@ class RewardScorer:
             out["note"] = self.note
         return out
 
+    def identity(self) -> dict[str, Any]:
+        """What changes this scorer's scores (a run's config hash is built on it): name, options
+        without the transport ones (server URLs, timeouts), model, prompt-template hash, engine."""
+        transport = set(getattr(self._scorer, "transport_params", ()))
+        engine = self.spec.get("engine")
+        return {"scorer": self.name, "params": {k: v for k, v in self.spec["resolved"].items() if k not in transport},
+                "model": self.model, "prompt_template_hash": self._scorer.prompt_template_hash(),
+                **({"engine": engine} if engine not in (None, "transformers") else {})}
+
     @property
     def pairwise(self) -> bool:
         return bool(getattr(self._scorer, "anchor_pairwise", False))

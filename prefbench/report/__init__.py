@@ -14,6 +14,7 @@ from prefbench.metrics import DEFAULT_RESAMPLES
 def write_report(results: str | Path = "results", out: str | Path | None = None, n_items: int = 30,
                  n_resamples: int = DEFAULT_RESAMPLES) -> tuple[Path, Path]:
     """Write ``leaderboard.md`` and ``leaderboard.html`` into ``out`` (default: ``results``)."""
+    from prefbench.report.generators import find_generator_runs
     from prefbench.report.html import render_html
     from prefbench.report.markdown import render_markdown
     from prefbench.report.runs import build_leaderboard, find_runs
@@ -21,6 +22,7 @@ def write_report(results: str | Path = "results", out: str | Path | None = None,
 
     _, runs = find_runs(results)
     board = build_leaderboard(runs, n_resamples)
+    board.generators = find_generator_runs(results)
     out_dir = Path(out) if out is not None else Path(results)
     out_dir.mkdir(parents=True, exist_ok=True)
     md, html = out_dir / "leaderboard.md", out_dir / "leaderboard.html"

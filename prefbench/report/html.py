@@ -137,6 +137,10 @@ def render_html(board: Leaderboard, n_items: int = 30) -> str:
         body.append('<section id="unranked"><h2>Runs not ranked</h2><table class="unranked"><thead><tr>'
                     f"<th>scorer</th><th>split</th><th>status</th><th>run</th></tr></thead><tbody>{rows}</tbody>"
                     "</table></section>")
+    if board.generators:
+        from prefbench.report.generators import html_section
+
+        body.append(html_section(board.generators))
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

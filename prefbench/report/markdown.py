@@ -159,4 +159,7 @@ def render_markdown(board: Leaderboard) -> str:
         rows = [[md_escape(r.variant), md_escape(f"{r.dataset}/{r.split}"), md_escape(r.status),
                  str(r.counts.get("missing", "n/a")) if r.counts else "n/a", md_code(r.path)] for r in board.unranked]
         lines += _table(["scorer", "split", "status", "missing images", "run"], rows) + [""]
+    from prefbench.report.generators import markdown_section
+
+    lines += markdown_section(board.generators)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -103,9 +103,18 @@ def _require(rec: dict, file: Path, dotted: str) -> Any:
     return obj
 
 
+class OtherKindError(DataError):
+    """A run.json that is not a scoring run (``kind: generators``, from ``bench-generators``)."""
+
+
 def run_view(file: Path, root: Path) -> RunView:
-    """Validate one run.json; any problem is a :class:`DataError` naming the file."""
+    """Validate one run.json; any problem is a :class:`DataError` naming the file (an
+    :class:`OtherKindError` for a record that is not a scoring run)."""
     rec = read_run(file)
+    if rec.get("kind", "scoring") != "scoring":
+        what = "a generator benchmark (prefbench bench-generators)" if rec["kind"] == "generators" else \
+            f"a {rec['kind']!r} record"
+        raise OtherKindError(f"{what}, not a scoring run", file)
     version = rec.get("schema_version")
     if not isinstance(version, int) or version > RUN_SCHEMA_VERSION:
         raise DataError(f"schema_version {version!r} is not one this prefbench reads (<= {RUN_SCHEMA_VERSION}); "
@@ -151,15 +160,26 @@ def run_view(file: Path, root: Path) -> RunView:
     return view
 
 
+def run_files(root: Path) -> list[Path]:
+    """Every run.json under ``root``, sorted by path (none inside hidden folders)."""
+    return sorted(p for p in root.rglob(RUN_FILE) if not any(part.startswith(".") for part in p.parts[-3:]))
+
+
 def find_runs(results: str | Path) -> tuple[Path, list[RunView]]:
     """Every run.json under ``results`` (sorted by path). Raises UsageError when there is none."""
     root = Path(results)
     if not root.is_dir():
         raise UsageError(f"{root}: no such results folder")
-    files = sorted(p for p in root.rglob(RUN_FILE) if not any(part.startswith(".") for part in p.parts[-3:]))
+    files = run_files(root)
     if not files:
         raise UsageError(f"{root}: no run.json files found (run `prefbench run` first)")
-    return root, [run_view(f, root) for f in files]
+    views = []
+    for f in files:
+        try:
+            views.append(run_view(f, root))
+        except OtherKindError:  # generator benchmarks: the report reads them on their own (report/generators.py)
+            continue
+    return root, views
 
 
 def _sort_key(r: RunView):
@@ -238,6 +258,8 @@ class Leaderboard:
     unranked: list[RunView]
     n_runs: int
     n_resamples: int
+    #: generator-benchmark runs (report/generators.py), shown in their own section
+    generators: list = field(default_factory=list)
 
 
 def unpaired_reason(a: RunView, b: RunView) -> str | None:

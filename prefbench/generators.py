@@ -1,0 +1,442 @@
+"""``prefbench bench-generators``: rank text-to-image generators by a scorer's mean reward.
+
+What ImageReward's ``test-benchmark.py`` and HPSv2's ``evaluate_benchmark`` do, stored as a run:
+
+- ``--prompts FILE``: the prompt set (:func:`read_prompts`: ImageReward's JSON list of
+  ``{"id", "prompt"}``, a JSON list of prompt strings or object ``{id: prompt}``, JSONL with
+  ``prompt_id``/``id`` and ``prompt``, or plain text, one prompt per line, id = 0-based line number);
+- ``--images DIR``: ``DIR/<generator>/<prompt_id>_<k>.<png|jpg|jpeg|webp>`` (:func:`scan_images`);
+  files that do not fit, name an unknown prompt or resolve outside DIR are reported, never read;
+- every (generator, prompt) is one item, scored through :func:`prefbench.api.load_scorer`; rows
+  go to ``samples.jsonl`` as they are scored, so a rerun scores only the items with a missing
+  image; a finished run whose samples are untouched is answered from ``run.json``;
+- the statistics (:mod:`prefbench.generator_stats`) are per-generator means over prompts of each
+  prompt's mean score, with cluster-bootstrap CIs, paired comparisons and rank stability.
+
+A failed image (status ``error`` or ``unparsed``) is counted per generator and left out of the
+means; it never counts as a score of 0. See docs/generators.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefbench.errors import DataError, ImageError, UsageError
+from prefbench.generator_stats import CONFIDENCE, KIND, NAMED, flat_summary, format_text, summarize
+from prefbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
+from prefbench.provenance import git_commit, package_versions, portable_command, portable_path
+from prefbench.store import (
+    RUN_FILE,
+    RUN_SCHEMA_VERSION,
+    SAMPLES_FILE,
+    RunLock,
+    SampleWriter,
+    read_run,
+    read_samples,
+    samples_sha256,
+    write_json_atomic,
+)
+
+__all__ = ["GeneratorConfig", "bench_generators", "flat_summary", "format_text", "read_prompts", "scan_images",
+           "summarize"]
+IMAGE_EXTS = ("png", "jpg", "jpeg", "webp")
+NAME_RE = re.compile(r"^(?P<pid>.+)_(?P<k>[0-9]+)\.(?P<ext>png|jpe?g|webp)$", re.IGNORECASE)
+PROBLEMS = {
+    "unmatched": "not <prompt_id>_<k>.<png|jpg|jpeg|webp> inside a generator folder",
+    "unknown_prompt": "names a prompt id that the prompts file does not have",
+    "outside": "resolves outside the images folder (a symlink); never read",
+    "duplicate": "a second file for the same generator, prompt and k",
+    "not_a_file": "not a regular file (a folder, FIFO or device)",
+    "empty_folder": "a generator folder without one usable image",
+}
+
+
+# -- the prompts file ------------------------------------------------------------------------------
+@dataclass
+class Prompts:
+    ids: list[str]
+    text: dict[str, str]
+    format: str
+    file_sha256: str
+    content_hash: str
+    #: int value -> id, for ids written as decimal numbers (00012 in a file name matches id 12)
+    numeric: dict[int, str] = field(default_factory=dict)
+
+    def match(self, pid: str) -> str | None:
+        """The prompt id a file name's id part stands for: the id itself, or (for decimal ids)
+        the id of the same number, so ``000012_0.png`` matches id ``12`` and the other way round."""
+        if pid in self.text:
+            return pid
+        if pid.isascii() and pid.isdigit():
+            return self.numeric.get(int(pid))
+        return None
+
+
+def read_prompts(path: str | Path) -> Prompts:
+    """The prompt set of ``path`` by its suffix: ``.json`` (a list of ``{"id"|"prompt_id",
+    "prompt"}`` objects, a list of prompt strings (id = index), or one ``{id: prompt}`` object),
+    ``.jsonl`` (one such object a line) or
+    anything else as text (one prompt a line, id = the 0-based line number; blank lines are
+    skipped and keep their number). Duplicate ids and empty prompts are DataErrors."""
+    from prefbench.data._io import check_item_id, check_text, loads, read_jsonl, read_text
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such prompts file")
+    raw = path.read_bytes()
+    seen: dict[str, Any] = {}
+    pairs: list[tuple[str, str]] = []
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        data = loads(read_text(path), path)
+        fmt = "json"
+        if isinstance(data, dict):
+            entries = [({"id": k, "prompt": v}, f"key {k!r}", None) for k, v in data.items()]
+        elif isinstance(data, list):  # objects, or bare prompt strings (HPSv2's <style>.json): id = index
+            entries = [({"id": n, "prompt": e} if isinstance(e, str) else e, f"entry {n}", None)
+                       for n, e in enumerate(data)]
+        else:
+            raise DataError('expected a JSON list of {"id": ..., "prompt": ...} objects (or {id: prompt})', path)
+    elif suffix == ".jsonl":
+        fmt = "jsonl"
+        entries = [(obj, f"line {line}", line) for line, obj in read_jsonl(path)]
+    else:
+        fmt = "text"
+        entries = [({"id": n, "prompt": line.strip()}, f"line {n + 1}", n + 1)
+                   for n, line in enumerate(read_text(path).split("\n")) if line.strip()]
+    for obj, where, line in entries:
+        if not isinstance(obj, dict):
+            raise DataError(f'{where}: expected an object with "id" and "prompt"', path, line)
+        key = "prompt_id" if "prompt_id" in obj else "id"
+        pid = check_item_id(obj.get(key), seen, path, where, key, None)
+        pairs.append((pid, check_text(obj, "prompt", path, where)))
+    if not pairs:
+        raise DataError("no prompts", path)
+    text = dict(pairs)
+    numeric: dict[int, str] = {}
+    clash: set[int] = set()
+    for pid in text:
+        if pid.isascii() and pid.isdigit():
+            value = int(pid)
+            if value in numeric:
+                clash.add(value)
+            numeric[value] = pid
+    content = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()
+    return Prompts([p for p, _ in pairs], text, fmt, hashlib.sha256(raw).hexdigest(), content,
+                   {k: v for k, v in numeric.items() if k not in clash})
+
+
+# -- the images folder -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GenImage:
+    generator: str
+    prompt_id: str
+    k: int
+    rel: str  # DIR-relative path, posix
+    size: int
+
+    @property
+    def item_id(self) -> str:
+        return f"{self.generator}/{self.prompt_id}"
+
+
+@dataclass
+class Scan:
+    root: Path
+    images: list[GenImage]
+    generators: list[str]
+    #: kind of problem -> DIR-relative paths (see PROBLEMS)
+    problems: dict[str, list[str]]
+
+    def content_hash(self) -> str:
+        """sha256 of every image's DIR-relative path and size (not its bytes)."""
+        h = hashlib.sha256()
+        for im in sorted(self.images, key=lambda i: i.rel):
+            h.update(f"{im.rel}\0{im.size}\n".encode())
+        return h.hexdigest()
+
+    def problems_json(self) -> dict[str, dict]:
+        return {kind: {"count": len(paths), "first": paths[:NAMED], "what": PROBLEMS[kind]}
+                for kind, paths in self.problems.items() if paths}
+
+
+def scan_images(images: str | Path, prompts: Prompts) -> Scan:
+    """Every ``DIR/<generator>/<prompt_id>_<k>.<ext>`` whose id is in ``prompts``; everything
+    else in DIR and its generator folders is a reported problem. A path that resolves outside DIR
+    (a symlink, a symlinked folder) is never read."""
+    from prefbench.data.images import is_inside
+
+    root = Path(images)
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such images folder (expected {root}/<generator>/<prompt_id>_<k>.png)")
+    base = os.path.realpath(root)
+    problems: dict[str, list[str]] = {kind: [] for kind in PROBLEMS}
+    found: dict[tuple[str, str, int], GenImage] = {}
+    generators = []
+    for top in sorted(os.scandir(root), key=lambda e: e.name):
+        real = os.path.realpath(top.path)
+        if not is_inside(real, base):
+            problems["outside"].append(top.name)
+            continue
+        if not top.is_dir():
+            problems["unmatched"].append(top.name)
+            continue
+        has_any = False
+        for entry in sorted(os.scandir(top.path), key=lambda e: e.name):
+            rel = f"{top.name}/{entry.name}"
+            m = NAME_RE.match(entry.name)
+            if not m:
+                problems["unmatched"].append(rel)
+                continue
+            real = os.path.realpath(entry.path)
+            if not is_inside(real, base):
+                problems["outside"].append(rel)
+                continue
+            try:
+                st = os.stat(real)
+            except OSError:
+                problems["not_a_file"].append(rel)  # a dangling link
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                problems["not_a_file"].append(rel)
+                continue
+            pid = prompts.match(m["pid"])
+            if pid is None:
+                problems["unknown_prompt"].append(rel)
+                continue
+            key = (top.name, pid, int(m["k"]))
+            if key in found:
+                problems["duplicate"].append(rel)
+                continue
+            found[key] = GenImage(top.name, pid, int(m["k"]), rel, st.st_size)
+            has_any = True
+        if has_any:
+            generators.append(top.name)
+        else:
+            problems["empty_folder"].append(top.name)
+    order = {pid: n for n, pid in enumerate(prompts.ids)}
+    images = sorted(found.values(), key=lambda i: (i.generator, order[i.prompt_id], i.k))
+    return Scan(root, images, generators, problems)
+
+
+# -- the run -----------------------------------------------------------------------------------------
+@dataclass
+class GeneratorConfig:
+    scorer: str
+    prompts: str
+    images: str
+    model: str | None = None
+    engine: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = DEFAULT_SEED
+    bootstrap_resamples: int = DEFAULT_RESAMPLES
+    results_root: str = "results"
+    out: str | None = None
+    progress: bool = True
+    batch_size: int | None = None
+    wait: bool = False
+
+
+def _items(scan: Scan) -> dict[str, list[GenImage]]:
+    """item id -> its images in k order, items in scan order."""
+    items: dict[str, list[GenImage]] = {}
+    for im in scan.images:
+        items.setdefault(im.item_id, []).append(im)
+    return items
+
+
+def _todo(items: dict[str, list[GenImage]], rows: dict) -> list[str]:
+    """Items with an image that has no row, or a retryable one (a crashed batch). A prompt's
+    images are scored together (a pairwise scorer's anchor is drawn among them), so such an
+    item is scored again whole."""
+    return [iid for iid, ims in items.items()
+            if any((iid, im.k) not in rows or rows[(iid, im.k)].get("retryable") for im in ims)]
+
+
+def _row(im: GenImage, result) -> dict:
+    row = {"item_id": im.item_id, "image_index": im.k, "generator": im.generator, "prompt_id": im.prompt_id,
+           "k": im.k, "image": im.rel, "score": result.score, "status": result.status, "error": result.error}
+    row.update(result.typed_fields())
+    row["detail"] = result.detail or {}
+    return row
+
+
+def _score(scorer, todo: list[str], items: dict[str, list[GenImage]], prompts: Prompts, root: Path,
+           writer: SampleWriter, cfg: GeneratorConfig, log) -> tuple[int, float]:
+    """Score the items ``todo`` in batches; each batch's rows are flushed before the next."""
+    from tqdm import tqdm
+
+    from prefbench.data.model import ImageRef
+    from prefbench.scorers.base import ImageResult
+
+    batch = scorer.batch_size
+    total = sum(len(items[i]) for i in todo)
+    scored, start = 0, time.perf_counter()
+    with tqdm(total=total, desc=f"{scorer.name} (generators)", unit="img", disable=not cfg.progress,
+              file=sys.stderr, mininterval=0.5, dynamic_ncols=True) as bar:
+        for b in range(0, len(todo), batch):
+            rows, calls = [], []
+            for iid in todo[b:b + batch]:
+                readable = []
+                for im in items[iid]:
+                    try:  # confined to DIR again at read time: a symlink swapped in since the scan is refused
+                        data = ImageRef(im.rel, path=root / im.rel, root=root).read_bytes()
+                    except ImageError as exc:
+                        rows.append(_row(im, ImageResult.failed(str(exc))))
+                        continue
+                    readable.append((im, data))
+                if readable:
+                    calls.append((iid, readable))
+            if calls:
+                scored_items = scorer.score_items([(prompts.text[items[iid][0].prompt_id], [d for _, d in rd])
+                                                   for iid, rd in calls], on_error="nan")
+                for (_, rd), item in zip(calls, scored_items, strict=True):
+                    rows += [_row(im, res) for (im, _), res in zip(rd, item.results, strict=True)]
+            writer.write(rows)
+            scored += len(rows)
+            bar.update(len(rows))
+    return scored, time.perf_counter() - start
+
+
+def _identity(scorer, scan: Scan, prompts: Prompts) -> dict:
+    return {"kind": KIND, **scorer.identity(), "prompts_hash": prompts.content_hash,
+            "images_hash": scan.content_hash()}
+
+
+def default_run_dir(cfg: GeneratorConfig, scorer, config_hash: str) -> Path:
+    from prefbench.runner import _slug
+
+    model = scorer.model.get("id")
+    name = scorer.spec["name"] + (f"-{_slug(Path(str(model)).name)}" if model else "") + f"-{config_hash[:8]}"
+    return Path(cfg.results_root) / f"generators-{_slug(Path(cfg.prompts).stem)}" / name
+
+
+def bench_generators(cfg: GeneratorConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+    """Scan, score (resumably), compute the statistics and write ``run.json``; returns the record."""
+    from prefbench.api import load_scorer
+    from prefbench.runner import _hash, _refuse_symlinked_folders
+
+    # the scorer first (cheap: no weights until the first image): a mistyped name or option fails at once
+    scorer = load_scorer(cfg.scorer, cfg.model, cfg.engine, seed=cfg.seed, on_error="nan",
+                         batch_size=cfg.batch_size, **cfg.params)
+    try:
+        prompts = read_prompts(cfg.prompts)
+        scan = scan_images(cfg.images, prompts)
+        if not scan.images:
+            found = ", ".join(f"{len(v)} {k}" for k, v in scan.problems.items() if v) or "nothing"
+            raise UsageError(f"{cfg.images}: no image named <prompt_id>_<k>.<png|jpg|jpeg|webp> in a generator "
+                             f"folder matches a prompt of {cfg.prompts} (found: {found})")
+        identity = _identity(scorer, scan, prompts)
+        config_hash = _hash(identity)
+        run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, scorer, config_hash)
+        _refuse_symlinked_folders(run_dir, inside=None if cfg.out else Path(cfg.results_root))
+        lock = RunLock(run_dir).acquire(wait=cfg.wait, log=log)
+        try:
+            return _run_in(run_dir, cfg, scorer, prompts, scan, identity, config_hash, log)
+        finally:
+            lock.release()
+    finally:
+        scorer.close()
+
+
+def _previous(run_dir: Path, config_hash: str) -> dict | None:
+    run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
+    if run_path.exists() or run_path.is_symlink():
+        prev = read_run(run_path)
+        if not isinstance(prev.get("schema_version"), int) or prev["schema_version"] > RUN_SCHEMA_VERSION:
+            raise UsageError(f"{run_path} has schema version {prev.get('schema_version')!r}, newer than this "
+                             f"prefbench writes ({RUN_SCHEMA_VERSION}); upgrade prefbench, or use another --out")
+        if prev.get("kind") != KIND or prev.get("config_hash") != config_hash:
+            raise UsageError(f"{run_dir} holds a different run (kind {prev.get('kind', 'scoring')!r}, config hash "
+                             f"{str(prev.get('config_hash'))[:8]} vs {config_hash[:8]}); use another --out or delete it")
+        return prev
+    if samples_path.is_symlink() or (samples_path.exists() and samples_path.stat().st_size):
+        raise UsageError(f"{run_dir} has samples but no run.json; use another --out or delete it")
+    return None
+
+
+def _untouched(prev: dict, samples_path: Path) -> bool:
+    st = os.lstat(samples_path) if samples_path.exists() or samples_path.is_symlink() else None
+    if not (st and stat.S_ISREG(st.st_mode) and prev.get("samples_bytes") == st.st_size):
+        return False
+    return prev.get("samples_sha256") == samples_sha256(samples_path)
+
+
+def _run_in(run_dir: Path, cfg: GeneratorConfig, scorer, prompts: Prompts, scan: Scan, identity: dict,
+            config_hash: str, log) -> dict:
+    run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
+    previous = _previous(run_dir, config_hash)
+    stat_opts = {"bootstrap_resamples": cfg.bootstrap_resamples, "bootstrap_seed": cfg.seed, "confidence": CONFIDENCE}
+    if (previous and previous.get("status") == "complete" and previous.get("stat_options") == stat_opts
+            and _untouched(previous, samples_path)):
+        log(f"cached: {run_dir} is complete; nothing to score")
+        previous["cached"] = True
+        return previous
+    items = _items(scan)
+    rows = read_samples(samples_path, log=log)
+    todo = _todo(items, rows)
+    record: dict[str, Any] = {
+        "schema_version": RUN_SCHEMA_VERSION,
+        "kind": KIND,
+        "status": "running",
+        "run_dir": portable_path(run_dir.absolute()) if run_dir.is_absolute() else str(run_dir),
+        "config_hash": config_hash,
+        "created": (previous or {}).get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "scorer": scorer.spec,
+        "model": scorer.model,
+        "prompt_template_hash": identity["prompt_template_hash"],
+        "prompts": {"file": portable_path(Path(cfg.prompts).absolute()), "name": Path(cfg.prompts).stem,
+                    "format": prompts.format, "file_sha256": prompts.file_sha256,
+                    "content_hash": prompts.content_hash, "n_prompts": len(prompts.ids)},
+        "images": {"dir": portable_path(Path(cfg.images).absolute()), "content_hash": identity["images_hash"],
+                   "n_images": len(scan.images), "n_items": len(items), "problems": scan.problems_json()},
+        # what generic run readers (results.runs_df) expect of every record; the prompts are the "dataset"
+        "dataset": {"name": KIND, "split": Path(cfg.prompts).stem, "content_hash": identity["images_hash"],
+                    "n_items": len(items), "n_images": len(scan.images)},
+        "seeds": {"seed": cfg.seed, "bootstrap_seed": cfg.seed},
+        "stat_options": stat_opts,
+        "versions": package_versions(),
+        "git": git_commit(),
+        "command": portable_command(),
+    }
+    if not previous:
+        write_json_atomic(run_path, record)
+    scored, wall = 0, 0.0
+    if todo:
+        if rows:
+            log(f"resuming {run_dir}: {len(rows)} images already scored, "
+                f"{sum(len(items[i]) for i in todo)} (of {len(todo)} prompts x generators) to go")
+        writer = SampleWriter(samples_path)
+        try:
+            scored, wall = _score(scorer, todo, items, prompts, scan.root, writer, cfg, log)
+        except KeyboardInterrupt:
+            record["status"] = "interrupted"
+            write_json_atomic(run_path, record)
+            log(f"interrupted; rerun the same command to resume ({run_dir})")
+            raise
+        finally:
+            writer.close()
+        rows = read_samples(samples_path, log=log)
+    record.update(summarize(prompts, scan, rows, cfg.bootstrap_resamples, cfg.seed))
+    prev_tp = (previous or {}).get("throughput", {})
+    record.update({
+        "status": "complete" if not _todo(items, rows) else "incomplete",
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "throughput": {"images_scored_this_session": scored,
+                       "wall_s": round(wall, 3) if scored else prev_tp.get("wall_s"),
+                       "images_per_s": round(scored / wall, 3) if scored and wall > 0 else prev_tp.get("images_per_s")},
+        "samples_bytes": samples_path.stat().st_size if samples_path.exists() else 0,
+        "samples_sha256": samples_sha256(samples_path) if samples_path.exists() else None,
+    })
+    write_json_atomic(run_path, record)
+    return record
