@@ -19,7 +19,10 @@ EPILOG = """commands:
   prefbench train --task rating --model M --dataset demo --output OUT   GRPO-train a reasoning VLM scorer
   prefbench report                                     results/leaderboard.md + leaderboard.html
   prefbench check --baseline baseline.json             CI gate: exit 1 if a run is significantly worse
+  prefbench bench-generators --scorer S --prompts F --images DIR   rank generators by mean reward (+ CIs)
+  prefbench download genai_rank --data-dir D           fetch a dataset split's files from the hub, unpack, check
   prefbench doctor                                     Python, torch/CUDA, extras, optional envs, disk, memory
+  prefbench serve --scorer clip --port 8000            a reward server (POST /v1/score); docs/serve.md
 
 Exit codes: 0 ok, 1 failure, 2 bad input (the message names the file and line)."""
 
@@ -129,6 +132,29 @@ def cmd_doctor(args) -> int:
         _print_json(info)
     else:
         print(render(info))
+    return 0
+
+
+def cmd_download(args) -> int:
+    from prefbench.data.download import download, human_size
+
+    m = download(args.dataset, args.split, args.data_dir, revision=args.revision, progress=not args.no_progress)
+    if args.json:
+        _print_json(m)
+        return 0
+    size = sum(f["size"] for f in m["files"])
+    print(f"{m['dataset']}/{m['split']}: {len(m['files'])} files ({human_size(size)}) from {m['repo_id']} at "
+          f"{m['revision'][:12]} in {args.data_dir}; {sum(f['fetched'] for f in m['files'])} fetched now")
+    for a in m["archives"]:
+        print(f"  {a['archive']}: {a['members']} members unpacked ({'now' if a['unpacked'] == 'now' else 'earlier'})")
+    load = m["load"]
+    if load["ok"]:
+        images = f", {load['images_present']} of {load['images']} images present" if load.get("images") else ""
+        print(f"  loads: {load['items']} items{images}")
+        print(f"  next: prefbench run --scorer NAME --dataset {m['dataset']} --split {m['split']} --data-dir {args.data_dir}")
+    else:
+        print(f"  does not load yet: {load['error']}")
+    print(f"  manifest: {Path(args.data_dir) / 'prefbench_download.json'}")
     return 0
 
 
@@ -331,6 +357,28 @@ def cmd_check(args) -> int:
     return 1 if any(r.verdict == "FAIL" for r in rows) else 0
 
 
+def cmd_bench_generators(args) -> int:
+    from prefbench.generators import GeneratorConfig, bench_generators, flat_summary, format_text
+    from prefbench.registry import parse_param
+
+    cfg = GeneratorConfig(
+        scorer=args.scorer, prompts=args.prompts, images=args.images, model=args.model, engine=args.engine,
+        params=dict(parse_param(p) for p in args.S), seed=args.seed, bootstrap_resamples=args.bootstrap_resamples,
+        results_root=args.results, out=args.out, progress=not args.no_progress, batch_size=args.batch_size,
+        wait=args.wait,
+    )
+    record = bench_generators(cfg)
+    if args.json:
+        _print_json(_clean(flat_summary(record)))
+    else:
+        print(format_text(record))
+    if record["counts"]["ok"] == 0:
+        print(f"prefbench: error: no image scored; see the errors in {record['run_dir']}/samples.jsonl",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_train(args) -> int:
     from prefbench.registry import parse_param
     from prefbench.training.config import PROGRESS_KEY, TrainConfig
@@ -375,6 +423,19 @@ def cmd_train(args) -> int:
     opt = f" -S scale={scale}" if scale and scale != "1-5" else ""  # the scorers default to 1-5
     print(f"  score it: prefbench run --scorer {scorer} --model {args.output}{opt} --dataset demo")
     return 0
+
+
+def cmd_serve(args) -> int:
+    from prefbench.registry import parse_param
+    from prefbench.serve.server import serve
+
+    return serve(
+        args.scorer, args.model, args.engine, options=dict(parse_param(p) for p in args.S), host=args.host,
+        port=args.port, token_env=args.token_env, seed=args.seed, mode=args.mode, batch_size=args.batch_size,
+        log_level=args.log_level, max_batch_images=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+        request_timeout_s=args.timeout, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_images=args.max_images, max_pixels=args.max_pixels, max_queue=args.max_queue,
+    )
 
 
 def _add_outside_option(p) -> None:
@@ -482,7 +543,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grpo: the paper's reasoning RL (default); sft: supervised baseline, cross-entropy on the "
                         "answer after an empty <think></think> (TRL SFTTrainer, transformers backend)")
     p.add_argument("--model", required=True, help="base VLM folder or id (Qwen2.5-VL-style, with its processor)")
-    p.add_argument("--dataset", default="demo", help="imagereward, hpdv2, jsonl, demo, ... (default: demo)")
+    p.add_argument("--dataset", default="demo",
+                   help="dataset to train on (default: demo): the rating task reads one with per-image ratings, "
+                        "the pairwise task any with ranks; see `prefbench list` and docs/training.md (a wrong pick "
+                        "is refused with the datasets that fit)")
     p.add_argument("--split", default="train", help="split to train on (default: train)")
     p.add_argument("--data-dir", help="folder (or JSONL file) holding the dataset's files")
     _add_outside_option(p)
@@ -496,7 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lora", dest="lora", action="store_true", default=True, help="LoRA on the language layers (default)")
     g.add_argument("--full", dest="lora", action="store_false", help="full fine-tuning")
     p.add_argument("--lora-r", type=_positive_int, default=16, help="LoRA rank (default 16)")
-    p.add_argument("--rating-scale", help="rating task: LOW-HIGH (default 1-7 for imagereward, else 1-5)")
+    p.add_argument("--rating-scale", help="rating task: LOW-HIGH (default: the dataset's own scale where it has one, "
+                                          "such as 1-7 for imagereward; else 1-5)")
     p.add_argument("--max-pixels", type=_positive_int,
                    help="cap on image pixels for the processor; saved with OUT, so scoring uses the same")
     p.add_argument("--num-generations", type=_positive_int, default=4, help="rollouts per prompt, GRPO's group (default 4)")
@@ -537,12 +602,80 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("bench-generators", help="rank text-to-image generators: mean score per generator over "
+                                                "prompts, cluster-bootstrap CIs, paired comparisons, rank stability")
+    p.add_argument("--scorer", required=True, help="scorer name (see `prefbench list`)")
+    p.add_argument("--model", help="model path or id for scorers that load one")
+    p.add_argument("--engine", metavar="NAME", help="VLM scorers: the engine (as `prefbench run --engine`)")
+    p.add_argument("-S", action="append", default=[], metavar="KEY=VALUE",
+                   help="scorer option; repeatable (values parse as JSON when they can)")
+    p.add_argument("--prompts", required=True, metavar="FILE",
+                   help='prompts: JSON list of {"id", "prompt"} (ImageReward\'s benchmark-prompts.json), JSONL with '
+                        '"prompt_id"/"id" and "prompt", or text, one prompt per line (id = 0-based line number)')
+    p.add_argument("--images", required=True, metavar="DIR", help="DIR/<generator>/<prompt_id>_<k>.png (or .jpg, .webp)")
+    p.add_argument("--results", default="results",
+                   help="root for default run folders (default: results; runs go to <results>/generators-<FILE stem>/)")
+    p.add_argument("--out", help="run folder (default: <results>/generators-<FILE stem>/<scorer>-...-<config hash>)")
+    p.add_argument("--seed", type=int, default=0, help="scorer seed and bootstrap seed (default 0)")
+    p.add_argument("--bootstrap-resamples", type=_positive_int, default=10_000,
+                   help="prompt resamples for CIs, comparisons and rank stability (default 10000)")
+    p.add_argument("--batch-size", type=_positive_int, help="prompts x generators per scorer call (default: the scorer's)")
+    p.add_argument("--wait", action="store_true",
+                   help="if another prefbench process is writing the same run folder, wait for it (default: exit 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.set_defaults(func=cmd_bench_generators)
+
     p = sub.add_parser("doctor", help="what this machine has: Python, torch/CUDA, install extras, optional envs "
                                       "(reference, vLLM), Chromium, free disk and memory")
     p.add_argument("--import", dest="import_torch", action="store_true",
                    help="also import torch to report CUDA and GPUs (slower)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("serve", help="serve a scorer as a reward over HTTP (POST /v1/score), micro-batching "
+                                     "concurrent requests; see docs/serve.md")
+    p.add_argument("--scorer", required=True, help="scorer name (see `prefbench list`)")
+    p.add_argument("--model", help="model path, id or alias (default: the scorer's bundled demo checkpoint, if any)")
+    p.add_argument("--engine", metavar="NAME", help="VLM scorers: the engine (transformers, openai, vllm); "
+                   "its options go in -S")
+    p.add_argument("-S", action="append", default=[], metavar="KEY=VALUE",
+                   help="scorer option; repeatable (values parse as JSON when they can)")
+    p.add_argument("--seed", type=int, default=0, help="scorer seed (default 0)")
+    p.add_argument("--mode", choices=["anchor", "round_robin"],
+                   help="default scoring mode of pairwise scorers (default anchor); a request may set its own")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: a free port, printed on startup)")
+    p.add_argument("--token-env", metavar="NAME",
+                   help="environment variable holding a bearer token that every request but /health must send "
+                        "(Authorization: Bearer ...); the token is never printed or logged")
+    p.add_argument("--max-batch-size", type=_positive_int, default=32,
+                   help="images per micro-batch: concurrent requests are scored together up to this many "
+                        "(default 32; 1: no batching)")
+    p.add_argument("--max-wait-ms", type=_non_negative_float, default=10.0,
+                   help="how long the oldest request waits for more to fill its batch (default 10)")
+    p.add_argument("--batch-size", type=_positive_int, help="items per scorer call inside a batch (default: the scorer's)")
+    p.add_argument("--timeout", type=_non_negative_float, default=120.0,
+                   help="seconds a request may wait and be scored before it gets 504 (default 120)")
+    p.add_argument("--max-body-mb", type=_non_negative_float, default=64.0, help="largest request body, MiB (default 64)")
+    p.add_argument("--max-images", type=_positive_int, default=64, help="most images in one request (default 64)")
+    p.add_argument("--max-pixels", type=_positive_int, default=4096 * 4096,
+                   help="largest image, width x height, checked from its header before decoding (default 4096*4096)")
+    p.add_argument("--max-queue", type=_positive_int, default=1024,
+                   help="requests waiting past this many get 503 (default 1024)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level; info logs each request line (default info)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("download", help="fetch a dataset split's files from the hub (huggingface_hub), unpack its "
+                                        "archives, write DIR/prefbench_download.json; offline: says what to put where")
+    p.add_argument("dataset", metavar="DATASET", help="a dataset with a download manifest (see docs/datasets.md)")
+    p.add_argument("--split", help="split (default: the dataset's default split)")
+    p.add_argument("--data-dir", required=True, help="folder the files go to (created if needed)")
+    p.add_argument("--revision", help="branch, tag or commit of the repository (default: main)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(func=cmd_download)
     return parser
 
 
@@ -564,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a read-only folder, a full disk, a permission: the environment, not a bug
         where = f"{exc.filename}: " if exc.filename else ""
         hint = (" (every image scored so far is stored: rerun the same command to resume)"
-                if args.command == "run" else "")
+                if args.command in ("run", "bench-generators") else "")
         print(f"prefbench: error: {where}{exc.strerror or exc}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

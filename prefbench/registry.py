@@ -41,7 +41,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "imagereward": ("torch", "torchvision", "transformers"),
     "vllm": ("vllm",),
     "hub": ("huggingface_hub",),
-    "serve": ("fastapi", "uvicorn", "httpx", "tenacity"),
+    "serve": ("fastapi", "uvicorn", "httpx", "tenacity", "prometheus_client"),
     "pandas": ("pandas",),
 }
 

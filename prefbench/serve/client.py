@@ -1,0 +1,335 @@
+"""The reward server's client, :class:`Client`, and :func:`flow_grpo_reward`, its adapter to
+Flow-GRPO's reward signature.
+
+``Client(url).score(prompt, images)`` behaves like :meth:`prefbench.api.RewardScorer.score`:
+one float per image, and a failed image raises :class:`~prefbench.api.ScoringError` unless
+``on_error="nan"``. Connection errors and 5xx answers are retried with exponential backoff;
+a 4xx is never retried (it raises :class:`ServeError` with the server's message).
+
+Images are paths, ``PIL.Image`` objects, encoded bytes or ``(H, W, C)`` uint8 arrays; they are
+encoded exactly as the in-process API encodes them (PIL and arrays as PNG), so the server
+scores the same bytes that ``load_scorer(...).score`` would.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefbench.errors import PrefbenchError, UsageError
+
+
+class ServeError(PrefbenchError):
+    """The server refused a request (4xx), or failed it after every retry (5xx, no connection).
+    ``status`` is the HTTP status (None when no answer came)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class _Retryable(Exception):
+    """A 5xx answer, retried."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class RemoteScoredItem:
+    """One item as the server scored it: the properties of :class:`prefbench.api.ScoredItem`."""
+
+    prompt: str
+    scores: list[float | None]
+    statuses: list[str]
+    details: list[dict] = field(default_factory=list)
+    item_id: str = ""
+    mode: str = "anchor"
+
+    @property
+    def errors(self) -> list[str | None]:
+        return [d.get("error") if s != "ok" else None for s, d in zip(self.statuses, self.details)]
+
+    @property
+    def ok(self) -> bool:
+        return all(s == "ok" for s in self.statuses)
+
+    def ranks(self) -> list[int]:
+        from prefbench.api import rank_scores
+
+        return rank_scores(self.scores)
+
+
+def encode_image(image: Any, n: int = 0) -> bytes:
+    """Encoded bytes of one image: bytes as they are, a path's file, PIL and arrays as PNG."""
+    from prefbench.api import _image_bytes
+
+    if _is_array(image):
+        image = _array_to_pil(image)
+    data, why = _image_bytes(image, n)
+    if data is None:
+        from prefbench.errors import ImageError
+
+        raise ImageError(f"image {n}: {why}")
+    return data
+
+
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "__array_interface__") and not hasattr(x, "save")
+
+
+def _array_to_pil(array: Any):
+    """An (H, W, C) or (H, W) uint8 array (floats in [0, 1] are scaled) as a PIL image."""
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(array)
+    if a.dtype != np.uint8:
+        a = (a.astype(np.float64) * 255).round().clip(0, 255).astype(np.uint8)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+        raise UsageError(f"an image array must be (H, W, 3), (H, W, 4) or (H, W), got shape {a.shape}")
+    return Image.fromarray(a)
+
+
+class Client:
+    """A client of ``prefbench serve``.
+
+    ``url``: the server, e.g. ``http://127.0.0.1:8000``. ``token``: the bearer token, if the
+    server has one. ``timeout``: seconds per HTTP attempt. ``retries``: extra attempts on a
+    connection error or a 5xx answer, with exponential backoff from ``backoff`` seconds (capped
+    at ``max_backoff``). ``on_error`` and ``mode``: the defaults of :meth:`score`.
+    ``max_request_images``: :meth:`score_items` sends its items in requests of at most this many
+    images (the server's ``--max-images``, 64 by default). ``transport``: an ``httpx`` transport (tests)."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0, retries: int = 3,
+                 backoff: float = 0.5, max_backoff: float = 10.0, on_error: str = "raise", mode: str | None = None,
+                 max_request_images: int = 64, transport: Any = None):
+        from prefbench.serve import require
+
+        require("httpx", "tenacity", what="prefbench.serve.Client", kind="class")
+        import httpx
+
+        from prefbench.api import ON_ERROR, _check_choice
+
+        self.url = url.rstrip("/")
+        self.retries, self.backoff, self.max_backoff = int(retries), float(backoff), float(max_backoff)
+        self.on_error = _check_choice("on_error", on_error, ON_ERROR)
+        self.mode = mode
+        self.max_request_images = max(1, int(max_request_images))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"Client({self.url!r})"
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs) -> Any:
+        import httpx
+        from tenacity import (
+            RetryError,
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_exponential,
+            wait_random,
+        )
+
+        def attempt():
+            response = self._http.request(method, path, **kwargs)
+            if response.status_code >= 500:
+                raise _Retryable(response.status_code, _message(response))
+            if response.status_code >= 400:
+                raise ServeError(f"{method} {self.url}{path}: {response.status_code} {_message(response)}",
+                                 response.status_code)
+            return response
+
+        retrying = Retrying(stop=stop_after_attempt(self.retries + 1), reraise=False,
+                            wait=wait_exponential(multiplier=self.backoff, max=self.max_backoff) + wait_random(0, self.backoff),
+                            retry=retry_if_exception_type((_Retryable, httpx.TransportError)))
+        try:
+            response = retrying(attempt)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            tries = self.retries + 1
+            if isinstance(last, _Retryable):
+                raise ServeError(f"{method} {self.url}{path}: {last.status} {last.message} (after {tries} attempts)",
+                                 last.status) from None
+            raise ServeError(f"{method} {self.url}{path}: {type(last).__name__}: {last} (after {tries} attempts)") \
+                from None
+        return response
+
+    def health(self) -> dict[str, Any]:
+        """``GET /health``: ``{"status": "ok", "scorer": ...}``."""
+        return self._request("GET", "/health").json()
+
+    def info(self) -> dict[str, Any]:
+        """``GET /v1/info``: scorer, model, options, versions and the server's limits."""
+        return self._request("GET", "/v1/info").json()
+
+    def metrics(self) -> str:
+        """``GET /metrics``: Prometheus text."""
+        return self._request("GET", "/metrics").text
+
+    # -- scoring -------------------------------------------------------------------------------
+    def score(self, prompt: str, images: Sequence[Any], *, on_error: str | None = None,
+              mode: str | None = None) -> list[float]:
+        """One float per image, in order (higher = preferred); NaN for a failed image with
+        ``on_error="nan"``, else :class:`~prefbench.api.ScoringError`."""
+        item = self.score_items([(prompt, images)], on_error=on_error, mode=mode)[0]
+        return [math.nan if s is None else s for s in item.scores]
+
+    def rank(self, prompt: str, images: Sequence[Any], *, on_error: str | None = None,
+             mode: str | None = None) -> list[int]:
+        """Ranks, 1 = best, ties share a rank; a failed image ranks last (``on_error="nan"``)."""
+        from prefbench.api import rank_scores
+
+        return rank_scores(self.score(prompt, images, on_error=on_error, mode=mode))
+
+    def score_items(self, items: Iterable[Any], *, on_error: str | None = None,
+                    mode: str | None = None) -> list[RemoteScoredItem]:
+        """Many prompts in one request: ``(prompt, images)`` pairs or ``{"prompt", "images"}``
+        dicts. Every image gets a status and details; ``on_error`` as :meth:`score`."""
+        from prefbench.api import ON_ERROR, ScoringError, _check_choice, _unpack
+
+        on_error = _check_choice("on_error", on_error or self.on_error, ON_ERROR)
+        entries = []
+        for n, entry in enumerate(items):
+            prompt, images = _unpack(entry, n)
+            if not isinstance(prompt, str):
+                raise UsageError(f"item {n}: prompt must be a string, got {type(prompt).__name__}")
+            if _is_array(images) or isinstance(images, (str, bytes)) or not isinstance(images, Iterable):
+                raise UsageError(f"item {n}: images must be a list (of paths, PIL images, bytes or arrays)")
+            encoded = [base64.b64encode(encode_image(image, k)).decode("ascii") for k, image in enumerate(images)]
+            entries.append({"prompt": prompt, "images": encoded})
+        scored = []
+        for chunk in _chunks(entries, self.max_request_images):
+            body: dict[str, Any] = {"items": chunk}
+            if mode or self.mode:
+                body["mode"] = mode or self.mode
+            answer = self._request("POST", "/v1/score", json=body).json()
+            if len(answer.get("items", ())) != len(chunk):
+                raise ServeError(f"POST {self.url}/v1/score: the answer has {len(answer.get('items', ()))} items for "
+                                 f"{len(chunk)} sent")
+            scored += [RemoteScoredItem(e["prompt"], a["scores"], a["statuses"],
+                                        a.get("details") or [{}] * len(a["scores"]), a.get("item_id", ""),
+                                        a.get("mode", "anchor"))
+                       for e, a in zip(chunk, answer["items"])]
+        if on_error == "raise":
+            failed = [(n, k, s) for n, item in enumerate(scored) for k, s in enumerate(item.statuses) if s != "ok"]
+            if failed:
+                n, k, status = failed[0]
+                more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+                raise ScoringError(f"item {n} image {k}: {status}: {scored[n].errors[k]}{more}; pass on_error='nan' "
+                                   "to get NaN scores instead", scored)
+        return scored
+
+
+def _chunks(entries: list[dict], max_images: int) -> list[list[dict]]:
+    """Consecutive runs of ``entries`` of at most ``max_images`` images (an item with more goes alone)."""
+    out: list[list[dict]] = []
+    size = 0
+    for entry in entries:
+        n = len(entry["images"])
+        if not out or size + n > max_images:
+            out.append([])
+            size = 0
+        out[-1].append(entry)
+        size += n
+    return out
+
+
+def _message(response) -> str:
+    try:
+        return str(response.json()["error"])
+    except Exception:  # noqa: BLE001 - not our JSON (a proxy's page): show its start
+        return response.text[:200] or response.reason_phrase
+
+
+# -- Flow-GRPO ---------------------------------------------------------------------------------
+def batch_to_pil(images: Any) -> list[Any]:
+    """A Flow-GRPO image batch as PIL images: a torch tensor (B, C, H, W) of floats in [0, 1]
+    (or uint8), a numpy array (B, H, W, C) uint8 (floats in [0, 1] are scaled), or a list of
+    PIL images / arrays / paths / bytes (kept). Tensors convert as Flow-GRPO's own rewards do:
+    ``(x * 255).round().clamp(0, 255)`` to uint8, NCHW -> NHWC; torch is never imported here."""
+    if type(images).__module__.split(".")[0] == "torch":
+        t = images.detach().cpu()
+        if t.is_floating_point():
+            t = (t.float() * 255).round().clamp(0, 255)
+        array = t.byte().numpy()
+        if array.ndim != 4 or array.shape[1] not in (1, 3, 4):
+            raise UsageError(f"an image tensor must be (B, C, H, W) with C in 1, 3, 4; got shape {tuple(t.shape)}")
+        return [_array_to_pil(a) for a in array.transpose(0, 2, 3, 1)]
+    if _is_array(images):
+        import numpy as np
+
+        array = np.asarray(images)
+        if array.ndim != 4:
+            raise UsageError(f"an image array batch must be (B, H, W, C); got shape {array.shape}")
+        return [_array_to_pil(a) for a in array]
+    return [_array_to_pil(x) if _is_array(x) else x for x in images]
+
+
+def flow_grpo_reward(server: str | Client, *, token: str | None = None, mode: str | None = None,
+                     group_by_prompt: bool = True, on_error: str = "raise", **client_options: Any
+                     ) -> Callable[..., tuple[list[float], dict[str, Any]]]:
+    """A reward function with Flow-GRPO's signature, ``fn(images, prompts, metadata) -> (scores,
+    details)``, scoring on a ``prefbench serve`` server (``server``: its URL or a :class:`Client`).
+
+    ``images``: see :func:`batch_to_pil`; ``prompts``: one per image. With ``group_by_prompt``
+    (default) the images that share a prompt go to the scorer as one item, so a pairwise scorer
+    compares a GRPO group's images with each other; a pointwise scorer gives the same scores
+    either way. ``scores`` is a list of floats in the images' order; ``details`` holds
+    ``statuses`` and ``errors`` per image. A failed image raises
+    :class:`~prefbench.api.ScoringError` unless ``on_error="nan"``.
+
+    In Flow-GRPO's ``flow_grpo/rewards.py``, one line switches the reward::
+
+        score_fns[name] = flow_grpo_reward("http://127.0.0.1:8000")
+    """
+    from prefbench.api import ON_ERROR, ScoringError, _check_choice
+
+    _check_choice("on_error", on_error, ON_ERROR)
+    client = server if isinstance(server, Client) else Client(server, token=token, **client_options)
+
+    def reward(images, prompts, metadata=None):
+        pil = batch_to_pil(images)
+        prompts = [str(p) for p in prompts]
+        if len(prompts) != len(pil):
+            raise UsageError(f"{len(pil)} images but {len(prompts)} prompts: the reward needs one prompt per image")
+        groups: dict[Any, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            groups.setdefault(prompt if group_by_prompt else i, []).append(i)
+        order = list(groups.values())
+        scored = client.score_items([(prompts[ix[0]], [pil[i] for i in ix]) for ix in order], on_error="nan",
+                                    mode=mode)
+        scores: list[float] = [math.nan] * len(pil)
+        statuses: list[str] = ["error"] * len(pil)
+        errors: list[str | None] = [None] * len(pil)
+        for ix, item in zip(order, scored):
+            for k, i in enumerate(ix):
+                scores[i] = math.nan if item.scores[k] is None else float(item.scores[k])
+                statuses[i], errors[i] = item.statuses[k], item.errors[k]
+        if on_error == "raise" and any(s != "ok" for s in statuses):
+            bad = [i for i, s in enumerate(statuses) if s != "ok"]
+            raise ScoringError(f"image {bad[0]}: {statuses[bad[0]]}: {errors[bad[0]]}"
+                               + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
+                               + "; pass on_error='nan' to get NaN rewards instead", scored)
+        return scores, {"statuses": statuses, "errors": errors}
+
+    reward.client = client  # type: ignore[attr-defined]
+    return reward
