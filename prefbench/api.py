@@ -132,7 +132,24 @@ def make_item(prompt: str, images: Sequence[Any], item_id: str | None = None):
     return Item(item_id or h.hexdigest()[:16], prompt, refs, [1] * len(refs)), unreadable
 
 
-class RewardScorer:
+class ScoresAndRanks:
+    """``score`` and ``rank`` on top of a ``score_items`` (the in-process scorer and the
+    reward server's client answer alike)."""
+
+    def score(self, prompt: str, images: Sequence[Any], *, on_error: str | None = None,
+              mode: str | None = None) -> list[float]:
+        """One float per image, in order (higher = preferred). A failed image raises
+        :class:`ScoringError` unless ``on_error="nan"`` (then its score is NaN)."""
+        item = self.score_items([(prompt, images)], on_error=on_error, mode=mode)[0]
+        return [math.nan if s is None else s for s in item.scores]
+
+    def rank(self, prompt: str, images: Sequence[Any], *, on_error: str | None = None,
+             mode: str | None = None) -> list[int]:
+        """Ranks, 1 = best, ties share a rank; with ``on_error="nan"`` a failed image ranks last."""
+        return rank_scores(self.score(prompt, images, on_error=on_error, mode=mode))
+
+
+class RewardScorer(ScoresAndRanks):
     """A loaded scorer, used as a reward: :meth:`score`, :meth:`rank`, :meth:`score_items`.
 
     Build it with :func:`load_scorer`. Use it as a context manager, or call :meth:`close`."""
@@ -200,18 +217,6 @@ class RewardScorer:
         return mode
 
     # -- scoring -----------------------------------------------------------------------------
-    def score(self, prompt: str, images: Sequence[Any], *, on_error: str | None = None,
-              mode: str | None = None) -> list[float]:
-        """One float per image, in order (higher = preferred). A failed image raises
-        :class:`ScoringError` unless ``on_error="nan"`` (then its score is NaN)."""
-        item = self.score_items([(prompt, images)], on_error=on_error, mode=mode)[0]
-        return [math.nan if s is None else s for s in item.scores]
-
-    def rank(self, prompt: str, images: Sequence[Any], *, on_error: str | None = None,
-             mode: str | None = None) -> list[int]:
-        """Ranks, 1 = best, ties share a rank; with ``on_error="nan"`` a failed image ranks last."""
-        return rank_scores(self.score(prompt, images, on_error=on_error, mode=mode))
-
     def score_items(self, items: Iterable[Any], *, on_error: str | None = None,
                     mode: str | None = None) -> list[ScoredItem]:
         """Many prompts in batched calls. ``items``: ``(prompt, images)`` pairs or

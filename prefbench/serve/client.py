@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefbench.api import ScoresAndRanks
 from prefbench.errors import PrefbenchError, UsageError
 
 
@@ -97,7 +98,7 @@ def _array_to_pil(array: Any):
     return Image.fromarray(a)
 
 
-class Client:
+class Client(ScoresAndRanks):
     """A client of ``prefbench serve``.
 
     ``url``: the server, e.g. ``http://127.0.0.1:8000``. ``token``: the bearer token, if the
@@ -186,20 +187,6 @@ class Client:
         return self._request("GET", "/metrics").text
 
     # -- scoring -------------------------------------------------------------------------------
-    def score(self, prompt: str, images: Sequence[Any], *, on_error: str | None = None,
-              mode: str | None = None) -> list[float]:
-        """One float per image, in order (higher = preferred); NaN for a failed image with
-        ``on_error="nan"``, else :class:`~prefbench.api.ScoringError`."""
-        item = self.score_items([(prompt, images)], on_error=on_error, mode=mode)[0]
-        return [math.nan if s is None else s for s in item.scores]
-
-    def rank(self, prompt: str, images: Sequence[Any], *, on_error: str | None = None,
-             mode: str | None = None) -> list[int]:
-        """Ranks, 1 = best, ties share a rank; a failed image ranks last (``on_error="nan"``)."""
-        from prefbench.api import rank_scores
-
-        return rank_scores(self.score(prompt, images, on_error=on_error, mode=mode))
-
     def score_items(self, items: Iterable[Any], *, on_error: str | None = None,
                     mode: str | None = None) -> list[RemoteScoredItem]:
         """Many prompts in one request: ``(prompt, images)`` pairs or ``{"prompt", "images"}``
