@@ -203,7 +203,8 @@ class RewardScorer(ScoresAndRanks):
         engine = self.spec.get("engine")
         return {"scorer": self.name, "params": {k: v for k, v in self.spec["resolved"].items() if k not in transport},
                 "model": self.model, "prompt_template_hash": self._scorer.prompt_template_hash(),
-                **({"engine": engine} if engine not in (None, "transformers") else {})}
+                **({"engine": engine} if engine not in (None, "transformers") else {}),
+                **({"mode": self.mode} if self.mode != "anchor" else {})}
 
     @property
     def pairwise(self) -> bool:

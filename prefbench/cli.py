@@ -365,7 +365,7 @@ def cmd_bench_generators(args) -> int:
         scorer=args.scorer, prompts=args.prompts, images=args.images, model=args.model, engine=args.engine,
         params=dict(parse_param(p) for p in args.S), seed=args.seed, bootstrap_resamples=args.bootstrap_resamples,
         results_root=args.results, out=args.out, progress=not args.no_progress, batch_size=args.batch_size,
-        wait=args.wait,
+        wait=args.wait, mode=args.mode,
     )
     record = bench_generators(cfg)
     if args.json:
@@ -624,6 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="if another prefbench process is writing the same run folder, wait for it (default: exit 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.add_argument("--mode", default="anchor", choices=["anchor", "round_robin"],
+                   help="pairwise scorers, which compare every generator's images of a prompt together: anchor (one "
+                        "shared seeded anchor per prompt; default) or round_robin (every pair; score = win rate)")
     p.set_defaults(func=cmd_bench_generators)
 
     p = sub.add_parser("doctor", help="what this machine has: Python, torch/CUDA, install extras, optional envs "

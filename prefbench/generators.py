@@ -245,22 +245,27 @@ class GeneratorConfig:
     progress: bool = True
     batch_size: int | None = None
     wait: bool = False
+    #: pairwise scorers: "anchor" (one shared anchor per prompt) or "round_robin" (every pair)
+    mode: str = "anchor"
 
 
-def _items(scan: Scan) -> dict[str, list[GenImage]]:
-    """item id -> its images in k order, items in scan order."""
+def _items(scan: Scan, pooled: bool = False) -> dict[str, list[GenImage]]:
+    """What is scored together, in scan order: one generator's images of one prompt (``G/P``),
+    or, ``pooled`` (a pairwise scorer), every generator's images of one prompt, so that all of
+    them are compared with one shared anchor (or with each other, round robin) and their scores
+    can be compared across generators. Sample rows stay per (generator, prompt) item."""
     items: dict[str, list[GenImage]] = {}
     for im in scan.images:
-        items.setdefault(im.item_id, []).append(im)
+        items.setdefault(im.prompt_id if pooled else im.item_id, []).append(im)
     return items
 
 
 def _todo(items: dict[str, list[GenImage]], rows: dict) -> list[str]:
-    """Items with an image that has no row, or a retryable one (a crashed batch). A prompt's
-    images are scored together (a pairwise scorer's anchor is drawn among them), so such an
-    item is scored again whole."""
-    return [iid for iid, ims in items.items()
-            if any((iid, im.k) not in rows or rows[(iid, im.k)].get("retryable") for im in ims)]
+    """Groups with an image that has no row, or a retryable one (a crashed batch). A group's
+    images are scored together (a pairwise scorer's anchor is drawn among them), so such a
+    group is scored again whole."""
+    return [key for key, ims in items.items()
+            if any((im.item_id, im.k) not in rows or rows[(im.item_id, im.k)].get("retryable") for im in ims)]
 
 
 def _row(im: GenImage, result) -> dict:
@@ -301,7 +306,14 @@ def _score(scorer, todo: list[str], items: dict[str, list[GenImage]], prompts: P
                 scored_items = scorer.score_items([(prompts.text[items[iid][0].prompt_id], [d for _, d in rd])
                                                    for iid, rd in calls], on_error="nan")
                 for (_, rd), item in zip(calls, scored_items, strict=True):
-                    rows += [_row(im, res) for (im, _), res in zip(rd, item.results, strict=True)]
+                    for (im, _), res in zip(rd, item.results, strict=True):
+                        row = _row(im, res)
+                        # the anchor's index is into the scored group (readable images, all generators
+                        # when pooled): recorded as the anchor image's path instead
+                        anchor = row.pop("anchor_index", None)
+                        if anchor is not None:
+                            row["anchor_image"] = rd[anchor][0].rel
+                        rows.append(row)
             writer.write(rows)
             scored += len(rows)
             bar.update(len(rows))
@@ -327,7 +339,7 @@ def bench_generators(cfg: GeneratorConfig, log=lambda msg: print(msg, file=sys.s
     from prefbench.runner import _hash, _refuse_symlinked_folders
 
     # the scorer first (cheap: no weights until the first image): a mistyped name or option fails at once
-    scorer = load_scorer(cfg.scorer, cfg.model, cfg.engine, seed=cfg.seed, on_error="nan",
+    scorer = load_scorer(cfg.scorer, cfg.model, cfg.engine, seed=cfg.seed, on_error="nan", mode=cfg.mode,
                          batch_size=cfg.batch_size, **cfg.params)
     try:
         prompts = read_prompts(cfg.prompts)
@@ -382,7 +394,7 @@ def _run_in(run_dir: Path, cfg: GeneratorConfig, scorer, prompts: Prompts, scan:
         log(f"cached: {run_dir} is complete; nothing to score")
         previous["cached"] = True
         return previous
-    items = _items(scan)
+    items = _items(scan, pooled=scorer.pairwise)
     rows = read_samples(samples_path, log=log)
     todo = _todo(items, rows)
     record: dict[str, Any] = {
@@ -404,6 +416,8 @@ def _run_in(run_dir: Path, cfg: GeneratorConfig, scorer, prompts: Prompts, scan:
         "dataset": {"name": KIND, "split": Path(cfg.prompts).stem, "content_hash": identity["images_hash"],
                     "n_items": len(items), "n_images": len(scan.images)},
         "seeds": {"seed": cfg.seed, "bootstrap_seed": cfg.seed},
+        # a pairwise scorer compares every generator's images of a prompt with one shared anchor
+        "pooled": scorer.pairwise, "mode": scorer.mode,
         "stat_options": stat_opts,
         "versions": package_versions(),
         "git": git_commit(),

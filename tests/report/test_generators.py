@@ -321,3 +321,26 @@ def test_bundled_clip_ranks_the_generator_that_draws_the_prompt_first(bench_dir,
     top = rec["generators"][0]
     assert top["name"] == "good" and top["p_first"] > 0.9
     assert all(p["difference"] > 0 for p in rec["pairs"] if p["a"] == "good")
+
+
+@pytest.mark.parametrize("mode", ["anchor", "round_robin"])
+def test_a_pairwise_scorer_compares_all_generators_of_a_prompt_together(bench_dir, tmp_path, mode):
+    pytest.importorskip("transformers")
+    prompts, images = bench_dir
+    rec = bench(prompts, images, tmp_path / "results", scorer="anchor_pairwise", mode=mode, resamples=100)
+    assert rec["pooled"] is True and rec["mode"] == mode and rec["counts"]["ok"] == 36
+    rows = list(read_samples(Path(rec["run_dir"]) / "samples.jsonl").values())
+    by_prompt: dict[str, list[dict]] = {}
+    for row in rows:
+        by_prompt.setdefault(row["prompt_id"], []).append(row)
+    for group in by_prompt.values():
+        assert len(group) == len(GENERATORS) * K
+        if mode == "anchor":  # one shared anchor per prompt, drawn among every generator's images
+            anchors = {row["anchor_image"] for row in group}
+            assert len(anchors) == 1 and anchors.pop().split("/")[0] in GENERATORS
+            assert sum(row["score"] == 0.5 for row in group) >= 1
+        else:  # win rates over all pairs of the prompt's 6 images average to 1/2
+            assert np.mean([row["score"] for row in group]) == pytest.approx(0.5)
+    other = bench(prompts, images, tmp_path / "results", scorer="anchor_pairwise",
+                  mode="round_robin" if mode == "anchor" else "anchor", resamples=100)
+    assert other["run_dir"] != rec["run_dir"]  # the mode is part of the run's identity
