@@ -239,6 +239,13 @@ def html_section(runs: list[GeneratorRun]) -> str:
             body.append("<tr>" + "".join(f"<td{'' if i == 1 else num}>{escape(c)}</td>"
                                          for i, c in enumerate(_cells(g))) + "</tr>")
         parts.append(f'<table class="generators"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+        from prefbench.report.plots import ci_plot
+
+        plotted = [(str(g["name"]), _num(g.get("mean")), _num(g.get("ci_low")), _num(g.get("ci_high")))
+                   for g in run.generators if _num(g.get("mean")) is not None]
+        if plotted:  # a reward's scale is unbounded: no [0, 1] clip
+            parts.append(ci_plot(plotted, f"{run.title}: mean score per generator, 95% CI", xlabel="mean score",
+                                 clip=(float("-inf"), float("inf"))))
         parts.append(f"<p>{escape(_stability_text(run))}</p>")
         names = [g["name"] for g in run.generators]
         if len(names) > 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 
 from prefbench.report.items import load_browser, render_browser
-from prefbench.report.markdown import LEGEND, MARKS, count, fmt, fmt_ci, fmt_p, fmt_rate
+from prefbench.report.markdown import LEGEND, MARKS, count, fmt, fmt_ci, fmt_p, fmt_rate, runs_count
 from prefbench.report.plots import ci_plot, line_plot, reliability_plot
 from prefbench.report.runs import Group, Leaderboard, mean_at_k_series, unpaired_reason
 
@@ -126,7 +126,9 @@ def render_html(board: Leaderboard, n_items: int = 30) -> str:
     """The whole page. ``n_items`` items per split go into the browser (0: no browser)."""
     toc = "".join(f'<li><a href="#{escape(g.anchor)}">{escape(g.title)}</a> ({len(g.runs)} runs)</li>'
                   for g in board.groups)
-    body = [f"<h1>prefbench leaderboard</h1><p>{board.n_runs} run(s). Accuracy follows each split's official "
+    toc += "".join(f'<li><a href="#{escape(r.anchor)}">{escape(r.title)}</a> (generator benchmark)</li>'
+                   for r in board.generators)
+    body = [f"<h1>prefbench leaderboard</h1><p>{runs_count(board)}. Accuracy follows each split's official "
             "convention; 95% CIs are cluster bootstraps over prompts; comparisons are paired bootstraps "
             f"({board.n_resamples} resamples, seed 0). {escape(LEGEND)}</p><ul class=\"toc\">{toc}</ul>"]
     body += [_section(g, n_items) for g in board.groups]

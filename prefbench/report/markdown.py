@@ -146,9 +146,15 @@ def group_section(g: Group) -> list[str]:
     return lines
 
 
+def runs_count(board: Leaderboard) -> str:
+    """``N run(s)``, plus the generator benchmarks when there are any (they are not scoring runs)."""
+    n = len(board.generators)
+    return f"{board.n_runs} run(s)" + (f" and {n} generator benchmark(s)" if n else "")
+
+
 def render_markdown(board: Leaderboard) -> str:
     lines = ["# prefbench leaderboard", "",
-             f"{board.n_runs} run(s). Accuracy follows each split's official convention; 95% CIs are cluster "
+             f"{runs_count(board)}. Accuracy follows each split's official convention; 95% CIs are cluster "
              f"bootstraps over prompts; comparisons are paired bootstraps ({board.n_resamples} resamples, seed 0).",
              LEGEND + " Counts of unparsed, forced and error are images.", ""]
     for g in board.groups:

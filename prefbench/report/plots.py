@@ -46,13 +46,15 @@ def _short(text: str, n: int = 38) -> str:
     return text[:head] + "…" + text[len(text) - (n - 1 - head):]
 
 
-def ci_plot(rows: list[tuple[str, float, float | None, float | None]], title: str, xlabel: str = "accuracy") -> str:
-    """Horizontal dot-and-whisker plot: one row per run (label, value, ci_low, ci_high)."""
+def ci_plot(rows: list[tuple[str, float, float | None, float | None]], title: str, xlabel: str = "accuracy",
+            clip: tuple[float, float] = (0.0, 1.0)) -> str:
+    """Horizontal dot-and-whisker plot: one row per run (label, value, ci_low, ci_high); the axis
+    stays inside ``clip`` (an accuracy's [0, 1]; a reward's scale has no bounds: ``(-inf, inf)``)."""
     left, right, top, row_h = 250, 30, 34, 26
     width = 760
     height = top + row_h * len(rows) + 44
     values = [v for _, a, lo, hi in rows for v in (a, lo, hi) if v is not None]
-    x0, x1 = _domain(values)
+    x0, x1 = _domain(values, clip=clip)
     ticks = nice_ticks(x0, x1)
     x0, x1 = min(x0, ticks[0]), max(x1, ticks[-1])
 
