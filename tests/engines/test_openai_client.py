@@ -355,3 +355,21 @@ def test_a_malformed_200_is_retryable_and_recovers(action):
         finally:
             p.close()
     assert reply.data is None and reply.retryable, reply.error  # the next run retries it
+
+
+def test_load_scorer_on_the_openai_engine_scores_the_served_probabilities(monkeypatch):
+    # the Python API takes engine options as keyword arguments, as `run -S` does
+    import prefbench
+    from prefbench.data import load_dataset
+
+    monkeypatch.setenv("PREFBENCH_TEST_KEY", KEY)
+    item = load_dataset("demo", "test", limit=1).items[0]
+    images = [ref.read_bytes() for ref in item.images]
+    with FakeServer() as srv:
+        with prefbench.load_scorer("expected_rating", model="fake", engine="openai", base_url=[srv.url],
+                                   api_key_env="PREFBENCH_TEST_KEY") as scorer:
+            assert scorer.info()["engine"] == "openai" and "note" not in scorer.info()
+            scores = scorer.score(item.prompt, images)
+        answers = [r for r in srv.requests if r.get("continue_final_message")]
+    assert len(answers) == len(images)
+    assert sorted(scores) == pytest.approx(sorted(_expected_rating(r["messages"][:-1]) for r in answers), abs=1e-9)
