@@ -234,12 +234,7 @@ class RewardScorer(ScoresAndRanks):
             results = self._run([(item, unreadable) for item, unreadable in built])
             scored = [ScoredItem(item.prompt, res, item.item_id, mode) for (item, _), res in zip(built, results)]
         if on_error == "raise":
-            failed = [(n, k, r) for n, s in enumerate(scored) for k, r in enumerate(s.results) if r.status != "ok"]
-            if failed:
-                n, k, r = failed[0]
-                more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-                raise ScoringError(f"item {n} image {k}: {r.status}: {r.error}{more}; pass on_error='nan' to get NaN "
-                                   "scores instead", scored)
+            raise_failures(scored)
         return scored
 
     def _run(self, built: list[tuple[Any, dict[int, str]]]) -> list[list[Any]]:
@@ -299,6 +294,17 @@ class RewardScorer(ScoresAndRanks):
                 out.append(ImageResult(sum(wins[k].values()) / (n - 1),
                                        detail={"mode": "round_robin", "comparisons": traces[k]}))
         return ScoredItem(item.prompt, out, item.item_id, "round_robin")
+
+
+def raise_failures(scored: list) -> None:
+    """:class:`ScoringError` naming the first image that is not ``ok`` (and how many more), if any;
+    ``scored``: items with ``statuses`` and ``errors`` (in-process or from the server)."""
+    failed = [(n, k) for n, item in enumerate(scored) for k, s in enumerate(item.statuses) if s != "ok"]
+    if failed:
+        n, k = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise ScoringError(f"item {n} image {k}: {scored[n].statuses[k]}: {scored[n].errors[k]}{more}; pass "
+                           "on_error='nan' to get NaN scores instead", scored)
 
 
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -19,7 +19,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefbench.api import ScoresAndRanks
+from prefbench.api import (
+    ON_ERROR,
+    ScoresAndRanks,
+    ScoringError,
+    _check_choice,
+    _image_bytes,
+    _unpack,
+    raise_failures,
+    rank_scores,
+)
 from prefbench.errors import PrefbenchError, UsageError
 
 
@@ -60,14 +69,11 @@ class RemoteScoredItem:
         return all(s == "ok" for s in self.statuses)
 
     def ranks(self) -> list[int]:
-        from prefbench.api import rank_scores
-
         return rank_scores(self.scores)
 
 
 def encode_image(image: Any, n: int = 0) -> bytes:
     """Encoded bytes of one image: bytes as they are, a path's file, PIL and arrays as PNG."""
-    from prefbench.api import _image_bytes
 
     if _is_array(image):
         image = _array_to_pil(image)
@@ -115,8 +121,6 @@ class Client(ScoresAndRanks):
 
         require("httpx", "tenacity", what="prefbench.serve.Client", kind="class")
         import httpx
-
-        from prefbench.api import ON_ERROR, _check_choice
 
         self.url = url.rstrip("/")
         self.retries, self.backoff, self.max_backoff = int(retries), float(backoff), float(max_backoff)
@@ -191,7 +195,6 @@ class Client(ScoresAndRanks):
                     mode: str | None = None) -> list[RemoteScoredItem]:
         """Many prompts in one request: ``(prompt, images)`` pairs or ``{"prompt", "images"}``
         dicts. Every image gets a status and details; ``on_error`` as :meth:`score`."""
-        from prefbench.api import ON_ERROR, ScoringError, _check_choice, _unpack
 
         on_error = _check_choice("on_error", on_error or self.on_error, ON_ERROR)
         entries = []
@@ -217,12 +220,7 @@ class Client(ScoresAndRanks):
                                         a.get("mode", "anchor"))
                        for e, a in zip(chunk, answer["items"])]
         if on_error == "raise":
-            failed = [(n, k, s) for n, item in enumerate(scored) for k, s in enumerate(item.statuses) if s != "ok"]
-            if failed:
-                n, k, status = failed[0]
-                more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-                raise ScoringError(f"item {n} image {k}: {status}: {scored[n].errors[k]}{more}; pass on_error='nan' "
-                                   "to get NaN scores instead", scored)
+            raise_failures(scored)
         return scored
 
 
@@ -288,7 +286,6 @@ def flow_grpo_reward(server: str | Client, *, token: str | None = None, mode: st
 
         score_fns[name] = flow_grpo_reward("http://127.0.0.1:8000")
     """
-    from prefbench.api import ON_ERROR, ScoringError, _check_choice
 
     _check_choice("on_error", on_error, ON_ERROR)
     client = server if isinstance(server, Client) else Client(server, token=token, **client_options)
