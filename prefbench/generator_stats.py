@@ -24,7 +24,7 @@ import numpy as np
 from prefbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, _percentile
 
 if TYPE_CHECKING:
-    from prefbench.generators import Prompts, Scan
+    from prefbench.generator_inputs import Prompts, Scan
 
 CONFIDENCE = 0.95
 #: items (files, prompt ids) named per kind of problem in records and output; all are counted
