@@ -8,7 +8,9 @@ What ImageReward's ``test-benchmark.py`` and HPSv2's ``evaluate_benchmark`` do, 
 - ``--images DIR``: ``DIR/<generator>/<prompt_id>_<k>.<png|jpg|jpeg|webp>`` (:func:`scan_images`,
   in :mod:`prefbench.generator_inputs` with :func:`read_prompts`);
   files that do not fit, name an unknown prompt or resolve outside DIR are reported, never read;
-- every (generator, prompt) is one item, scored through :func:`prefbench.api.load_scorer`; rows
+- every (generator, prompt) is one item (a pairwise scorer scores a prompt's images of every
+  generator together, so that they share its anchor), scored through
+  :func:`prefbench.api.load_scorer`; rows
   go to ``samples.jsonl`` as they are scored, so a rerun scores only the items with a missing
   image; a finished run whose samples are untouched is answered from ``run.json``;
 - the statistics (:mod:`prefbench.generator_stats`) are per-generator means over prompts of each
