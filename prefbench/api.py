@@ -178,7 +178,8 @@ class RewardScorer(ScoresAndRanks):
             self._scorer.close()
         self._closed = True
 
-    def _setup(self) -> None:
+    def setup(self) -> None:
+        """Load the model now (the first scoring call does it otherwise); a closed scorer refuses."""
         if self._closed:
             raise UsageError(f"scorer {self.name!r} is closed")
         if not self._ready:
@@ -197,13 +198,12 @@ class RewardScorer(ScoresAndRanks):
         return out
 
     def identity(self) -> dict[str, Any]:
-        """What changes this scorer's scores (a run's config hash is built on it): name, options
-        without the transport ones (server URLs, timeouts), model, prompt-template hash, engine."""
-        transport = set(getattr(self._scorer, "transport_params", ()))
-        engine = self.spec.get("engine")
-        return {"scorer": self.name, "params": {k: v for k, v in self.spec["resolved"].items() if k not in transport},
-                "model": self.model, "prompt_template_hash": self._scorer.prompt_template_hash(),
-                **({"engine": engine} if engine not in (None, "transformers") else {}),
+        """What changes this scorer's scores (a generator run's config hash is built on it): what
+        :func:`prefbench.runner.scorer_identity` says of a run's scorer, plus a mode other than
+        the default anchor one."""
+        from prefbench.runner import scorer_identity
+
+        return {**scorer_identity(self.spec, self._scorer, self.model),
                 **({"mode": self.mode} if self.mode != "anchor" else {})}
 
     @property
@@ -212,7 +212,7 @@ class RewardScorer(ScoresAndRanks):
 
     def _check_mode(self, mode: str | None) -> str:
         mode = _check_choice("mode", mode or "anchor", MODES)
-        if mode == "round_robin" and not getattr(self._scorer, "anchor_pairwise", False):
+        if mode == "round_robin" and not self.pairwise:
             raise UsageError(f"mode 'round_robin' needs a pairwise scorer (anchor_pairwise); {self.name!r} scores "
                              "each image on its own")
         return mode
@@ -227,7 +227,7 @@ class RewardScorer(ScoresAndRanks):
         on_error = _check_choice("on_error", on_error or self.on_error, ON_ERROR)
         mode = self._check_mode(mode or self.mode)
         built = [make_item(*_unpack(entry, n)) for n, entry in enumerate(items)]
-        self._setup()
+        self.setup()
         if mode == "round_robin":
             scored = [self._round_robin(item, unreadable) for item, unreadable in built]
         else:

@@ -22,8 +22,6 @@ means; it never counts as a score of 0. See docs/generators.md.
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,13 +34,20 @@ from prefbench.generator_inputs import GenImage, Prompts, Scan, read_prompts, sc
 from prefbench.generator_stats import CONFIDENCE, KIND, flat_summary, format_text, summarize
 from prefbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from prefbench.provenance import git_commit, package_versions, portable_command, portable_path
+from prefbench.runner import (
+    _hash,
+    _refuse_symlinked_folders,
+    _slug,
+    previous_run,
+    run_folder_name,
+    samples_untouched,
+)
 from prefbench.store import (
     RUN_FILE,
     RUN_SCHEMA_VERSION,
     SAMPLES_FILE,
     RunLock,
     SampleWriter,
-    read_run,
     read_samples,
     samples_sha256,
     write_json_atomic,
@@ -146,17 +151,13 @@ def _identity(scorer, scan: Scan, prompts: Prompts) -> dict:
 
 
 def default_run_dir(cfg: GeneratorConfig, scorer, config_hash: str) -> Path:
-    from prefbench.runner import _slug
-
-    model = scorer.model.get("id")
-    name = scorer.spec["name"] + (f"-{_slug(Path(str(model)).name)}" if model else "") + f"-{config_hash[:8]}"
-    return Path(cfg.results_root) / f"generators-{_slug(Path(cfg.prompts).stem)}" / name
+    return (Path(cfg.results_root) / f"generators-{_slug(Path(cfg.prompts).stem)}"
+            / run_folder_name(scorer.name, scorer.model, config_hash))
 
 
 def bench_generators(cfg: GeneratorConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
     """Scan, score (resumably), compute the statistics and write ``run.json``; returns the record."""
     from prefbench.api import load_scorer
-    from prefbench.runner import _hash, _refuse_symlinked_folders
 
     # the scorer first (cheap: no weights until the first image): a mistyped name or option fails at once
     scorer = load_scorer(cfg.scorer, cfg.model, cfg.engine, seed=cfg.seed, on_error="nan", mode=cfg.mode,
@@ -181,36 +182,13 @@ def bench_generators(cfg: GeneratorConfig, log=lambda msg: print(msg, file=sys.s
         scorer.close()
 
 
-def _previous(run_dir: Path, config_hash: str) -> dict | None:
-    run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
-    if run_path.exists() or run_path.is_symlink():
-        prev = read_run(run_path)
-        if not isinstance(prev.get("schema_version"), int) or prev["schema_version"] > RUN_SCHEMA_VERSION:
-            raise UsageError(f"{run_path} has schema version {prev.get('schema_version')!r}, newer than this "
-                             f"prefbench writes ({RUN_SCHEMA_VERSION}); upgrade prefbench, or use another --out")
-        if prev.get("kind") != KIND or prev.get("config_hash") != config_hash:
-            raise UsageError(f"{run_dir} holds a different run (kind {prev.get('kind', 'scoring')!r}, config hash "
-                             f"{str(prev.get('config_hash'))[:8]} vs {config_hash[:8]}); use another --out or delete it")
-        return prev
-    if samples_path.is_symlink() or (samples_path.exists() and samples_path.stat().st_size):
-        raise UsageError(f"{run_dir} has samples but no run.json; use another --out or delete it")
-    return None
-
-
-def _untouched(prev: dict, samples_path: Path) -> bool:
-    st = os.lstat(samples_path) if samples_path.exists() or samples_path.is_symlink() else None
-    if not (st and stat.S_ISREG(st.st_mode) and prev.get("samples_bytes") == st.st_size):
-        return False
-    return prev.get("samples_sha256") == samples_sha256(samples_path)
-
-
 def _run_in(run_dir: Path, cfg: GeneratorConfig, scorer, prompts: Prompts, scan: Scan, identity: dict,
             config_hash: str, log) -> dict:
     run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
-    previous = _previous(run_dir, config_hash)
+    previous = previous_run(run_dir, config_hash, kind=KIND)
     stat_opts = {"bootstrap_resamples": cfg.bootstrap_resamples, "bootstrap_seed": cfg.seed, "confidence": CONFIDENCE}
     if (previous and previous.get("status") == "complete" and previous.get("stat_options") == stat_opts
-            and _untouched(previous, samples_path)):
+            and samples_untouched(previous, samples_path)):
         log(f"cached: {run_dir} is complete; nothing to score")
         previous["cached"] = True
         return previous

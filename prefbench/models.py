@@ -100,12 +100,9 @@ def _kind():
 
 def aliases() -> dict[str, ModelAlias]:
     """Every model alias by prefix, built-ins first (a plugin that is not a ModelAlias is skipped)."""
-    import importlib
+    from prefbench.registry import import_target
 
-    out = {}
-    for prefix, (target, _) in BUILTIN_ALIASES.items():
-        module, _, attr = target.partition(":")
-        out[prefix] = getattr(importlib.import_module(module), attr)
+    out = {prefix: import_target(target) for prefix, (target, _) in BUILTIN_ALIASES.items()}
     for prefix, (alias, _) in _kind().plugin_objects(ModelAlias).items():
         out.setdefault(prefix, alias)
     return out

@@ -51,6 +51,16 @@ EXTRA_HINTS: dict[str, str] = {
 }
 
 
+def import_target(target: str, default_attr: str | None = None) -> Any:
+    """The object a ``"module:attr"`` string names (``"module"`` alone: ``default_attr`` of it);
+    how every registry's lazy manifest entries are loaded."""
+    module, _, attr = target.partition(":")
+    attr = attr or default_attr
+    if not attr:
+        raise UsageError(f"{target!r} must be 'module:attribute'")
+    return getattr(importlib.import_module(module), attr)
+
+
 @dataclass(frozen=True)
 class ScorerEntry:
     name: str
@@ -73,8 +83,7 @@ class ScorerEntry:
         if missing:
             raise MissingExtraError(self.name, self.extra or self.name, ", ".join(missing), kind=kind,
                                     hint=EXTRA_HINTS.get(self.extra or ""))
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return import_target(self.target)
 
 
 #: the entry type of every registry (the name predates the engine registry)

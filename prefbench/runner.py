@@ -136,23 +136,30 @@ def model_record(scorer, aliased=None) -> dict:
     return info
 
 
-def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig, model_info: dict) -> dict:
-    # transport options (server URLs, concurrency, timeouts) change how scores are fetched, not
-    # what they are: a run resumes against another set of servers
+def scorer_identity(spec: dict, scorer, model_info: dict) -> dict:
+    """What of a built scorer changes its scores: name, options, model, prompt templates and the
+    engine unless it is the default transformers one (whose runs predate engines). Transport
+    options (server URLs, concurrency, timeouts) change how scores are fetched, not what they
+    are: a run resumes against another set of servers."""
     transport = set(getattr(scorer, "transport_params", ()))
     return {
         "scorer": spec["name"],
         "params": {k: v for k, v in spec["resolved"].items() if k not in transport},
         "model": model_info,
         "prompt_template_hash": scorer.prompt_template_hash(),
+        **({"engine": spec["engine"]} if spec.get("engine") not in (None, "transformers") else {}),
+    }
+
+
+def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig, model_info: dict) -> dict:
+    return {
+        **scorer_identity(spec, scorer, model_info),
         "dataset": split.dataset,
         "split": split.split,
         "dataset_hash": split.content_hash(),
         "limit": cfg.limit,
         # only when set, so that the hashes of runs made before the option existed still hold
         **({"allow_outside_data_dir": True} if cfg.allow_outside_data_dir else {}),
-        # the engine, unless it is the default transformers one (whose runs predate engines)
-        **({"engine": spec["engine"]} if spec.get("engine") not in (None, "transformers") else {}),
     }
 
 
@@ -179,10 +186,15 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def default_run_dir(cfg: RunConfig, spec: dict, model_info: dict, config_hash: str, split: Split) -> Path:
+def run_folder_name(scorer: str, model_info: dict, config_hash: str) -> str:
+    """``<scorer>[-<model's last path part>]-<config hash[:8]>``: a run folder's name."""
     model = model_info.get("id")
-    name = spec["name"] + (f"-{_slug(Path(str(model)).name)}" if model else "") + f"-{config_hash[:8]}"
-    return Path(cfg.results_root) / f"{split.dataset}-{split.split}" / name
+    return scorer + (f"-{_slug(Path(str(model)).name)}" if model else "") + f"-{config_hash[:8]}"
+
+
+def default_run_dir(cfg: RunConfig, spec: dict, model_info: dict, config_hash: str, split: Split) -> Path:
+    return Path(cfg.results_root) / f"{split.dataset}-{split.split}" / run_folder_name(spec["name"], model_info,
+                                                                                       config_hash)
 
 
 def _todo(split: Split, rows: dict) -> list[tuple[Any, list[int]]]:
@@ -346,34 +358,49 @@ def _refuse_symlinked_folders(run_dir: Path, inside: Path | None) -> None:
                              "(use a real folder, or --out)")
 
 
-def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict, split: Split, identity: dict,
-            config_hash: str, log) -> dict:
+def previous_run(run_dir: Path, config_hash: str, kind: str = "scoring") -> dict | None:
+    """The record a run folder already holds for this configuration (None: a new folder); a
+    UsageError for a record this prefbench cannot read, another configuration or kind of run, or
+    samples without a record."""
     run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
-    previous = None
     if run_path.exists() or run_path.is_symlink():
         previous = read_run(run_path)
         if not isinstance(previous.get("schema_version"), int) or previous["schema_version"] > RUN_SCHEMA_VERSION:
             raise UsageError(f"{run_path} has schema version {previous.get('schema_version')!r}, newer than this "
                              f"prefbench writes ({RUN_SCHEMA_VERSION}); upgrade prefbench, or use another --out")
-        if previous.get("config_hash") != config_hash:
+        held = previous.get("kind", "scoring")
+        if previous.get("config_hash") != config_hash or held != kind:
+            what = f"a {held} run" if held != kind else "a run"
             raise UsageError(
-                f"{run_dir} holds a run with a different configuration (config hash "
+                f"{run_dir} holds {what} with a different configuration (config hash "
                 f"{str(previous.get('config_hash'))[:8]} vs {config_hash[:8]}); use another --out or delete it"
             )
-    elif samples_path.is_symlink() or (samples_path.exists() and samples_path.stat().st_size):
+        return previous
+    if samples_path.is_symlink() or (samples_path.exists() and samples_path.stat().st_size):
         raise UsageError(f"{run_dir} has samples but no run.json; use another --out or delete it")
+    return None
 
+
+def samples_untouched(previous: dict, samples_path: Path) -> bool:
+    """Whether samples.jsonl is what ``previous`` recorded: its size, and (for records since it
+    exists) its content hash, so an edited file of the same length is recomputed, not answered
+    from the old record."""
+    st = os.lstat(samples_path) if samples_path.exists() or samples_path.is_symlink() else None
+    untouched = bool(st and stat.S_ISREG(st.st_mode) and previous.get("samples_bytes") == st.st_size)
+    if untouched and previous.get("samples_sha256"):
+        untouched = previous["samples_sha256"] == samples_sha256(samples_path)
+    return untouched
+
+
+def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict, split: Split, identity: dict,
+            config_hash: str, log) -> dict:
+    run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
+    previous = previous_run(run_dir, config_hash)
     metric_opts = {"convention": cfg.convention or split.convention, "tie_threshold": cfg.tie_threshold,
                    "bootstrap_resamples": cfg.bootstrap_resamples, "bootstrap_seed": cfg.bootstrap_seed}
     # Fast path: a finished run whose samples are untouched is answered from run.json.
     if previous and previous.get("status") == "complete" and previous.get("metric_options") == metric_opts:
-        st = os.lstat(samples_path) if samples_path.exists() or samples_path.is_symlink() else None
-        # the size, and (for runs recorded since it exists) the content hash: an edited samples
-        # file of the same length is recomputed, not answered from the old record
-        untouched = bool(st and stat.S_ISREG(st.st_mode) and previous.get("samples_bytes") == st.st_size)
-        if untouched and previous.get("samples_sha256"):
-            untouched = previous["samples_sha256"] == samples_sha256(samples_path)
-        if untouched:
+        if samples_untouched(previous, samples_path):
             log(f"cached: {run_dir} is complete; nothing to score")
             previous["cached"] = True
             return previous

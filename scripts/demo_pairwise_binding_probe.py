@@ -60,15 +60,16 @@ def main(argv=None) -> int:
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     from prefbench.data.demo import scene_pairs
-    from prefbench.demo_zoo import resolve_bundled
     from prefbench.demo_zoo.pretrain import _messages, make_example
+    from prefbench.models import resolve_model
     from prefbench.scorers.vlm.prompts import load_template
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", default="prefbench-demo/base")
     p.add_argument("--examples", type=int, default=25)
     a = p.parse_args(argv)
-    path = resolve_bundled(a.model) if a.model.startswith("prefbench-demo/") else a.model
+    aliased = resolve_model(a.model)  # prefbench-demo/<name> and other model aliases
+    path = aliased.path if aliased else a.model
     proc = AutoProcessor.from_pretrained(path)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path).eval()
     template = load_template("pairwise_v1")

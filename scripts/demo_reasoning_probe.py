@@ -55,11 +55,12 @@ def main(argv=None) -> int:
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     from prefbench.data import load_dataset
-    from prefbench.demo_zoo import resolve_bundled
     from prefbench.demo_zoo.pretrain import annotated, unmarked
+    from prefbench.models import resolve_model
     from prefbench.scorers.vlm.prompts import RatingScale, rating_messages
 
-    path = resolve_bundled(a.model) if a.model.startswith("prefbench-demo/") else a.model
+    aliased = resolve_model(a.model)  # prefbench-demo/<name> and other model aliases
+    path = aliased.path if aliased else a.model
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path).eval()
     processor = AutoProcessor.from_pretrained(path)
     items = load_dataset("demo", "test").items[: a.prompts]

@@ -95,10 +95,9 @@ class DatasetSpec:
 
     def loader(self) -> Callable:
         """The ``load(split=, data_dir=, with_images=)`` function ``module`` names."""
-        import importlib
+        from prefbench.registry import import_target
 
-        module, _, attr = self.module.partition(":")
-        return getattr(importlib.import_module(module), attr or "load")
+        return import_target(self.module, "load")
 
     def rating_reader(self) -> Callable:
         """The rating reader ``rating_rows`` names (a UsageError when it names none)."""
@@ -107,12 +106,11 @@ class DatasetSpec:
             raise UsageError(f"dataset {self.name!r} has no rating reader")
         if callable(hook):
             return hook
-        import importlib
+        from prefbench.registry import import_target
 
-        module, _, attr = hook.partition(":")
-        if not attr:
+        if ":" not in hook:
             raise UsageError(f"dataset {self.name!r}: rating_rows must be 'module:function', got {hook!r}")
-        return getattr(importlib.import_module(module), attr)
+        return import_target(hook)
 
 
 #: the name the spec had before plugins could provide one

@@ -90,6 +90,27 @@ def open_image_file(path: Path, root: Path | None = None):
     return os.fdopen(fd, "rb")
 
 
+def open_checked(fp: BinaryIO, name: str = "<image>", limit: int | None = None):
+    """``PIL.Image.open(fp)`` with only the header read, once its size is known to be within
+    ``limit`` pixels (default :func:`max_pixels`): an :class:`ImageError` for more, or for what
+    PIL calls a decompression bomb. Other PIL errors (not an image) propagate as they are."""
+    from PIL import Image
+
+    limit = max_pixels() if limit is None else limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: refused as a decompression bomb ({exc})") from None
+    width, height = img.size
+    if width * height > limit:
+        img.close()
+        raise ImageError(f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {limit} "
+                         "(possible decompression bomb; raise PREFBENCH_MAX_IMAGE_PIXELS to allow it)")
+    return img
+
+
 def decode_image(fp: BinaryIO, name: str = "<image>", limit: int | None = None):
     """Decode ``fp`` to an RGB ``PIL.Image``.
 
@@ -97,7 +118,6 @@ def decode_image(fp: BinaryIO, name: str = "<image>", limit: int | None = None):
     """
     from PIL import Image, UnidentifiedImageError
 
-    limit = max_pixels() if limit is None else limit
     start = fp.tell()
     fp.seek(0, os.SEEK_END)
     size = fp.tell() - start
@@ -105,15 +125,9 @@ def decode_image(fp: BinaryIO, name: str = "<image>", limit: int | None = None):
     if size == 0:
         raise ImageError(f"{name}: empty file (0 bytes)")
     try:
+        img = open_checked(fp, name, limit)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fp)
-            width, height = img.size
-            if width * height > limit:
-                raise ImageError(
-                    f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {limit} "
-                    "(possible decompression bomb; raise PREFBENCH_MAX_IMAGE_PIXELS to allow it)"
-                )
             img.load()
             return img.convert("RGB")
     except ImageError:

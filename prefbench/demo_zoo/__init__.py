@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prefbench.models import ModelAlias
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 #: ``--model prefbench-demo/<name>`` names a bundled checkpoint; run.json records that id
 BUNDLED_PREFIX = "prefbench-demo/"
@@ -24,37 +26,13 @@ BUNDLED = {
 }
 
 
-def _alias():
-    from prefbench.models import ModelAlias
-
-    return ModelAlias(BUNDLED_PREFIX.rstrip("/"), ASSETS, "the demo world's checkpoints, trained by prefbench",
-                      defaults=BUNDLED, default_datasets=("demo", None))
-
-
-def __getattr__(name: str):
-    # ALIAS is what the model-alias registry (prefbench.models) loads; built lazily so that this
-    # package imports nothing else
-    if name == "ALIAS":
-        return _alias()
-    raise AttributeError(name)
+#: the ``prefbench-demo`` model alias (:mod:`prefbench.models`): ids, the per-scorer defaults on the
+#: demo dataset (and in the API, ``rank`` and ``serve``), portable run records
+ALIAS = ModelAlias(BUNDLED_PREFIX.rstrip("/"), ASSETS, "the demo world's checkpoints, trained by prefbench",
+                   defaults=BUNDLED, default_datasets=("demo", None))
 
 
 def bundled_model(scorer: str) -> Path | None:
     """The shipped checkpoint for ``scorer`` or None when there is none (or it is not built)."""
-    name = BUNDLED.get(scorer)
-    if name is None:
-        return None
-    path = ASSETS / name
-    return path if (path / "config.json").is_file() else None
-
-
-def resolve_bundled(model_id: str) -> Path:
-    """``prefbench-demo/<name>`` -> the bundled checkpoint folder (a clear error if absent)."""
-    from prefbench.errors import UsageError
-
-    name = model_id[len(BUNDLED_PREFIX):]
-    path = ASSETS / name
-    if not (path / "config.json").is_file():
-        known = sorted(p.name for p in ASSETS.iterdir() if (p / "config.json").is_file()) if ASSETS.is_dir() else []
-        raise UsageError(f"no bundled checkpoint {model_id!r}; bundled: {', '.join(BUNDLED_PREFIX + k for k in known) or 'none'}")
-    return path
+    found = ALIAS.default(scorer, "demo")
+    return ALIAS.resolve(found) if found else None

@@ -15,7 +15,6 @@ import io
 import json
 import math
 import time
-import warnings
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -71,20 +70,15 @@ def _check_pixels(data: bytes, where: str, max_pixels: int) -> None:
     """Refuse an image whose header declares more than ``max_pixels`` before any pixel is
     decoded (a decompression bomb costs nothing). Bytes PIL cannot identify pass: the scorer
     reports them as that image's error."""
-    from PIL import Image
+    from prefbench.data.images import open_checked
+    from prefbench.errors import ImageError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:  # reads the header only
-                width, height = img.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ApiError(422, f"{where}: image too large ({exc}); the server's limit is {max_pixels} pixels") from None
+        open_checked(io.BytesIO(data), where, max_pixels).close()  # reads the header only
+    except ImageError as exc:
+        raise ApiError(422, f"{exc}; the server's limit is {max_pixels} pixels, send a smaller image") from None
     except Exception:  # noqa: BLE001 - not an image PIL knows: a per-image error, from the scorer
         return
-    if width * height > max_pixels:
-        raise ApiError(422, f"{where}: {width}x{height} = {width * height} pixels exceeds the server's limit of "
-                            f"{max_pixels} pixels (possible decompression bomb); send a smaller image")
 
 
 def parse_request(body: bytes, *, max_images: int, max_pixels: int, default_mode: str,

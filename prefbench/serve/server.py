@@ -68,7 +68,7 @@ def serve(scorer_name: str, model: str | None = None, engine: str | None = None,
     scorer = load_scorer(scorer_name, model, engine, seed=seed, mode=mode or "anchor", batch_size=batch_size,
                          on_error="nan", **(options or {}))
     try:
-        scorer._setup()  # load the weights now: the first request should not pay for it
+        scorer.setup()  # load the weights now: the first request should not pay for it
         app = create_app(scorer, token=token, mode=mode, **limits)
         sock = bind(host, port)
         bound_host, bound_port = sock.getsockname()[:2]
