@@ -2,8 +2,11 @@
 
 ``<data-dir>/<split>.json`` (the hub's ``train_list.json`` is accepted for ``train``): a list of
 ``{prompt_id, prompt, img_path, total_score, element_score: {element: 0/1}, type, ...}`` with
-``img_path`` relative to the data dir. ``total_score`` is the human score (1-5; a list of
-annotator scores is averaged). Images are grouped into one item per ``prompt_id`` (file order
+``img_path`` relative to the data dir. ``total_score`` is the human score (1-5) and each element
+label is 0-1; as published, ``train_list.json`` holds per-annotator lists for both, which are
+averaged as the authors' ``process/process_train.py`` does (the mean, rounded to 6 decimals), so an
+element two annotators split is 0.5 and counts as present (binarised at 0.5). Within a file, the
+total scores are all lists or all scalars, and so are the element labels. Images are grouped into one item per ``prompt_id`` (file order
 within it; ``image_index`` = that order), ranked by total score, with ``human`` and ``elements``
 kept for the pointwise conventions. The public test file withholds the scores: it loads, and a
 convention that needs them says so. The rating task of ``prefbench train`` rates each image by its
@@ -22,29 +25,64 @@ from prefbench.data.model import ImageRef, Item, Split
 from prefbench.errors import DataError, MissingDataError
 
 
-def _score(value, path, where) -> float | None:
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _annotators(value, path, where, what: str) -> float:
+    """An annotator list as the authors' ``process/process_train.py`` reads it: the mean, rounded
+    to 6 decimals (``round(np.mean(values), 6)``)."""
+    if not value or not all(_number(v) for v in value):
+        raise DataError(f"{where}: {what} list must hold numbers, got {value!r}"[:200], path)
+    return round(float(np.mean(value)), 6)
+
+
+class _Shape:
+    """One field's shape across the file (total scores, or element labels): per-annotator lists
+    (``train_list.json`` as published) or scalars (the converter's ``train.json``); a file whose
+    rows mix them is refused, naming the first row of each."""
+
+    def __init__(self, path):
+        self.path, self.seen = path, None
+
+    def check(self, value, where: str, what: str) -> None:
+        shape = "annotator lists" if isinstance(value, list) else "scalars"
+        if self.seen is None:
+            self.seen = (shape, where, what)
+        elif self.seen[0] != shape:
+            raise DataError(f"{where}: {what} is one of {shape}, but {self.seen[1]}'s {self.seen[2]} is one of "
+                            f"{self.seen[0]}; a file gives either annotator lists (train_list.json) or their "
+                            "means (train.json), not both", self.path)
+
+
+def _score(value, path, where, shape: _Shape) -> float | None:
     if value is None:
         return None
+    shape.check(value, where, "total_score")
     if isinstance(value, list):
-        if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            raise DataError(f"{where}: total_score list must hold numbers, got {value!r}"[:200], path)
-        value = float(np.mean(value))
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        value = _annotators(value, path, where, "total_score")
+    if not _number(value):
         raise DataError(f"{where}: total_score must be a number or a list of numbers, got {value!r}"[:200], path)
     if not 1 <= value <= 5:
         raise DataError(f"{where}: total_score {value} is outside 1-5", path)
     return float(value)
 
 
-def _elements(value, path, where) -> dict:
+def _elements(value, path, where, shape: _Shape) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise DataError(f"{where}: element_score must be an object {{element: 0/1}}", path)
+    out = {}
     for k, v in value.items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
-            raise DataError(f"{where}: element {k!r} label must be in [0, 1], got {v!r}", path)
-    return dict(value)
+        if v is not None:
+            shape.check(v, where, f"element {k!r}")
+            if isinstance(v, list):
+                v = _annotators(v, path, where, f"element {k!r}")
+            if not _number(v) or not 0 <= v <= 1:
+                raise DataError(f"{where}: element {k!r} label must be in [0, 1], got {v!r}"[:200], path)
+        out[k] = v
+    return out
 
 
 def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
@@ -57,6 +95,7 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
     if not isinstance(raw, list):
         raise DataError("expected a JSON list of images", path)
     groups: dict[str, dict] = {}
+    totals, labels = _Shape(path), _Shape(path)
     for pos, obj in enumerate(raw):
         where = f"row {pos}"
         if not isinstance(obj, dict):
@@ -66,8 +105,8 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
             raise DataError(f"{where}: prompt_id must be a string or an integer, got {pid!r}", path)
         g = groups.setdefault(str(pid), {"prompt": check_text(obj, "prompt", path, where), "rows": []})
         rel = check_text(obj, "img_path", path, where)
-        g["rows"].append((rel, _score(obj.get("total_score"), path, where),
-                          _elements(obj.get("element_score"), path, where), obj.get("type")))
+        g["rows"].append((rel, _score(obj.get("total_score"), path, where, totals),
+                          _elements(obj.get("element_score"), path, where, labels), obj.get("type")))
     items = []
     unlabelled = 0
     for pid, g in groups.items():

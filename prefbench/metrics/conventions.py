@@ -1,4 +1,5 @@
-"""The three official accuracy conventions, each reduced to per-prompt (numerator, denominator).
+"""The original official accuracy conventions (the 2025-26 ones are in ``pairs``, ``bestofn`` and
+``pointwise``), each reduced to per-prompt (numerator, denominator).
 
 Accuracy is ``sum(num) / sum(den)`` over prompts, so one function serves the point estimate
 and the cluster bootstrap (which resamples prompts). A missing score (NaN: the image failed or
@@ -9,9 +10,12 @@ replaced by a neutral value.
   ranks is one trial; correct iff the better-ranked image has the strictly higher score, so a
   model tie is wrong; human ties are skipped; pooled over all pairs. num = correct pairs,
   den = untied pairs.
-- ``hpdv2`` (HPSv2's ``inversion_score``): per prompt 1 - inversions / C(n, 2), where an
-  inversion is a pair the model orders strictly opposite to the humans; human-tied and
-  model-tied pairs are not inversions. Mean over prompts: num = that value, den = 1.
+- ``hpdv2`` (HPSv2's ``evaluate_rank``): the scores become a strict ranking, tied scores in
+  image-index order (``torch.argsort(-scores)``), then per prompt 1 - inversions / C(n, 2)
+  (``inversion_score``), where an inversion is a pair ranked opposite to the humans; human-tied
+  pairs are not inversions, and a model tie is one when the humans preferred the later image (so
+  a constant scorer gets about 0.5, not 1). Mean over prompts: num = that value, den = 1.
+  ``hpdv2_expected_ties`` counts a model tie as half an inversion instead.
 - ``pickapic`` (PickScore's evaluation): scores of the two images -> softmax probabilities;
   the prediction is a tie when ``|p0 - p1| <= tie_threshold``. Credit 1 when the prediction
   equals the label (a predicted tie on a tied label included), 0.5 when only one of label and
@@ -169,16 +173,32 @@ def imagereward_item(ranks: np.ndarray, scores: np.ndarray) -> tuple[float, floa
     return float(correct.sum()), float(len(i))
 
 
-def hpdv2_item(ranks: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+def hpdv2_item(ranks: np.ndarray, scores: np.ndarray, model_ties: str = "index") -> tuple[float, float]:
+    """HPSv2's inversion score of one prompt: 1 - inversions / C(n, 2).
+
+    ``model_ties="index"`` (the official rule): the scores become a strict ranking first, tied
+    scores ordered by image index (``evaluate_rank``'s ``torch.argsort(-scores)``, a stable sort on
+    CPU for the items of up to 16 images it sorts), so of two tied images the earlier one is the
+    model's better, and the pair is an inversion when the humans ranked the later one higher.
+    ``model_ties="expected"``: the expectation over random orders of tied images (a model-tied,
+    human-untied pair counts half an inversion). Human-tied pairs are never inversions; a missing
+    score (NaN) makes every human-untied pair it is in an inversion (prefbench's rule: the official
+    code has no missing scores)."""
     n = len(ranks)
     if n < 2:
         return 1.0, 1.0
-    i, j = _pairs(n)
+    i, j = _pairs(n)  # i < j
     dr = ranks[i] - ranks[j]
     ds = scores[i] - scores[j]
-    inversions = ((dr < 0) & (ds < 0)) | ((dr > 0) & (ds > 0))
-    # a missing score breaks any pair the humans did not tie
-    inversions |= np.isnan(ds) & (dr != 0)
+    tied = ds == 0
+    inversions = (((dr < 0) & (ds < 0)) | ((dr > 0) & (ds > 0))).astype(float)
+    if model_ties == "index":
+        inversions += tied & (dr > 0)  # i is ranked above j: wrong when the humans put j first
+    elif model_ties == "expected":
+        inversions += 0.5 * (tied & (dr != 0))
+    else:
+        raise ValueError(f"model_ties must be 'index' or 'expected', got {model_ties!r}")
+    inversions[np.isnan(ds) & (dr != 0)] = 1.0
     return 1.0 - inversions.sum() / (n * (n - 1) / 2), 1.0
 
 
@@ -208,6 +228,11 @@ def _hpdv2(r, s, label_0, tie_threshold):
     return num, den, len(r) * (len(r) - 1) // 2
 
 
+def _hpdv2_expected(r, s, label_0, tie_threshold):
+    num, den = hpdv2_item(r, s, model_ties="expected")
+    return num, den, len(r) * (len(r) - 1) // 2
+
+
 def _pickapic(r, s, label_0, tie_threshold):
     lab = label_0 if label_0 is not None else _label_from_ranks(r)
     num, den = pickapic_item(lab, s, tie_threshold)
@@ -217,7 +242,10 @@ def _pickapic(r, s, label_0, tie_threshold):
 BUILTIN: dict[str, Convention] = {c.name: c for c in [
     Convention("imagereward", "ImageReward's test script: pooled pair accuracy, human ties skipped, model ties wrong",
                _imagereward),
-    Convention("hpdv2", "HPSv2's inversion score: mean over prompts of 1 - inversions / C(n, 2)", _hpdv2),
+    Convention("hpdv2", "HPSv2's inversion score: mean over prompts of 1 - inversions / C(n, 2), model ties "
+               "broken by image index as evaluate_rank's argsort does", _hpdv2),
+    Convention("hpdv2_expected_ties", "HPSv2's inversion score with a model tie counted as half an inversion "
+               "(the expectation over random tie orders; not the official rule)", _hpdv2_expected),
     Convention("pickapic", "PickScore's evaluation: softmax of the pair, tie when |p0 - p1| <= tie_threshold, "
                "half credit for a tie on one side", _pickapic, n_images=2, options=("tie_threshold",)),
 ]}
@@ -327,14 +355,23 @@ def _label_from_ranks(r: np.ndarray) -> float:
     return 0.5 if r[0] == r[1] else (1.0 if r[0] < r[1] else 0.0)
 
 
+#: PickScore's threshold grid (yuvalkirstain/PickScore ``trainer/scripts/eval_preference_predictor.py``,
+#: ``main``): 0, 0.1, ..., 1
+PICKSCORE_GRID = tuple(k / 10 for k in range(11))
+#: a finer grid, offered as an option (not the official one)
+FINE_GRID = tuple(k / 100 for k in range(101))
+
+
 def tune_tie_threshold(
     item_ids, ranks, scores, label_0=None, grid: Sequence[float] | None = None
 ) -> tuple[float, float]:
     """The tie threshold that maximises pickapic accuracy (tune it on ``validation_unique``).
 
-    Returns ``(threshold, accuracy)``; the smallest threshold wins among equals.
+    ``grid`` defaults to PickScore's own (:data:`PICKSCORE_GRID`); :data:`FINE_GRID` searches
+    steps of 0.01. Returns ``(threshold, accuracy)``; the smallest threshold wins among equals,
+    as ``np.argmax`` picks in PickScore's script.
     """
-    grid = np.round(np.linspace(0.0, 1.0, 101), 4) if grid is None else grid
+    grid = PICKSCORE_GRID if grid is None else grid
     best = (0.0, -1.0)
     for t in grid:
         acc = per_prompt("pickapic", item_ids, ranks, scores, label_0, float(t)).accuracy

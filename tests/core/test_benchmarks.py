@@ -95,3 +95,29 @@ def test_verdict_file_that_does_not_match_the_split(tmp_path):
     v.write_text(json.dumps({"prompt_id": "0", "verdict": "[[A>B]]"}) + "\n")
     with pytest.raises(DataError, match="3 vote"):
         evaluate_file("genai_bench", None, None, tmp_path, "genai_judge", verdicts_path=v)
+
+
+def _evalmuse_rows(total, element):
+    return [{"prompt_id": "1", "prompt": "a cat", "img_path": f"i{k}.png", "type": "real",
+             "total_score": total(k), "element_score": {"cat (animal)": element(k)}} for k in range(3)]
+
+
+def test_evalmuse_annotator_lists_are_averaged_as_the_authors_converter_does(tmp_path):
+    # train_list.json as published: lists for the total score and every element
+    (tmp_path / "train_list.json").write_text(json.dumps(
+        _evalmuse_rows(lambda k: [1, 2, 2 + k], lambda k: [1, 0] if k == 0 else [1, 1, k % 2])))
+    item = load_dataset("evalmuse", "train", tmp_path, with_images=False).items[0]
+    assert item.human == pytest.approx([round(5 / 3, 6), 2.0, round(7 / 3, 6)], abs=0)
+    assert [e["cat (animal)"] for e in item.elements] == [0.5, 1.0, round(2 / 3, 6)]
+    # the converter's train.json: scalars load as they are
+    (tmp_path / "train.json").write_text(json.dumps(_evalmuse_rows(lambda k: 1.5 + k, lambda k: k % 2)))
+    item = load_dataset("evalmuse", "train", tmp_path, with_images=False).items[0]
+    assert item.human == [1.5, 2.5, 3.5] and [e["cat (animal)"] for e in item.elements] == [0, 1, 0]
+    # a file mixing the two shapes for one field: a clear error naming both rows
+    (tmp_path / "train.json").write_text(json.dumps(
+        _evalmuse_rows(lambda k: 3, lambda k: [1, 0] if k == 2 else 1)))
+    with pytest.raises(DataError, match=r"row 2: element 'cat \(animal\)' is one of annotator lists, but row 0"):
+        load_dataset("evalmuse", "train", tmp_path, with_images=False)
+    (tmp_path / "train.json").write_text(json.dumps(_evalmuse_rows(lambda k: [3, 4] if k else 3, lambda k: 1)))
+    with pytest.raises(DataError, match="row 1: total_score is one of annotator lists"):
+        load_dataset("evalmuse", "train", tmp_path, with_images=False)

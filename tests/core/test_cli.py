@@ -1,4 +1,4 @@
-"""The CLI contract: --help/list stay light, evaluate reproduces the official script, bad input exits 2."""
+"""The CLI contract: --help/list stay light, evaluate scores a file through the official conventions, bad input exits 2."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from prefbench.metrics import per_prompt
 from tests.fixtures.cli import needs_extra, run_cli
-from tests.fixtures.official import official_hpdv2, official_imagereward
 
 HEAVY = ("torch", "transformers", "openai", "trl", "scipy")
 
@@ -45,7 +45,7 @@ def _write_scores(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def test_evaluate_reproduces_the_official_imagereward_accuracy(tmp_path, ir_annotation):
+def test_evaluate_on_the_real_imagereward_annotation(tmp_path, ir_annotation):
     (tmp_path / "test.json").write_bytes(ir_annotation.read_bytes())  # annotation only: no images needed
     items = json.loads(ir_annotation.read_text())
     rng = np.random.default_rng(11)
@@ -58,14 +58,15 @@ def test_evaluate_reproduces_the_official_imagereward_accuracy(tmp_path, ir_anno
                     "--json"])
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    acc, total = official_imagereward([it["ranking"] for it in items], scores)
-    assert out["accuracy"] == acc and out["n_pairs"] == total == 6399 and out["n_prompts"] == 466
-    assert out["ci_low"] < acc < out["ci_high"]
-    # the hpdv2 convention over the same file matches HPSv2's loop
+    # the rule itself is golden-tested against ImageReward's test.py (tests/core/test_golden.py):
+    # here the CLI's file path gives the convention's number on the real annotation
+    direct = per_prompt("imagereward", [it["id"] for it in items], [it["ranking"] for it in items], scores)
+    assert out["accuracy"] == direct.accuracy and out["n_pairs"] == direct.n_pairs == 6399 and out["n_prompts"] == 466
+    assert out["ci_low"] < direct.accuracy < out["ci_high"]
     proc = run_cli(["evaluate", "--dataset", "imagereward", "--data-dir", tmp_path, "--scores", tmp_path / "s.jsonl",
                     "--convention", "hpdv2", "--json"])
     assert json.loads(proc.stdout)["accuracy"] == pytest.approx(
-        official_hpdv2([it["ranking"] for it in items], scores), abs=1e-12)
+        per_prompt("hpdv2", [it["id"] for it in items], [it["ranking"] for it in items], scores).accuracy, abs=1e-12)
 
 
 @pytest.fixture
@@ -84,6 +85,22 @@ def test_evaluate_hpdv2_positions_as_ids(tiny_hpdv2):
                       {"prompt_id": "1", "image_index": 1, "score": 1}])
     out = json.loads(run_cli(["evaluate", "--dataset", "hpdv2", "--data-dir", tiny_hpdv2, "--scores", s, "--json"]).stdout)
     assert out["accuracy"] == pytest.approx(((1 - 1 / 3) + 1) / 2)
+
+
+def test_evaluate_hpdv2_constant_scores_give_about_a_half(tmp_path):
+    # HPSv2's evaluate_rank orders tied scores by image index: a constant scorer is not rewarded
+    rng = np.random.default_rng(3)
+    rows = [{"prompt": f"p{k}", "image_path": [f"{k}_{j}.png" for j in range(9)],
+             "rank": [int(x) + 1 for x in rng.permutation(9)]} for k in range(200)]
+    (tmp_path / "test.json").write_text(json.dumps(rows))
+    _write_scores(tmp_path / "s.jsonl", [{"prompt_id": str(k), "image_index": j, "score": 0.7}
+                                         for k in range(200) for j in range(9)])
+    out = json.loads(run_cli(["evaluate", "--dataset", "hpdv2", "--data-dir", tmp_path, "--scores",
+                              tmp_path / "s.jsonl", "--json"]).stdout)
+    assert 0.45 < out["accuracy"] < 0.55
+    out = json.loads(run_cli(["evaluate", "--dataset", "hpdv2", "--data-dir", tmp_path, "--scores",
+                              tmp_path / "s.jsonl", "--convention", "hpdv2_expected_ties", "--json"]).stdout)
+    assert out["accuracy"] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(
