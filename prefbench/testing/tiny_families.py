@@ -33,6 +33,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from prefbench.testing import chat_templates
 from prefbench.testing.tiny_vlm import (
     PRETOKENIZE_REGEX,
     QWEN_SPECIAL_TOKENS,
@@ -189,90 +190,10 @@ def _trl_template(name: str) -> str:
     return (files("trl") / "chat_templates" / f"{name}.jinja").read_text()
 
 
-#: llava-hf/llava-onevision-qwen2-*-ov-hf (transformers' conversion script): all images of a turn
-#: first, then its text
-LLAVA_ONEVISION_TEMPLATE = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}"
-    "{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
-    "{{ '<image>\n' }}{% endfor %}"
-    "{# Render all video then #}{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}"
-    "{{ '<video>\n' }}{% endfor %}"
-    "{# Render all text next #}{% if message['role'] != 'assistant' %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] }}{% endfor %}"
-    "{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
-    "{% generation %}{{ content['text'] }}{% endgeneration %}{% endfor %}{% endif %}"
-    "{{'<|im_end|>' + '\n'}}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-#: OpenGVLab/InternVL3-*-hf: ChatML, ``<IMG_CONTEXT>`` + newline per image, no default system turn
-INTERNVL_TEMPLATE = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' %}{{ '<IMG_CONTEXT>\n' }}"
-    "{% elif content['type'] == 'video' %}{{ '<video>\n' }}"
-    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}{{'<|im_end|>\n'}}{% endfor %}"
-    "{% if add_generation_prompt %}{{'<|im_start|>assistant\n' }}{% endif %}"
-)
-
-#: mistralai/Mistral-Small-3.1-24B-Instruct-2503: a default system prompt (with today's date) when
-#: the conversation has none; a system turn's content must be a list of parts
-MISTRAL3_TEMPLATE = (
-    "{%- set today = strftime_now(\"%Y-%m-%d\") %}\n"
-    "{%- set default_system_message = \"You are Mistral Small 3, a Large Language Model (LLM) created by Mistral AI, "
-    "a French startup headquartered in Paris.\\nYour knowledge base was last updated on 2023-10-01. The current date "
-    "is \" + today + \".\\n\\nWhen you're not sure about some information, you say that you don't have the "
-    "information and don't make up anything.\\nIf the user's question is not clear, ambiguous, or does not provide "
-    "enough context for you to accurately answer the question, you do not try to answer it right away and you rather "
-    "ask the user to clarify their request (e.g. \\\"What are some good restaurants around me?\\\" => \\\"Where are "
-    "you?\\\" or \\\"When is the next flight to Tokyo\\\" => \\\"Where do you travel from?\\\")\" %}\n\n"
-    "{{- bos_token }}\n\n"
-    "{%- if messages[0]['role'] == 'system' %}\n"
-    "    {%- if messages[0] is string %}\n"
-    "        {%- set system_message = messages[0]['content'] %}\n"
-    "        {%- set loop_messages = messages[1:] %}\n"
-    "    {%- else %} \n"
-    "        {%- set system_message = messages[0]['content'][0]['text'] %}\n"
-    "        {%- set loop_messages = messages[1:] %}\n"
-    "    {%- endif %}\n"
-    "{%- else %}\n"
-    "    {%- set system_message = default_system_message %}\n"
-    "    {%- set loop_messages = messages %}\n"
-    "{%- endif %}\n"
-    "{{- '[SYSTEM_PROMPT]' + system_message + '[/SYSTEM_PROMPT]' }}\n\n"
-    "{%- for message in loop_messages %}\n"
-    "    {%- if message['role'] == 'user' %}\n"
-    "            {%- if message['content'] is string %}\n"
-    "            {{- '[INST]' + message['content'] + '[/INST]' }}\n"
-    "            {%- else %}\n"
-    "                    {{- '[INST]' }}\n"
-    "                    {%- for block in message['content'] %}\n"
-    "                            {%- if block['type'] == 'text' %}\n"
-    "                                    {{- block['text'] }}\n"
-    "                            {%- elif block['type'] == 'image' or block['type'] == 'image_url' %}\n"
-    "                                    {{- '[IMG]' }}\n"
-    "                                {%- else %}\n"
-    "                                    {{- raise_exception('Only text and image blocks are supported in message "
-    "content!') }}\n"
-    "                                {%- endif %}\n"
-    "                        {%- endfor %}\n"
-    "                    {{- '[/INST]' }}\n"
-    "                {%- endif %}\n"
-    "    {%- elif message['role'] == 'system' %}\n"
-    "        {{- '[SYSTEM_PROMPT]' + message['content'] + '[/SYSTEM_PROMPT]' }}\n"
-    "    {%- elif message['role'] == 'assistant' %}\n"
-    "        {%- if message['content'] is string %}\n"
-    "            {{- message['content'] + eos_token }}\n"
-    "        {%- else %}\n"
-    "            {{- message['content'][0]['text'] + eos_token }}\n"
-    "        {%- endif %}\n"
-    "    {%- else %}\n"
-    "        {{- raise_exception('Only user, system and assistant roles are supported!') }}\n"
-    "    {%- endif %}\n"
-    "{%- endfor %}"
-)
+# the project's own templates for the families whose checkpoints TRL ships no template for
+LLAVA_ONEVISION_TEMPLATE = chat_templates.LLAVA_ONEVISION
+INTERNVL_TEMPLATE = chat_templates.INTERNVL
+MISTRAL3_TEMPLATE = chat_templates.MISTRAL3
 
 
 # -- shared finishing ----------------------------------------------------------------------------

@@ -130,10 +130,10 @@ def build_tokenizer(vocab_size: int = VOCAB_SIZE):
 
 
 def chat_template() -> str:
-    """Qwen2.5-VL's chat template (TRL ships a copy)."""
-    from importlib.resources import files
+    """The Qwen2.5-VL chat layout, in prefbench's own template (:data:`chat_templates.QWEN2_VL`)."""
+    from prefbench.testing.chat_templates import QWEN2_VL
 
-    return (files("trl") / "chat_templates" / "qwen2_5_vl.jinja").read_text()
+    return QWEN2_VL
 
 
 def new_model_and_processor(text_config: dict, vision_config: dict, seed: int, arch: str = "qwen2_5_vl",
