@@ -24,6 +24,7 @@ EPILOG = """commands:
   prefbench download genai_rank --data-dir D           fetch a dataset split's files from the hub, unpack, check
   prefbench doctor                                     Python, torch/CUDA, extras, optional envs, disk, memory
   prefbench serve --scorer clip --port 8000            a reward server (POST /v1/score); docs/serve.md
+  prefbench reproduce --list                           the field's published tables; `reproduce NAME` runs one
 
 Exit codes: 0 ok, 1 failure, 2 bad input (the message names the file and line)."""
 
@@ -290,6 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=commands.cmd_download)
+
+    p = sub.add_parser("reproduce", help="the field's published tables as acceptance tests: run their rows, print "
+                                         "published vs measured (95%% CI) with a verdict per row")
+    p.add_argument("tables", nargs="*", metavar="TABLE", help="a shipped table's name (see --list) or a table file")
+    p.add_argument("--list", action="store_true", help="list the shipped tables with their sources")
+    p.add_argument("--all", action="store_true", help="every shipped table")
+    p.add_argument("--only", metavar="ROW", help="one row of the table, by name")
+    p.add_argument("--model", help="with --only: run that row on this model (a folder or hub id) instead")
+    p.add_argument("--data-dir", help="the table's dataset folder (as prefbench run --data-dir)")
+    p.add_argument("--results", default="results", help="runs and verdicts go here (default: results)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a row that ran did not reproduce")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
+    p.set_defaults(func=commands.cmd_reproduce)
     return parser
 
 

@@ -398,3 +398,9 @@ def cmd_serve(args) -> int:
         request_timeout_s=args.timeout, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_images=args.max_images, max_pixels=args.max_pixels, max_queue=args.max_queue,
     )
+
+
+def cmd_reproduce(args) -> int:
+    from prefbench.reproduce.command import cmd_reproduce as reproduce
+
+    return reproduce(args)

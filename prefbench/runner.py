@@ -392,6 +392,10 @@ def samples_untouched(previous: dict, samples_path: Path) -> bool:
     return untouched
 
 
+def _record_dir(run_dir: Path) -> str:
+    return portable_path(run_dir.absolute()) if run_dir.is_absolute() else str(run_dir)
+
+
 def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict, split: Split, identity: dict,
             config_hash: str, log) -> dict:
     run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
@@ -403,6 +407,8 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
         if samples_untouched(previous, samples_path):
             log(f"cached: {run_dir} is complete; nothing to score")
             previous["cached"] = True
+            # where the folder is now (the stored record says where it was made: results move)
+            previous["run_dir"] = _record_dir(run_dir)
             return previous
 
     rows = read_samples(samples_path, log=log)
@@ -411,7 +417,7 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
     record: dict[str, Any] = {
         "schema_version": RUN_SCHEMA_VERSION,
         "status": "running",
-        "run_dir": portable_path(run_dir.absolute()) if run_dir.is_absolute() else str(run_dir),
+        "run_dir": _record_dir(run_dir),
         "config_hash": config_hash,
         "created": created,
         "scorer": spec,

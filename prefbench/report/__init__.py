@@ -23,6 +23,9 @@ def write_report(results: str | Path = "results", out: str | Path | None = None,
     _, runs = find_runs(results)
     board = build_leaderboard(runs, n_resamples)
     board.generators = find_generator_runs(results)
+    from prefbench.report.reproduce import find_tables
+
+    board.tables = find_tables(results)
     out_dir = Path(out) if out is not None else Path(results)
     out_dir.mkdir(parents=True, exist_ok=True)
     md, html = out_dir / "leaderboard.md", out_dir / "leaderboard.html"

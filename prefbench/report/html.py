@@ -128,6 +128,8 @@ def render_html(board: Leaderboard, n_items: int = 30) -> str:
                   for g in board.groups)
     toc += "".join(f'<li><a href="#{escape(r.anchor)}">{escape(r.title)}</a> (generator benchmark)</li>'
                    for r in board.generators)
+    toc += "".join(f'<li><a href="#reproduce-{escape(t["table"])}">{escape(t["table"])}</a> (published vs measured)'
+                   "</li>" for t in board.tables)
     body = [f"<h1>prefbench leaderboard</h1><p>{runs_count(board)}. Accuracy follows each split's official "
             "convention; 95% CIs are cluster bootstraps over prompts; comparisons are paired bootstraps "
             f"({board.n_resamples} resamples, seed 0). {escape(LEGEND)}</p><ul class=\"toc\">{toc}</ul>"]
@@ -143,6 +145,10 @@ def render_html(board: Leaderboard, n_items: int = 30) -> str:
         from prefbench.report.generators import html_section
 
         body.append(html_section(board.generators))
+    if board.tables:
+        from prefbench.report.reproduce import html_section as reproduce_section
+
+        body.append(reproduce_section(board.tables))
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -168,4 +168,7 @@ def render_markdown(board: Leaderboard) -> str:
     from prefbench.report.generators import markdown_section
 
     lines += markdown_section(board.generators)
+    from prefbench.report.reproduce import markdown_section as reproduce_section
+
+    lines += reproduce_section(board.tables)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -260,6 +260,8 @@ class Leaderboard:
     n_resamples: int
     #: generator-benchmark runs (report/generators.py), shown in their own section
     generators: list = field(default_factory=list)
+    #: published tables with their verdicts (``prefbench reproduce``; report/reproduce.py)
+    tables: list = field(default_factory=list)
 
 
 def unpaired_reason(a: RunView, b: RunView) -> str | None:
