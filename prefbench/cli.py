@@ -81,10 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="score a split with a scorer; resumable; writes a run folder")
     p.add_argument("--scorer", help="scorer name (see `prefbench list`); omitted: every bundled demo scorer "
-                   "on the demo test split, printed as a leaderboard")
+                   "on the demo test split, printed as a leaderboard; a,b (and lists in --dataset, --split): "
+                   "every combination, one run each")
     p.add_argument("--model", help="model path or id for scorers that load one")
-    p.add_argument("--dataset", default="demo", help="dataset name (default: demo)")
-    p.add_argument("--split", help="split (default: the dataset's test split)")
+    p.add_argument("--dataset", default="demo", help="dataset name, or names a,b (default: demo)")
+    p.add_argument("--split", help="split, or splits a,b (default: the dataset's test split)")
     p.add_argument("--data-dir", help="folder holding the dataset's files")
     _add_outside_option(p)
     p.add_argument("--limit", type=_positive_int, help="score only the first N items")

@@ -170,6 +170,14 @@ def cmd_run(args) -> int:
         else:
             print(leaderboard_text(rows))
         return 0
+    from prefbench.matrix import is_matrix
+
+    if is_matrix(args.scorer, args.dataset, args.split):  # every combination, one ordinary run each
+        from prefbench.matrix import leaderboard_text, run_matrix, split_list
+
+        rows = run_matrix(cfg, split_list(args.scorer), split_list(args.dataset), split_list(args.split))
+        _print_json(_clean(rows)) if args.json else print(leaderboard_text(rows))
+        return 1 if any("failed" in r for r in rows) else 0
     record = run(cfg)
     if args.json:
         _print_json(_clean(flat_summary(record)))
