@@ -25,6 +25,7 @@ EPILOG = """commands:
   prefbench doctor                                     Python, torch/CUDA, extras, optional envs, disk, memory
   prefbench serve --scorer clip --port 8000            a reward server (POST /v1/score); docs/serve.md
   prefbench reproduce --list                           the field's published tables; `reproduce NAME` runs one
+  prefbench run ... --shard 0/3 ; prefbench merge SHARDS...   a run in shards (Slurm arrays), joined into one
 
 Exit codes: 0 ok, 1 failure, 2 bad input (the message names the file and line)."""
 
@@ -107,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--engine openai: environment variable holding the API key (default OPENAI_API_KEY)")
     p.add_argument("--wait", action="store_true",
                    help="if another prefbench process is writing the same run folder, wait for it (default: exit 2)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="score only shard I (from 0) of a deterministic N-way partition of the items, into a shard "
+                        "folder of its own; `prefbench merge` joins the N shards into one run (docs/scale.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     _add_metric_options(p)
@@ -306,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     p.set_defaults(func=commands.cmd_reproduce)
+
+    p = sub.add_parser("merge", help="join the shard folders of `prefbench run --shard I/N` into one run folder, "
+                                     "checking one config hash and that every item is in exactly one shard")
+    p.add_argument("shards", nargs="+", metavar="SHARD_DIR", help="the N shard folders")
+    p.add_argument("--into", metavar="RUN", help="the merged run folder (default: where a single-process run of the "
+                                                 "same configuration goes, under --results)")
+    p.add_argument("--results", default="results", help="root for the default run folder (default: results)")
+    p.add_argument("--data-dir", help="the dataset's folder, if not where the shards read it")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.set_defaults(func=commands.cmd_merge)
     return parser
 
 

@@ -157,6 +157,16 @@ def cmd_run(args) -> int:
         engine=args.engine, base_urls=args.base_url, api_key_env=args.api_key_env,
         allow_outside_data_dir=args.allow_outside_data_dir, wait=args.wait,
     )
+    if args.shard is not None:
+        from prefbench.shards import parse_shard
+
+        cfg.shard = parse_shard(args.shard)
+        from prefbench.matrix import is_matrix
+
+        if args.scorer is None or is_matrix(args.scorer, args.dataset, args.split):
+            from prefbench.errors import UsageError
+
+            raise UsageError("--shard splits one run: give one --scorer, --dataset and --split")
     if args.scorer is None:
         from prefbench.demo_zoo.suite import leaderboard_text, run_suite
 
@@ -412,3 +422,15 @@ def cmd_reproduce(args) -> int:
     from prefbench.reproduce.command import cmd_reproduce as reproduce
 
     return reproduce(args)
+
+
+def cmd_merge(args) -> int:
+    from prefbench.runner import flat_summary
+    from prefbench.shards import merge
+
+    record = merge(args.shards, args.into, args.results, args.data_dir)
+    if args.json:
+        _print_json(_clean(flat_summary(record)))
+    else:
+        print(_run_text(record))
+    return 0

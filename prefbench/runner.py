@@ -81,6 +81,9 @@ class RunConfig:
     allow_outside_data_dir: bool = False
     #: another process writing the same run folder: wait for it (default: refuse, exit 2)
     wait: bool = False
+    #: (I, N): score only shard I of a deterministic N-way partition of the items, into a shard
+    #: folder of its own that ``prefbench merge`` joins with the others (prefbench.shards)
+    shard: tuple[int, int] | None = None
 
 
 def _slug(text: str) -> str:
@@ -161,6 +164,11 @@ def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig, model_info
         # only when set, so that the hashes of runs made before the option existed still hold
         **({"allow_outside_data_dir": True} if cfg.allow_outside_data_dir else {}),
     }
+
+
+def config_hash_of(spec: dict, scorer, split: Split, cfg: RunConfig, model_info: dict) -> str:
+    """The config hash a run of this configuration has (a shard's is its whole run's)."""
+    return _hash(config_identity(spec, scorer, split, cfg, model_info))
 
 
 def dataset_provenance(split: Split) -> dict:
@@ -324,8 +332,11 @@ def check_convention_fits(name: str, split: Split) -> None:
         raise UsageError(f"{where}: it needs {rule.n_images} images per item, the split has {sorted(sizes)}")
 
 
-def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
-    """Score, store and summarise; returns the run record (also written to run.json)."""
+def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr), seed_rows: list[dict] | None = None) -> dict:
+    """Score, store and summarise; returns the run record (also written to run.json).
+
+    ``seed_rows``: sample rows scored elsewhere (the shards ``prefbench merge`` joins), written to
+    a new run folder before anything is scored, so that only what they lack is scored."""
     # the scorer first: a mistyped name or option fails before a dataset is read (or generated)
     if cfg.convention:  # a wrong name fails here, before anything is scored
         from prefbench.metrics import lookup_convention
@@ -336,12 +347,19 @@ def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
                          allow_outside_data_dir=cfg.allow_outside_data_dir)
     check_convention_fits(cfg.convention or split.convention, split)
     identity = config_identity(spec, scorer, split, cfg, model_info)
-    config_hash = _hash(identity)
+    config_hash = _hash(identity)  # a shard's is the whole run's: merge checks they agree (config_hash_of)
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, spec, model_info, config_hash, split)
+    work = split
+    if cfg.shard is not None:
+        from prefbench.shards import shard_folder, shard_split
+
+        work = shard_split(split, *cfg.shard)
+        run_dir = run_dir if cfg.out else shard_folder(run_dir, *cfg.shard)
     _refuse_symlinked_folders(run_dir, inside=None if cfg.out else Path(cfg.results_root))
     lock = RunLock(run_dir).acquire(wait=cfg.wait, log=log)  # one writer per run folder
     try:
-        return _run_in(run_dir, cfg, scorer, spec, model_info, split, identity, config_hash, log)
+        return _run_in(run_dir, cfg, scorer, spec, model_info, work, identity, config_hash, log,
+                       seed_rows=seed_rows)
     finally:
         lock.release()
 
@@ -397,9 +415,14 @@ def _record_dir(run_dir: Path) -> str:
 
 
 def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict, split: Split, identity: dict,
-            config_hash: str, log) -> dict:
+            config_hash: str, log, seed_rows: list[dict] | None = None) -> dict:
     run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
-    previous = previous_run(run_dir, config_hash)
+    kind = "shard" if cfg.shard is not None else "scoring"
+    previous = previous_run(run_dir, config_hash, kind=kind)
+    if previous and cfg.shard is not None:
+        from prefbench.shards import check_same_shard
+
+        check_same_shard(previous, cfg, run_dir)
     metric_opts = {"convention": cfg.convention or split.convention, "tie_threshold": cfg.tie_threshold,
                    "bootstrap_resamples": cfg.bootstrap_resamples, "bootstrap_seed": cfg.bootstrap_seed}
     # Fast path: a finished run whose samples are untouched is answered from run.json.
@@ -433,8 +456,20 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
         "git": git_commit(),
         "command": portable_command(),
     }
+    if cfg.shard is not None:
+        from prefbench.shards import shard_block
+
+        record = {"kind": "shard", **record, "shard": shard_block(cfg, split)}
     if not previous:
         write_json_atomic(run_path, record)
+        if seed_rows and not rows:
+            writer = SampleWriter(samples_path)
+            try:
+                writer.write(seed_rows)
+            finally:
+                writer.close()
+            rows = read_samples(samples_path, log=log)
+            tasks = _todo(split, rows)
     scored, wall = 0, 0.0
     if tasks:
         n_todo = sum(len(ix) for _, ix in tasks)

@@ -112,8 +112,9 @@ def run_view(file: Path, root: Path) -> RunView:
     :class:`OtherKindError` for a record that is not a scoring run)."""
     rec = read_run(file)
     if rec.get("kind", "scoring") != "scoring":
-        what = "a generator benchmark (prefbench bench-generators)" if rec["kind"] == "generators" else \
-            f"a {rec['kind']!r} record"
+        what = {"generators": "a generator benchmark (prefbench bench-generators)",
+                "shard": "a shard of a run (prefbench merge joins the shards into one run)"}.get(
+                    rec["kind"], f"a {rec['kind']!r} record")
         raise OtherKindError(f"{what}, not a scoring run", file)
     version = rec.get("schema_version")
     if not isinstance(version, int) or version > RUN_SCHEMA_VERSION:
