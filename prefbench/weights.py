@@ -11,7 +11,8 @@ module stays cheap (``prefbench --help`` must not load a framework).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,62 @@ def names_a_path(name: str) -> bool:
             or Path(name).suffix in WEIGHT_SUFFIXES)
 
 
+#: seconds the one reachability check of the hub waits for an answer
+HUB_PROBE_TIMEOUT_S = 3.0
+_reachable: dict[str, bool] = {}
+
+
+def hub_endpoint() -> str:
+    """The hub ``huggingface_hub`` talks to (``HF_ENDPOINT``, default https://huggingface.co)."""
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether the hub answers at all (any HTTP answer counts), asked once per process and
+    endpoint with a short timeout. huggingface_hub itself retries a refused or silent hub for
+    about 50 s per file before it gives up; this is the fail-fast check in front of that."""
+    endpoint = hub_endpoint()
+    if endpoint not in _reachable:
+        import httpx
+
+        try:
+            httpx.head(endpoint, timeout=timeout, follow_redirects=False)
+            _reachable[endpoint] = True
+        except httpx.HTTPError:  # refused, timed out, no route, bad TLS: no hub to ask
+            _reachable[endpoint] = False
+    return _reachable[endpoint]
+
+
+@contextmanager
+def hub_or_cache() -> Iterator[bool]:
+    """Load from the hub if it answers; otherwise in huggingface_hub's offline mode, so that a
+    model already in the local cache still loads and a missing one fails at once instead of
+    after a minute of retries. Yields whether the hub is used (False: offline, set by the
+    user's ``HF_HUB_OFFLINE=1`` or because the hub did not answer)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        yield False
+        return
+    if hub_reachable():
+        yield True
+        return
+    constants.HF_HUB_OFFLINE = True  # read at call time by huggingface_hub and transformers alike
+    try:
+        yield False
+    finally:
+        constants.HF_HUB_OFFLINE = False
+
+
+def _offline_reason() -> str:
+    """Why the hub was not asked, for an error line."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:  # the user's setting (hub_or_cache has restored its own by now)
+        return "HF_HUB_OFFLINE is set"
+    return f"the hub at {hub_endpoint()} did not answer within {HUB_PROBE_TIMEOUT_S:g} s"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -50,15 +107,19 @@ def hub_file(model: str, filename: str, what: str) -> Path:
         raise WeightsError(f"{what}: {path} has no {filename}; put the file there or pass its path")
     if names_a_path(model):
         raise WeightsError(f"{what}: {model} does not exist (expected {filename} or a folder holding it)")
+    online = True
     try:
         from huggingface_hub import hf_hub_download
 
-        return Path(hf_hub_download(model, filename))
+        with hub_or_cache() as online:
+            return Path(hf_hub_download(model, filename))
     except Exception as exc:  # offline, unknown repo, missing package: one message for all
         raise WeightsError(
-            f"{what}: {model} is not a local file or folder, and {filename} cannot be fetched from the hub "
-            f"repo {model!r} ({type(exc).__name__}); download it where the hub is reachable "
-            f"(huggingface-cli download {model} {filename}) and pass the local file or its folder instead"
+            f"{what}: {model} is not a local file or folder, and {filename} "
+            + (f"cannot be fetched from the hub repo {model!r}" if online
+               else f"is not in the local hub cache ({_offline_reason()})")
+            + (f" ({type(exc).__name__})" if online else "") + "; download it where the hub is reachable "
+            f"(hf download {model} {filename} --local-dir DIR) and pass the file or DIR instead"
         ) from None
 
 
@@ -109,17 +170,22 @@ def from_pretrained(loader: Callable[..., Any], name: str, what: str, *, hint: s
 
         if int(transformers.__version__.split(".")[0]) < 5:
             kwargs["torch_dtype"] = kwargs.pop("dtype")
+    local = Path(os.path.expanduser(name))
+    online = True
     try:
-        return loader(name, **kwargs)
+        if local.exists() or names_a_path(name):
+            return loader(name, **kwargs)
+        with hub_or_cache() as online:  # a hub id: fail fast when the hub does not answer
+            return loader(name, **kwargs)
     except (OSError, ValueError) as exc:  # ValueError: a folder without the files transformers needs
-        local = Path(os.path.expanduser(name))
         if local.is_dir():
             raise WeightsError(f"{what}: cannot load {local}: {_first_line(exc)}" + (f" ({hint})" if hint else "")) \
                 from None
         if names_a_path(name):
             raise WeightsError(f"{what}: {name} does not exist (expected {MODEL_FOLDER})") from None
+        where = "reachable on the hub" if online else f"in the local hub cache ({_offline_reason()})"
         raise WeightsError(
-            f"{what}: {name!r} is neither a local folder nor reachable on the hub; download it where the "
-            f"hub is reachable (huggingface-cli download {name} --local-dir DIR) and pass DIR "
+            f"{what}: {name!r} is neither a local folder nor {where}; download it where the "
+            f"hub is reachable (hf download {name} --local-dir DIR) and pass DIR "
             f"(config.json, model.safetensors or pytorch_model.bin, and the tokenizer / preprocessor files)"
         ) from None
