@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N",
                    help="score only shard I (from 0) of a deterministic N-way partition of the items, into a shard "
                         "folder of its own; `prefbench merge` joins the N shards into one run (docs/scale.md)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="who scores: this process (local, default) or actors on a Ray cluster (ray extra; docs/scale.md)")
+    p.add_argument("--ray-address", metavar="ADDR", help="--executor ray: the cluster (default: start a local one)")
+    p.add_argument("--workers", type=_positive_int, default=2, help="--executor ray: actors, each with the model (default 2)")
+    p.add_argument("--worker-gpus", type=float, default=0.0, help="--executor ray: GPUs per actor (default 0)")
+    p.add_argument("--worker-cpus", type=float, default=1.0, help="--executor ray: CPUs per actor (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     _add_metric_options(p)
@@ -289,9 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("download", help="fetch a dataset split's files from the hub (huggingface_hub), unpack its "
                                         "archives, write DIR/prefbench_download.json; offline: says what to put where")
-    p.add_argument("dataset", metavar="DATASET", help="a dataset with a download manifest (see docs/datasets.md)")
+    p.add_argument("dataset", metavar="DATASET", nargs="?", help="a dataset with a download manifest (see docs/datasets.md)")
+    p.add_argument("--weights", metavar="NAME", help="instead of a dataset: a pinned model's files (ImageReward-v1.0, "
+                   "HPSv2.1, HPSv2, PickScore_v1, CLIP, Aesthetic), checked, into $PREFBENCH_CACHE/models/NAME; "
+                   "then --model NAME (docs/scorers.md)")
     p.add_argument("--split", help="split (default: the dataset's default split)")
-    p.add_argument("--data-dir", required=True, help="folder the files go to (created if needed)")
+    p.add_argument("--data-dir", help="folder the files go to (created if needed)")
     p.add_argument("--revision", help="branch, tag or commit of the repository (default: main)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")

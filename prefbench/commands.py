@@ -56,7 +56,8 @@ def cmd_list(args) -> int:
     ]
     from prefbench.models import aliases
 
-    models = [{"alias": prefix, "models": [f"{prefix}/{n}" for n in a.names()], "description": a.description,
+    models = [{"alias": prefix, "models": [n if n == prefix else f"{prefix}/{n}" for n in a.names()],
+               "description": a.description,
                "defaults": {s: f"{prefix}/{n}" for s, n in a.defaults.items()}} for prefix, a in aliases().items()]
     if args.json:
         _print_json({"scorers": scorers, "engines": engines, "datasets": datasets, "conventions": conventions,
@@ -80,9 +81,13 @@ def cmd_list(args) -> int:
     for d in datasets:
         print(f"  {d['name']:<12} splits: {', '.join(d['splits']):<36} convention: {d['convention']}")
         print(f"  {'':<12} {d['description']}" + (f" ({d['source']})" if d["source"] != "builtin" else ""))
-    print("\nModel aliases (--model ALIAS/NAME):")
+    from prefbench.pinned import PinnedModel
+
+    print("\nModel aliases (--model ALIAS/NAME) and pinned familiar names (--model NAME):")
     for m in models:
-        print(f"  {m['alias']:<18} {m['description']}: {', '.join(m['models']) or 'none built'}")
+        pinned = isinstance(aliases()[m["alias"]], PinnedModel)
+        state = ("not downloaded: prefbench download --weights " + m["alias"]) if pinned else "none built"
+        print(f"  {m['alias']:<18} {m['description']}: {', '.join(m['models']) or state}")
     return 0
 
 
@@ -99,7 +104,14 @@ def cmd_doctor(args) -> int:
 
 def cmd_download(args) -> int:
     from prefbench.data.download import download, human_size
+    from prefbench.errors import UsageError
 
+    if args.weights:
+        if args.dataset or args.data_dir or args.split:
+            raise UsageError("--weights NAME fetches a model: give no DATASET, --split or --data-dir with it")
+        return _download_weights(args)
+    if not args.dataset or not args.data_dir:
+        raise UsageError("download needs DATASET and --data-dir DIR (or --weights NAME for a model's files)")
     m = download(args.dataset, args.split, args.data_dir, revision=args.revision, progress=not args.no_progress)
     if args.json:
         _print_json(m)
@@ -117,6 +129,24 @@ def cmd_download(args) -> int:
     else:
         print(f"  does not load yet: {load['error']}")
     print(f"  manifest: {Path(args.data_dir) / 'prefbench_download.json'}")
+    return 0
+
+
+def _download_weights(args) -> int:
+    from prefbench.data.download import human_size
+    from prefbench.pinned import download_weights
+
+    m = download_weights(args.weights, progress=not args.no_progress)
+    if args.json:
+        _print_json(m)
+        return 0
+    size = sum(f["size"] for f in m["files"])
+    print(f"{m['name']}: {len(m['files'])} files ({human_size(size)}) in {m['folder']}; "
+          f"{sum(f['fetched'] for f in m['files'])} fetched now")
+    for f in m["files"]:
+        print(f"  {f['path']:<36} {f['repo']}@{f['revision'][:12]}  checked: {f['checked']}")
+    opts = "".join(f" -S {k}={v}" for k, v in m["params"].items())
+    print(f"  next: prefbench run --scorer {m['scorer']} --model {m['name']} ...  (implies{opts or ' no options'})")
     return 0
 
 
@@ -155,8 +185,13 @@ def cmd_run(args) -> int:
         convention=args.convention, tie_threshold=args.tie_threshold, bootstrap_resamples=args.bootstrap_resamples,
         results_root=args.results, progress=not args.no_progress, batch_size=args.batch_size,
         engine=args.engine, base_urls=args.base_url, api_key_env=args.api_key_env,
-        allow_outside_data_dir=args.allow_outside_data_dir, wait=args.wait,
+        allow_outside_data_dir=args.allow_outside_data_dir, wait=args.wait, executor=args.executor,
+        ray_address=args.ray_address, workers=args.workers, worker_gpus=args.worker_gpus, worker_cpus=args.worker_cpus,
     )
+    if args.executor != "local" and args.scorer is None:
+        from prefbench.errors import UsageError
+
+        raise UsageError("--executor ray runs one scorer's run (or a matrix): give --scorer")
     if args.shard is not None:
         from prefbench.shards import parse_shard
 

@@ -26,6 +26,13 @@ ENTRY_POINT_GROUP = "prefbench.models"
 #: built-in aliases: prefix -> "module:attr" of a ModelAlias
 BUILTIN_ALIASES = {
     "prefbench-demo": ("prefbench.demo_zoo:ALIAS", "the demo world's bundled checkpoints (trained by prefbench)"),
+    # familiar names pinned to hub files, fetched by `prefbench download --weights NAME` (prefbench.pinned)
+    "ImageReward-v1.0": ("prefbench.pinned:IMAGEREWARD_V1_0", "ImageReward v1.0 (THUDM/ImageReward)"),
+    "HPSv2.1": ("prefbench.pinned:HPSV2_1", "HPS v2.1 (xswu/HPSv2)"),
+    "HPSv2": ("prefbench.pinned:HPSV2_0", "HPS v2.0 (xswu/HPSv2)"),
+    "PickScore_v1": ("prefbench.pinned:PICKSCORE_V1", "PickScore v1 (yuvalkirstain/PickScore_v1)"),
+    "CLIP": ("prefbench.pinned:CLIP_L14", "CLIP ViT-L/14 (openai/clip-vit-large-patch14)"),
+    "Aesthetic": ("prefbench.pinned:AESTHETIC", "LAION's aesthetic predictor on CLIP ViT-L/14"),
 }
 
 
@@ -78,9 +85,15 @@ class ResolvedModel:
 
     id: str
     path: Path
+    #: a pinned name (prefbench.pinned): the commit(s) it was fetched at, its scorer and the options it implies
+    pinned_revision: str | None = None
+    scorer: str | None = None
+    params: dict = field(default_factory=dict)
 
     @property
     def revision(self) -> str | None:
+        if self.pinned_revision:
+            return self.pinned_revision
         weights = self.path / "model.safetensors"
         return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else None
 
@@ -108,12 +121,25 @@ def aliases() -> dict[str, ModelAlias]:
     return out
 
 
-def resolve_model(model: str | None) -> ResolvedModel | None:
-    """The alias's folder for ``<prefix>/<name>``; None for anything else (a path, a hub id)."""
-    if not model or "/" not in model or os.path.exists(model):
+def resolve_model(model: str | None, scorer: str | None = None) -> ResolvedModel | None:
+    """The alias's folder for ``<prefix>/<name>`` or a pinned familiar name (``HPSv2.1``); None for
+    anything else (a path, a hub id). ``scorer``: a pinned name for another scorer is refused."""
+    if not model or os.path.exists(model):
         return None
+    if "/" not in model:
+        from prefbench.pinned import PinnedModel
+
+        pinned = aliases().get(model)
+        if not isinstance(pinned, PinnedModel):
+            return None
+        if scorer is not None and scorer != pinned.scorer:
+            raise UsageError(f"{model} is weights for the {pinned.scorer} scorer, not {scorer}: "
+                             f"prefbench run --scorer {pinned.scorer} --model {model}")
+        return ResolvedModel(model, pinned.resolve(model), pinned.revision(), pinned.scorer, dict(pinned.params))
+    from prefbench.pinned import PinnedModel
+
     alias = aliases().get(model.split("/", 1)[0])
-    return ResolvedModel(model, alias.resolve(model)) if alias else None
+    return ResolvedModel(model, alias.resolve(model)) if alias and not isinstance(alias, PinnedModel) else None
 
 
 def default_model(scorer: str, dataset: str | None) -> str | None:

@@ -84,6 +84,13 @@ class RunConfig:
     #: (I, N): score only shard I of a deterministic N-way partition of the items, into a shard
     #: folder of its own that ``prefbench merge`` joins with the others (prefbench.shards)
     shard: tuple[int, int] | None = None
+    #: who scores the todo list: "local" (this process) or "ray" (actors on a Ray cluster,
+    #: prefbench.ray_executor); not part of the run's identity, so a run resumes under either
+    executor: str = "local"
+    ray_address: str | None = None
+    workers: int = 2
+    worker_gpus: float = 0.0
+    worker_cpus: float = 1.0
 
 
 def _slug(text: str) -> str:
@@ -112,7 +119,15 @@ def build_scorer(cfg: RunConfig):
 
     if cfg.model is None and "model" in accepted and "model" not in params and in_process:
         cfg.model = default_model(cfg.scorer, cfg.dataset)  # a model alias's default (the demo zoo)
-    aliased = resolve_model(cfg.model)
+        if cfg.dataset == "demo" and cfg.model is not None:
+            from prefbench.demo_zoo.suite import demo_options
+
+            # the demo suite's options for its bundled checkpoint (the token budget it was trained
+            # with): `run --scorer X` on the demo is the suite's row, answered by the same run
+            params = {**demo_options(cfg.scorer, cfg.model), **params}
+    aliased = resolve_model(cfg.model, cfg.scorer)
+    for key, value in (aliased.params.items() if aliased else ()):  # a pinned name's options (HPSv2: v2.0)
+        params.setdefault(key, value)
     for key, value in (("model", str(aliased.path) if aliased else cfg.model), ("rollouts", cfg.rollouts)):
         if value is None:
             continue
@@ -228,6 +243,34 @@ def _row(item, k: int, result) -> dict:
     return row
 
 
+def score_chunk(scorer, chunk, log) -> list[dict]:
+    """One batch of ``(item, image indices)`` -> its sample rows; a crashing batch becomes error
+    rows (retryable) instead of losing the run. In-process and on a Ray worker alike."""
+    try:
+        results = scorer.score_batch(chunk)
+        rows = []
+        for (item, indices), res in zip(chunk, results, strict=True):
+            for k in indices:
+                r = res.get(k)
+                if r is None:
+                    raise RuntimeError(f"scorer returned no result for item {item.item_id} image {k}")
+                rows.append(_row(item, k, r))
+        return rows
+    except Exception as exc:  # a crashing batch must not lose the rest of the run
+        log(f"warning: batch at item {chunk[0][0].item_id} failed: {exc!r}; its images are marked "
+            "error (retried on the next run)")
+        return failed_rows(chunk, f"scorer failed: {exc!r}")
+
+
+def failed_rows(chunk, error: str) -> list[dict]:
+    return [{"item_id": item.item_id, "image_index": k, "image": item.images[k].key, "score": None,
+             "status": "error", "error": error, "retryable": True} for item, indices in chunk for k in indices]
+
+
+def chunks_of(tasks: list, batch: int) -> list[list]:
+    return [tasks[b:b + batch] for b in range(0, len(tasks), batch)]
+
+
 def _score(scorer, tasks, writer: SampleWriter, cfg: RunConfig, log) -> tuple[int, float]:
     from tqdm import tqdm
 
@@ -236,23 +279,8 @@ def _score(scorer, tasks, writer: SampleWriter, cfg: RunConfig, log) -> tuple[in
     scored, start = 0, time.perf_counter()
     with tqdm(total=total, desc=f"{scorer.name}", unit="img", disable=not cfg.progress, file=sys.stderr,
               mininterval=0.5, dynamic_ncols=True) as bar:
-        for b in range(0, len(tasks), batch):
-            chunk = tasks[b:b + batch]
-            try:
-                results = scorer.score_batch(chunk)
-                rows = []
-                for (item, indices), res in zip(chunk, results, strict=True):
-                    for k in indices:
-                        r = res.get(k)
-                        if r is None:
-                            raise RuntimeError(f"scorer returned no result for item {item.item_id} image {k}")
-                        rows.append(_row(item, k, r))
-            except Exception as exc:  # a crashing batch must not lose the rest of the run
-                log(f"warning: batch at item {chunk[0][0].item_id} failed: {exc!r}; its images are marked "
-                    "error (retried on the next run)")
-                rows = [{"item_id": item.item_id, "image_index": k, "image": item.images[k].key, "score": None,
-                         "status": "error", "error": f"scorer failed: {exc!r}", "retryable": True}
-                        for item, indices in chunk for k in indices]
+        for chunk in chunks_of(tasks, batch):
+            rows = score_chunk(scorer, chunk, log)
             writer.write(rows)
             n = sum(len(ix) for _, ix in chunk)
             scored += n
@@ -475,10 +503,15 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
         n_todo = sum(len(ix) for _, ix in tasks)
         if rows:
             log(f"resuming {run_dir}: {len(rows)} images already scored, {n_todo} to go")
-        scorer.setup()
         writer = SampleWriter(samples_path)
         try:
-            scored, wall = _score(scorer, tasks, writer, cfg, log)
+            if cfg.executor == "ray":  # the workers load the model; this process only writes
+                from prefbench.ray_executor import score_on_ray
+
+                scored, wall, record["executor"] = score_on_ray(cfg, scorer, tasks, writer, log)
+            else:
+                scorer.setup()
+                scored, wall = _score(scorer, tasks, writer, cfg, log)
         except KeyboardInterrupt:
             record["status"] = "interrupted"
             write_json_atomic(run_path, record)
