@@ -30,6 +30,17 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+def demo_options(scorer: str, model: str) -> dict[str, Any]:
+    """The suite row's options for ``scorer`` when it runs the bundled checkpoint ``model`` (an
+    id ``prefbench-demo/<name>``): what a lone ``prefbench run --scorer X`` on the demo uses, so
+    that it is the suite's run (same config hash, answered from the committed record)."""
+    from prefbench.demo_zoo import ALIAS, BUNDLED_PREFIX
+
+    if not model.startswith(BUNDLED_PREFIX) or ALIAS.defaults.get(scorer) != model[len(BUNDLED_PREFIX):]:
+        return {}
+    return next((dict(params) for _, name, params in ROWS if name == scorer), {})
+
+
 def _fmt(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 

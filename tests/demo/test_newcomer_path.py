@@ -20,8 +20,9 @@ def _git(*args, cwd):
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-def test_readme_first_command_in_a_fresh_clone_leaves_it_clean(tmp_path):
-    require_extra("vlm")
+def _fresh_clone(tmp_path):
+    """A `git clone` of this repository at another path, holding the uncommitted work under test
+    (committed there), as a new user's checkout would once that work is committed."""
     if _git("rev-parse", "HEAD", cwd=REPO).returncode != 0:
         pytest.skip("not a git checkout")
     clone = tmp_path / "elsewhere" / "a-new-users-clone"
@@ -41,6 +42,12 @@ def test_readme_first_command_in_a_fresh_clone_leaves_it_clean(tmp_path):
         env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
                    GIT_COMMITTER_EMAIL="t@t")
         subprocess.run(["git", "commit", "-qm", "work under test"], cwd=clone, env=env, check=True)
+    return clone
+
+
+def test_readme_first_command_in_a_fresh_clone_leaves_it_clean(tmp_path):
+    require_extra("vlm")
+    clone = _fresh_clone(tmp_path)
     # the clone's own code, installed as a plain (non-editable) package: its bundled checkpoints
     # live under site, not under the checkout this test runs from
     site = tmp_path / "site"
@@ -66,6 +73,46 @@ def test_readme_first_command_in_a_fresh_clone_leaves_it_clean(tmp_path):
     assert status == "", f"the README's first command changed the clone:\n{status}\n{proc.stderr[-3000:]}"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
                            "tests/report/test_report_committed.py"], cwd=clone, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert _git("status", "--porcelain", "--untracked-files=all", cwd=clone).stdout == ""
+
+
+#: the README's commands in its order (set-up, then its bullets), after `pip install -e '.[vlm]'`
+README_COMMANDS = [
+    ["run"],                                                   # the first command
+    ["run", "--scorer", "anchor_pairwise"],                    # "One scorer"
+    ["run", "--scorer", "clip"],
+    ["run", "--scorer", "random,clip", "--split", "test,ood"],  # "A matrix"
+    ["report"],                                                # the tour: leaderboard.md and .html
+    ["check", "--baseline", "results/baseline.json"],
+]
+
+
+def test_readme_commands_in_order_in_a_fresh_clone_change_no_file(tmp_path):
+    """A new user's path (issue 30): in a fresh clone at another path, the README's commands in
+    order are each answered from the committed runs (nothing scored, no new run folder), the
+    report they end with is the committed one byte for byte, and `git status` stays clean; then
+    the committed-results tests pass there. The installed prefbench (this venv) runs them in the
+    clone, as a user's `pip install -e` would after `cd`."""
+    require_extra("vlm")
+    require_extra("clip")
+    clone = _fresh_clone(tmp_path)
+    # PYTHONSAFEPATH: the installed prefbench, not the clone's source tree from the current folder
+    env = dict(os.environ, PYTHONSAFEPATH="1", HF_HUB_OFFLINE="1")
+    for args in README_COMMANDS:
+        quiet = ["--no-progress"] if args[0] == "run" else []
+        proc = subprocess.run([sys.executable, "-m", "prefbench", *args, *quiet], cwd=clone, env=env,
+                              capture_output=True, text=True, timeout=900)
+        said = f"prefbench {' '.join(args)}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, said
+        assert args[0] != "run" or "cached: " in proc.stderr, said  # answered from the committed runs
+        status = _git("status", "--porcelain", "--untracked-files=all", cwd=clone).stdout
+        assert status == "", f"`prefbench {' '.join(args)}` changed the clone:\n{status}\n{said}"
+    # the committed-results tests, in the clone (its tests/ on the path; prefbench as installed)
+    env["PYTHONPATH"] = str(clone)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
+                           "--import-mode=importlib", "tests/report/test_report_committed.py"], cwd=clone, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert _git("status", "--porcelain", "--untracked-files=all", cwd=clone).stdout == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -14,13 +15,32 @@ RESULTS = REPO / "results"
 BASELINE = RESULTS / "baseline.json"
 
 
+def _why_the_leaderboard_differs() -> str:
+    """The failure message: the usual cause is a run the user made in this checkout (the report
+    reads every run.json under results/), not a stale committed file."""
+    import subprocess
+
+    proc = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--directory", "results"],
+                          cwd=REPO, capture_output=True, text=True)
+    extra = sorted({str(Path(p).parent) if p.endswith("run.json") else p.rstrip("/")
+                    for p in proc.stdout.split()}) if proc.returncode == 0 else []
+    if extra:
+        return ("`prefbench report` on results/ no longer gives the committed results/leaderboard.md because "
+                f"results/ holds runs that are not committed: {', '.join(extra)}. The report reads every run "
+                "under results/, so these rows change it. Remove them (`git clean -nd results/` lists what "
+                "`git clean -fd results/` deletes) or keep your runs elsewhere with `--results DIR`; regenerate "
+                "and commit the leaderboard only when you mean to add runs to the committed results")
+    return ("`prefbench report` on the committed runs no longer gives the committed results/leaderboard.md "
+            "(no untracked runs under results/): the committed runs or the report's code changed, so "
+            "regenerate it with `prefbench report` and commit it with them")
+
+
 def test_committed_leaderboard_regenerates_byte_identically(tmp_path):
     committed = RESULTS / "leaderboard.md"
     assert committed.is_file(), "results/leaderboard.md is missing: run `prefbench report`"
     proc = run_cli(["report", "--results", RESULTS, "--out", tmp_path, "--items", "0"])
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "leaderboard.md").read_bytes() == committed.read_bytes(), (
-        "results/leaderboard.md is stale: regenerate it with `prefbench report` after adding runs")
+    assert (tmp_path / "leaderboard.md").read_bytes() == committed.read_bytes(), _why_the_leaderboard_differs()
     assert (tmp_path / "leaderboard.html").stat().st_size > 0
 
 
