@@ -58,6 +58,11 @@ class PinnedFile:
     sha256: str | None = None
     size: int | None = None
     optional: bool = False
+    dest: str | None = None  # where it goes in the folder (default: its path in the repository)
+
+    @property
+    def local_name(self) -> str:
+        return self.dest or self.names[0]
 
     @property
     def on_github(self) -> bool:
@@ -277,7 +282,7 @@ def download_weights(name: str, *, progress: bool = True, endpoint: str | None =
     records = []
     for pf in model.files:
         if pf.on_github:
-            records.append(_github_file(pf, folder, old, log))
+            records.append(github_file(pf, folder, old, log))
             continue
         rev = pf.revision or _recorded_revision(old, pf) or None
         key = f"{pf.repo}@{rev}"
@@ -394,18 +399,18 @@ def _hub_file(hub, pf: PinnedFile, path: str, commit: str, record, folder: Path,
             "mtime_ns": st.st_mtime_ns}
 
 
-def _github_file(pf: PinnedFile, folder: Path, old: dict, log) -> dict:
+def github_file(pf: PinnedFile, folder: Path, old: dict, log) -> dict:
     """A file of a GitHub repository at its pinned commit, read over HTTPS and checked against its
     pinned sha256 (a ``github:`` file without a verified commit and sha256 is refused)."""
     if not (pf.revision and pf.sha256):
         raise UsageError(f"{pf.repo} {pf.names[0]}: no verified commit and sha256, so prefbench does not fetch it")
-    path = pf.names[0]
+    path = pf.local_name
     local = folder / path
     known = _known(old, path, local, pf.repo, pf.revision)
     fetched = known is None
     if fetched:
-        url = github_url(pf.repo, pf.revision, path)
-        log(f"{pf.repo} at {pf.revision[:12]}: {path}")
+        url = github_url(pf.repo, pf.revision, pf.names[0])
+        log(f"{pf.repo} at {pf.revision[:12]}: {pf.names[0]}")
         fetch_url(url, local)
         size, sha256, _ = _hash(local)
         checked = _check(pf, local, size, sha256, None, None)

@@ -32,18 +32,33 @@ class Download:
 
     ``patterns``: ``{split: [glob, ...]}`` (``{split}`` in a glob is the split's name; the key
     ``"*"`` serves every split); ``archives``: globs of downloaded files to unpack into the data
-    dir (zip or tar, confined like every path); ``note``: what the files are, said offline too."""
+    dir (zip or tar, confined like every path); ``note``: what the files are, said offline too;
+    ``github``: ``{split: (PinnedFile, ...)}``, files a split needs from a GitHub repository at a
+    verified commit and sha256 (:class:`prefbench.pinned.PinnedFile`), fetched beside the hub's."""
 
     repo_id: str
     patterns: dict[str, tuple[str, ...]]
     archives: tuple[str, ...] = ()
     repo_type: str = "dataset"
     note: str = ""
+    github: dict[str, tuple] = field(default_factory=dict)
 
     def for_split(self, split: str) -> list[str]:
         globs = self.patterns.get(split) or self.patterns.get("*") or ()
         return [g.replace("{split}", split) for g in globs]
 
+
+#: ImageReward's official test annotation, data/test.json of github.com/THUDM/ImageReward at c1392c6
+#: (its size and sha256 read from that commit's file; identical to ../shared/data/imagereward/test.json)
+def _imagereward_test_json():
+    from prefbench.pinned import PinnedFile
+
+    return PinnedFile("github:THUDM/ImageReward", ("data/test.json",), revision="c1392c6dd0fd6ecd6d416c96959ab744a6d0a8fb",
+                      sha256="77cff6c2d0522006f52f0b637ef8302db1782b2b761e378c124a012a3c7fc58e", size=391362,
+                      dest="test.json")
+
+
+IMAGEREWARD_TEST_JSON = _imagereward_test_json()
 
 #: the tasks of ``prefbench train``
 TRAIN_TASKS = ("rating", "pairwise")
@@ -122,16 +137,33 @@ DATASETS: dict[str, DatasetInfo] = {
     "imagereward": DatasetInfo(
         "imagereward", ("test",), "imagereward", "prefbench.data.imagereward",
         "ImageReward test: 466 prompts, 2,720 images, human ranks with ties (Xu et al. 2023)",
+        # ImageReward's README (c1392c6): data/test.json in the GitHub repository, the images as
+        # test_images.zip in the hub model repository THUDM/ImageReward, unpacked to test_images/
+        download=Download("THUDM/ImageReward", {"test": ("test_images.zip",)}, archives=("*.zip",), repo_type="model",
+                          github={"test": (IMAGEREWARD_TEST_JSON,)},
+                          note="test.json from the GitHub repository THUDM/ImageReward at c1392c6 (sha256 checked); "
+                               "test_images.zip from the hub model repository, to be unpacked so that "
+                               "test_images/<generation path> exists (its member layout is not verified)"),
         rating_rows="prefbench.data.imagereward:rating_rows", rating_scale=(1, 7),
         train_splits={"rating": ("train", "validation", "test")},  # ImageRewardDB's metadata files
     ),
     "hpdv2": DatasetInfo(
         "hpdv2", ("test", "train"), "hpdv2", "prefbench.data.hpdv2",
         "HPDv2 test: 400 prompts x 9 images, ranked (Wu et al. 2023); train: preference pairs",
+        # HPSv2's README (866735e) links test.json in the dataset repository zhwang/HPDv2; the name
+        # of its test image archive is our reading, not verified
+        download=Download("zhwang/HPDv2", {"test": ("test.json", "test.tar.gz", "test.zip")},
+                          archives=("*.tar.gz", "*.zip"),
+                          note="test.json and the test images' archive (unpacked so that test/<image> exists); "
+                               "the archive's name is not verified"),
     ),
     "pickapic": DatasetInfo(
         "pickapic", ("test", "test_unique", "validation_unique"), "pickapic", "prefbench.data.pickapic",
         "Pick-a-Pic: image pairs with label_0 in {0, 0.5, 1} (Kirstain et al. 2023)", kind="pair",
+        # PickScore (f79607f) evaluates yuvalkirstain/pickapic_v1's test_unique / validation_unique;
+        # the shard names are the hub's parquet layout, not verified
+        download=Download("yuvalkirstain/pickapic_v1", {"*": ("data/{split}-*.parquet",)},
+                          note="the split's parquet shards, images inside (the full test split is large)"),
     ),
     "hpdv3": DatasetInfo(
         "hpdv3", ("test",), "hpdv3", "prefbench.data.hpdv3",

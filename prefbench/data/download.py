@@ -67,6 +67,12 @@ class Plan:
     def download(self):
         return self.spec.download
 
+    @property
+    def github_files(self) -> tuple:
+        """The split's files from a GitHub repository (:class:`prefbench.pinned.PinnedFile`)."""
+        gh = self.download.github
+        return tuple(gh.get(self.split) or gh.get("*") or ())
+
     def is_archive(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.download.archives)
 
@@ -110,6 +116,10 @@ def instructions(p: Plan, data_dir: str | Path, endpoint: str | None = None) -> 
     for glob in p.globs:
         unpack = f"  (an archive: unpack it into {data_dir})" if p.is_archive(glob) else ""
         lines.append(f"  {glob:<{width}}  ->  {data_dir / glob}{unpack}")
+    for pf in p.github_files:
+        from prefbench.pinned import github_url
+
+        lines.append(f"  {pf.local_name}  <-  {github_url(pf.repo, pf.revision, pf.names[0])} (sha256 {pf.sha256})")
     if dl.note:
         lines.append(f"  note: {dl.note}")
     lines.append(f"then: prefbench run --dataset {p.spec.name} --split {p.split} --data-dir {data_dir} ...")
@@ -198,6 +208,7 @@ def download(name: str, split: str | None = None, data_dir: str | Path | None = 
     hashes.save()
     fetched = sum(f["fetched"] for f in files)
     log(f"{fetched} fetched, {len(files) - fetched} already there; sizes and hashes match the repository's")
+    files += _github_files(p, data_dir, log)
 
     # 4. unpack the archives
     by_path = {f["path"]: f for f in files}
@@ -226,6 +237,27 @@ def download(name: str, split: str | None = None, data_dir: str | Path | None = 
     write_manifest(data_dir, manifest)
     log(f"wrote {data_dir / MANIFEST_NAME}")
     return manifest
+
+
+def _github_files(p: Plan, data_dir: Path, log: Callable[[str], None]) -> list[dict]:
+    """The split's GitHub files at their pinned commits, each checked against its pinned sha256 and size
+    (a mismatch is removed, exit 2); one fetched by an earlier download and unchanged is kept."""
+    from prefbench.pinned import github_file
+
+    if not p.github_files:
+        return []
+    try:
+        earlier = json.loads((data_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+        old = {f["path"]: f for f in earlier.get("files", []) if isinstance(f, dict) and f.get("repo")}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        old = {}
+    out = []
+    for pf in p.github_files:
+        rec = github_file(pf, data_dir, old, log)
+        out.append({"path": rec["path"], "size": rec["size"], "sha256": rec["sha256"], "lfs": False,
+                    "checked": "pinned sha256", "fetched": rec["fetched"], "repo": rec["repo"],
+                    "revision": rec["revision"], "mtime_ns": rec["mtime_ns"]})
+    return out
 
 
 def write_manifest(data_dir: Path, manifest: dict) -> Path:

@@ -449,7 +449,7 @@ def _download_importing(argv: list[str]) -> tuple[int, str, bool]:
 
 @pytest.mark.parametrize("argv, message", [
     (["download", "demo", "--data-dir", "D"], "dataset 'demo' needs no download: prefbench generates it"),
-    (["download", "imagereward", "--data-dir", "D"], "dataset 'imagereward' has no known download"),
+    (["download", "jsonl", "--data-dir", "D"], "dataset 'jsonl' has no known download"),
     (["download", "genai_rank", "--split", "DALLE3", "--data-dir", "D"],
      "dataset 'genai_rank' has no split 'DALLE3'; splits: DALLE_3, SDXL_Base"),
     (["download", "genai_rnk", "--data-dir", "D"], "unknown dataset 'genai_rnk'"),
