@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,31 @@ def test_suite_runs_offline_and_prints_a_leaderboard(tmp_path):
 def test_suite_refuses_a_model_without_a_scorer(tmp_path):
     proc = run_cli(["run", "--model", "x"], cwd=tmp_path)
     assert proc.returncode == 2 and "--scorer is required" in proc.stderr
+
+
+@pytest.mark.parametrize("scorer", ["anchor_pairwise", "clip", "expected_rating"])
+def test_a_lone_scorer_on_the_demo_is_the_suites_committed_run(tmp_path, scorer):
+    """README "One scorer": `prefbench run --scorer X` (no --model, the demo) takes the suite row's
+    options (the token budget the checkpoint was trained with, clip's preprocessing), so it has
+    the committed run's config hash and is answered from it, writing nothing (issue 30 item 1)."""
+    from prefbench.demo_zoo.suite import ROWS
+    from prefbench.registry import lookup
+
+    if not lookup(scorer).installed or bundled_model(scorer) is None:
+        pytest.skip(f"{scorer}: extra or bundled checkpoint missing")
+    options = next(params for _, name, params in ROWS if name == scorer)
+    committed = [d for d in sorted((REPO / "results" / "demo-test").glob(f"{scorer}-*"))
+                 if json.loads((d / "run.json").read_text())["scorer"]["passed"].keys() - {"model", "seed"}
+                 == options.keys()]
+    assert committed, f"no committed suite run of {scorer}"
+    copy = tmp_path / "results" / "demo-test" / committed[0].name
+    shutil.copytree(committed[0], copy)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    proc = run_cli(["run", "--scorer", scorer, "--no-progress"], cwd=tmp_path, env_extra={"HF_HUB_OFFLINE": "1"},
+                   timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[cached]" in proc.stdout and f"run: results/demo-test/{committed[0].name}" in proc.stdout, proc.stdout
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
 def test_every_scorer_checkpoint_is_built_by_the_recipe():
