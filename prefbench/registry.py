@@ -51,6 +51,15 @@ EXTRA_HINTS: dict[str, str] = {
 }
 
 
+def require_extra(extra: str, name: str, kind: str = "command") -> None:
+    """A :class:`MissingExtraError` naming ``pip install 'prefbench[extra]'`` when a module of
+    ``extra`` is not installed: for a command to call before any work (reading data, loading a
+    model), so that the missing package is the first thing the user hears of."""
+    missing = [m for m in EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(name, extra, ", ".join(missing), kind=kind, hint=EXTRA_HINTS.get(extra))
+
+
 def import_target(target: str, default_attr: str | None = None) -> Any:
     """The object a ``"module:attr"`` string names (``"module"`` alone: ``default_attr`` of it);
     how every registry's lazy manifest entries are loaded."""

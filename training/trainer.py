@@ -227,6 +227,9 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     ``extra_reward_funcs`` are added to the paper's rewards with weight 1 (e.g. a shaping
     reward of your own; GRPO only); ``callbacks`` are TRL/transformers ``TrainerCallback`` objects.
     """
+    from prefbench.registry import require_extra
+
+    require_extra("train", "prefbench train")  # torch, transformers, trl, datasets: before any work
     from prefbench.training.backends import load_transformers, select_backend
     from prefbench.training.rewards import reward_functions
     from prefbench.weights import check_model_folder
