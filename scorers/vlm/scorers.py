@@ -54,6 +54,24 @@ def anchor_index(seed: int, item: Item, usable: Sequence[int] | None = None) -> 
 DEFAULT_BUDGET = 512
 
 
+def needs_model_hint(engine: str | Engine | None) -> str:
+    """What to pass as --model: a checkpoint for an in-process engine; for a server's engine
+    (``--engine openai``) the name the server serves, and the server's URL."""
+    in_process = getattr(engine, "in_process", True)
+    if isinstance(engine, str):
+        from prefbench.registry import load_engine
+
+        try:
+            in_process = load_engine(engine).in_process
+        except Exception:  # an unknown or broken engine is reported where it is built
+            in_process = True
+    if not in_process:
+        return ("needs --model: the model name the server serves (its /v1/models lists it, e.g. "
+                "--model Qwen/Qwen2.5-VL-7B-Instruct), with --base-url URL of the server "
+                "(e.g. --base-url http://127.0.0.1:8000/v1)")
+    return "needs --model (a checkpoint folder or hub id loadable with AutoModelForImageTextToText)"
+
+
 def default_budget(model: str | None) -> int:
     """The reasoning budget a checkpoint asks for in its generation_config.json (the tiny test
     model asks for 32, so smoke tests stay fast on CPU), else :data:`DEFAULT_BUDGET`."""
@@ -105,7 +123,7 @@ class VLMScorer(Scorer):
         """
         super().__init__(seed=int(seed), model=model)
         if not model:
-            raise ValueError("needs --model (a checkpoint folder or hub id loadable with AutoModelForImageTextToText)")
+            raise ValueError(needs_model_hint(engine))
         self.task = self._choose("task", task, self.fixed_task, self.default_task, TASKS)
         self.readout = self._choose("readout", readout, self.fixed_readout, self.default_readout, READOUTS)
         self.rollouts = int(rollouts)

@@ -373,3 +373,15 @@ def test_load_scorer_on_the_openai_engine_scores_the_served_probabilities(monkey
         answers = [r for r in srv.requests if r.get("continue_final_message")]
     assert len(answers) == len(images)
     assert sorted(scores) == pytest.approx(sorted(_expected_rating(r["messages"][:-1]) for r in answers), abs=1e-9)
+
+
+def test_openai_engine_without_model_asks_for_the_served_name_and_the_server(tmp_path):
+    """`--engine openai` with no --model: the hint is the server's (the served model name and
+    --base-url), not the transformers one about a checkpoint folder (issue 30 item 5)."""
+    for extra in ([], ["--base-url", "http://127.0.0.1:9/v1"]):
+        proc = run_cli(["run", "--scorer", "expected_rating", "--engine", "openai", *extra, "--limit", "2",
+                        "--no-progress", "--results", tmp_path / "r"], cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "needs --model: the model name the server serves" in proc.stderr
+        assert "--base-url" in proc.stderr and "AutoModelForImageTextToText" not in proc.stderr
+        assert not (tmp_path / "r").exists()
