@@ -209,6 +209,11 @@ def cmd_run(args) -> int:
             from prefbench.errors import UsageError
 
             raise UsageError("--scorer is required unless you run the bundled demo suite (no --model, --dataset demo)")
+        if "," in (args.split or ""):
+            from prefbench.errors import UsageError
+
+            raise UsageError("the demo suite (no --scorer) runs on one split; for several, name the scorers: "
+                             f"prefbench run --scorer random,clip --split {args.split}")
         rows = run_suite(cfg)
         if args.json:
             _print_json(_clean(rows))

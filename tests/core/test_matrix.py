@@ -72,3 +72,6 @@ def test_matrix_refuses_a_mistyped_name_before_running_anything(tmp_path):
     res = run_cli(["run", "--scorer", "random,demo_oracle", "--out", "x", "--results", "r"], cwd=tmp_path)
     assert res.returncode == 2 and "--out" in res.stderr
     assert not (tmp_path / "r").exists() and not (tmp_path / "x").exists()
+    res = run_cli(["run", "--split", "test,ood", "--results", "r"], cwd=tmp_path)  # the demo suite: one split
+    assert res.returncode == 2 and "prefbench run --scorer random,clip --split test,ood" in res.stderr
+    assert not (tmp_path / "r").exists()
