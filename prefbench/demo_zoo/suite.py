@@ -30,6 +30,14 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+#: why a row can land below the random floor, printed under the leaderboard when it does
+BELOW_FLOOR = {
+    "naive_sampling": "its score is the sampled integer rating, so most images of a prompt tie, and the "
+                      "imagereward convention counts a model tie as wrong (the paper's \"without soft reward\" "
+                      "rows; docs/demo-world.md#what-the-miniature-shows)",
+}
+
+
 def demo_options(scorer: str, model: str) -> dict[str, Any]:
     """The suite row's options for ``scorer`` when it runs the bundled checkpoint ``model`` (an
     id ``prefbench-demo/<name>``): what a lone ``prefbench run --scorer X`` on the demo uses, so
@@ -84,4 +92,12 @@ def leaderboard_text(rows: list[dict]) -> str:
     for r in rows:
         if "skipped" in r:
             lines.append(f"{r['label']:<30} {r['scorer']:<16} skipped: {r['skipped']}")
+    floor = next((r["accuracy"] for r in done if r["scorer"] == "random"), None)
+    # a row whose whole CI lies below the random floor looks like a bug: say why
+    below = [r for r in done if floor is not None and r["ci_high"] is not None and r["ci_high"] < floor]
+    if below:
+        lines.append("")
+    for r in below:
+        why = BELOW_FLOOR.get(r["scorer"], "see its run's unparsed/error counts and docs/demo-world.md")
+        lines.append(f"note: {r['label']} is below the random floor: {why}")
     return "\n".join(lines)

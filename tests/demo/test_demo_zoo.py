@@ -62,6 +62,21 @@ def test_a_lone_scorer_on_the_demo_is_the_suites_committed_run(tmp_path, scorer)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+def test_the_suite_says_why_a_row_is_below_the_random_floor(tmp_path):
+    """The first leaderboard a user sees: naive_sampling's 0.219 under the random floor comes with
+    its reason on screen; a row whose CI reaches the floor (zero-shot) gets no note."""
+    from tests.fixtures.cli import require_extra
+
+    require_extra("vlm")
+    shutil.copytree(REPO / "results" / "demo-test", tmp_path / "results" / "demo-test")
+    proc = run_cli(["run", "--no-progress"], cwd=tmp_path, env_extra={"HF_HUB_OFFLINE": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.count("cached: ") == 7, proc.stderr[-2000:]
+    notes = [line for line in proc.stdout.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and notes[0].startswith("note: GRPO naive_sampling is below the random floor: "), notes
+    assert "counts a model tie as wrong" in notes[0] and "docs/demo-world.md" in notes[0]
+
+
 def test_every_scorer_checkpoint_is_built_by_the_recipe():
     assert set(BUNDLED.values()) <= set(CHECKPOINTS)
 
