@@ -222,7 +222,7 @@ def cmd_run(args) -> int:
         return 0
     from prefbench.matrix import is_matrix
 
-    if is_matrix(args.scorer, args.dataset, args.split):  # every combination, one ordinary run each
+    if is_matrix(args.scorer, args.dataset, args.split, args.model):  # every combination, one ordinary run each
         from prefbench.matrix import leaderboard_text, run_matrix, split_list
 
         rows = run_matrix(cfg, split_list(args.scorer), split_list(args.dataset), split_list(args.split))

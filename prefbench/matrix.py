@@ -26,9 +26,29 @@ def split_list(text: str | None) -> list[str]:
     return out
 
 
-def is_matrix(scorer: str | None, dataset: str | None, split: str | None) -> bool:
-    """Whether a ``prefbench run`` names more than one scorer, dataset or split."""
-    return any(len(split_list(v)) > 1 for v in (scorer, dataset, split))
+def is_matrix(scorer: str | None, dataset: str | None, split: str | None, model: str | None = None) -> bool:
+    """Whether a ``prefbench run`` names more than one scorer, dataset, split or model."""
+    import os
+
+    if model and os.path.exists(model):
+        model = None  # a path with a comma in it is one model
+    return any(len(split_list(v)) > 1 for v in (scorer, dataset, split, model))
+
+
+def paired(option: str, value: str | None, names: list[str], of: str) -> list[str | None]:
+    """``value`` for each of ``names``: one value for all, or a comma list with one per name (a
+    value that is an existing path is one value, commas and all)."""
+    import os
+
+    from prefbench.errors import UsageError
+
+    if value is None or os.path.exists(value) or "," not in value:
+        return [value] * len(names)
+    values = [v.strip() or None for v in value.split(",")]  # an empty entry: that one's default
+    if len(values) != len(names):
+        raise UsageError(f"{option} has {len(values)} values for {len(names)} {of} ({', '.join(names)}): give one "
+                         f"for all, or one per {of.rstrip('s')} in the same order")
+    return values
 
 
 @dataclass(frozen=True)
@@ -36,15 +56,19 @@ class Cell:
     scorer: str
     dataset: str
     split: str
+    model: str | None = None
+    data_dir: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.scorer} on {self.dataset}/{self.split}"
+        return f"{self.scorer}" + (f" ({self.model})" if self.model else "") + f" on {self.dataset}/{self.split}"
 
 
-def cells(scorers: list[str], datasets: list[str], splits: list[str]) -> list[Cell]:
-    """Every (scorer, dataset, split); no split given: each dataset's default. Unknown scorer
-    or dataset names raise a :class:`UsageError` here, before any cell runs."""
+def cells(scorers: list[str], datasets: list[str], splits: list[str], model: str | None = None,
+          data_dir: str | None = None) -> list[Cell]:
+    """Every (scorer, dataset, split); no split given: each dataset's default. ``model`` and
+    ``data_dir``: one for all, or comma lists with one per scorer / per dataset. Unknown scorer or
+    dataset names, and lists of the wrong length, raise a :class:`UsageError` here, before any cell runs."""
     from prefbench.data import dataset_info
     from prefbench.errors import UsageError
     from prefbench.registry import lookup
@@ -57,7 +81,9 @@ def cells(scorers: list[str], datasets: list[str], splits: list[str]) -> list[Ce
         dataset_info(name)
     if not datasets:
         raise UsageError("--dataset names no dataset")
-    return [Cell(s, d, sp) for d in datasets for sp in (splits or [dataset_info(d).default_split])
+    models = dict(zip(scorers, paired("--model", model, scorers, "scorers")))
+    dirs = dict(zip(datasets, paired("--data-dir", data_dir, datasets, "datasets")))
+    return [Cell(s, d, sp, models[s], dirs[d]) for d in datasets for sp in (splits or [dataset_info(d).default_split])
             for s in scorers]
 
 
@@ -69,13 +95,14 @@ def run_matrix(base_cfg, scorers: list[str], datasets: list[str], splits: list[s
 
     if base_cfg.out:
         raise UsageError("--out names one run folder; a matrix writes one per cell under --results")
-    todo = cells(scorers, datasets, splits)
+    todo = cells(scorers, datasets, splits, base_cfg.model, base_cfg.data_dir)
     out = []
     for k, cell in enumerate(todo, 1):
         log(f"[{k}/{len(todo)}] {cell.label}")
         cfg = dataclasses.replace(base_cfg, scorer=cell.scorer, dataset=cell.dataset, split=cell.split,
-                                  params=dict(base_cfg.params), base_urls=list(base_cfg.base_urls))
-        row = {"scorer": cell.scorer, "dataset": cell.dataset, "split": cell.split}
+                                  model=cell.model, data_dir=cell.data_dir, params=dict(base_cfg.params),
+                                  base_urls=list(base_cfg.base_urls))
+        row = {"scorer": cell.scorer, "model": cell.model, "dataset": cell.dataset, "split": cell.split}
         try:
             rec = run(cfg, log=log)
         except KeyboardInterrupt:
@@ -123,5 +150,6 @@ def leaderboard_text(rows: list[dict]) -> str:
     ran = len(rows) - len(failed)
     lines.append(f"{ran} of {len(rows)} cells ran" + (f"; {len(failed)} failed:" if failed else ""))
     for r in failed:
-        lines.append(f"  {r['scorer']} on {r['dataset']}/{r['split']}: {r['failed']}")
+        model = f" ({r['model']})" if r.get("model") else ""
+        lines.append(f"  {r['scorer']}{model} on {r['dataset']}/{r['split']}: {r['failed']}")
     return "\n".join(lines)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.cli import run_cli
 
 MATRIX = ["run", "--scorer", "random,demo_oracle", "--dataset", "demo,imagereward", "--split", "test,ood",
@@ -75,3 +77,34 @@ def test_matrix_refuses_a_mistyped_name_before_running_anything(tmp_path):
     res = run_cli(["run", "--split", "test,ood", "--results", "r"], cwd=tmp_path)  # the demo suite: one split
     assert res.returncode == 2 and "prefbench run --scorer random,clip --split test,ood" in res.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_data_dir_per_dataset_and_a_model_per_scorer(tmp_path):
+    from prefbench.errors import UsageError
+    from prefbench.matrix import cells
+
+    (tmp_path / "img").mkdir()
+    from PIL import Image
+
+    lines = []
+    for i in range(3):
+        for k in range(2):
+            Image.new("RGB", (4, 4), (i * 40, k * 90, 0)).save(tmp_path / "img" / f"{i}_{k}.png")
+        lines.append(json.dumps({"prompt_id": f"p{i}", "prompt": f"prompt {i}", "images": [f"img/{i}_0.png",
+                                 f"img/{i}_1.png"], "ranks": [1, 2]}))
+    (tmp_path / "mine.jsonl").write_text("\n".join(lines) + "\n")
+    # demo takes no data dir (empty entry), jsonl takes the file; demo_oracle cannot score jsonl items
+    res = run_cli(["run", "--scorer", "random,demo_oracle", "--dataset", "demo,jsonl", "--data-dir", ",mine.jsonl",
+                   "--split", "ood,test", "--results", "r", "--no-progress", "--json"], cwd=tmp_path)
+    rows = json.loads(res.stdout)
+    ok = {(r["scorer"], r["dataset"], r["split"]) for r in rows if "failed" not in r}
+    assert ("random", "jsonl", "test") in ok and ("demo_oracle", "demo", "ood") in ok and ("random", "demo", "ood") in ok
+    failed = {(r["scorer"], r["dataset"], r["split"]): r["failed"] for r in rows if "failed" in r}
+    assert ("demo_oracle", "jsonl", "test") in failed and res.returncode == 1
+    assert next(r for r in rows if (r["scorer"], r["dataset"], r["split"]) == ("random", "jsonl", "test")
+                )["counts"]["ok"] == 6
+
+    pairs = cells(["random", "clip"], ["demo"], ["test"], model=",prefbench-demo/clip")
+    assert [(c.scorer, c.model) for c in pairs] == [("random", None), ("clip", "prefbench-demo/clip")]
+    with pytest.raises(UsageError, match="--model has 3 values for 2 scorers"):
+        cells(["random", "clip"], ["demo"], [], model="a,b,c")
