@@ -177,8 +177,9 @@ PINNED: dict[str, PinnedModel] = {m.name: m for m in (
          PinnedFile("google-bert/bert-base-uncased", ("vocab.txt",)),
          PinnedFile("google-bert/bert-base-uncased", ("tokenizer_config.json",), optional=True)),
         source="THUDM/ImageReward @ c1392c6 ImageReward/utils.py: _MODELS['ImageReward-v1.0'] and load() fetch "
-               "ImageReward.pt and med_config.json from the hub repository THUDM/ImageReward; BLIP's tokenizer "
-               "is bert-base-uncased (google-bert/bert-base-uncased on the hub)"),
+               "ImageReward.pt and med_config.json from the hub repository THUDM/ImageReward; its "
+               "ImageReward/models/BLIP/blip.py loads the tokenizer 'bert-base-uncased' (the hub's legacy name of "
+               "google-bert/bert-base-uncased)"),
     PinnedModel(
         "HPSv2.1", "hpsv2", "HPS v2.1 (the hpsv2 package's hps_version='v2.1')",
         (PinnedFile("xswu/HPSv2", ("HPS_v2.1_compressed.pt",)),), params={"version": "v2.1"},
