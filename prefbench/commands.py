@@ -134,7 +134,7 @@ def cmd_download(args) -> int:
 
 def _download_weights(args) -> int:
     from prefbench.data.download import human_size
-    from prefbench.pinned import download_weights
+    from prefbench.pinned_download import download_weights
 
     m = download_weights(args.weights, progress=not args.no_progress)
     if args.json:

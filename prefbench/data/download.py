@@ -117,7 +117,7 @@ def instructions(p: Plan, data_dir: str | Path, endpoint: str | None = None) -> 
         unpack = f"  (an archive: unpack it into {data_dir})" if p.is_archive(glob) else ""
         lines.append(f"  {glob:<{width}}  ->  {data_dir / glob}{unpack}")
     for pf in p.github_files:
-        from prefbench.pinned import github_url
+        from prefbench.pinned_download import github_url
 
         lines.append(f"  {pf.local_name}  <-  {github_url(pf.repo, pf.revision, pf.names[0])} (sha256 {pf.sha256})")
     if dl.note:
@@ -242,7 +242,7 @@ def download(name: str, split: str | None = None, data_dir: str | Path | None = 
 def _github_files(p: Plan, data_dir: Path, log: Callable[[str], None]) -> list[dict]:
     """The split's GitHub files at their pinned commits, each checked against its pinned sha256 and size
     (a mismatch is removed, exit 2); one fetched by an earlier download and unchanged is kept."""
-    from prefbench.pinned import github_file
+    from prefbench.pinned_download import github_file
 
     if not p.github_files:
         return []
