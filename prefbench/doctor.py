@@ -51,6 +51,20 @@ def _venv(rel: str, probe: str, script: str) -> dict[str, Any]:
     return {"present": False, "path": None, "make_with": script, "probe": probe}
 
 
+#: the command that puts ImageReward's real test.json where the tests look for it (docs/datasets.md)
+IR_COMMAND = "prefbench download imagereward --data-dir ../shared/data/imagereward"
+
+
+def _imagereward_annotation() -> dict[str, Any]:
+    """ImageReward's real test.json beside the checkout (``../shared/data/imagereward``), which the
+    tests of the real annotation read; None outside a checkout."""
+    root = _checkout()
+    if root is None:
+        return {"present": None, "path": None, "get_with": IR_COMMAND}
+    path = root.parent / "shared" / "data" / "imagereward" / "test.json"
+    return {"present": path.is_file(), "path": str(path), "get_with": IR_COMMAND}
+
+
 def collect(import_torch: bool = False) -> dict[str, Any]:
     """Everything the report shows, as one JSON-ready dict."""
     from prefbench import __version__
@@ -84,6 +98,7 @@ def collect(import_torch: bool = False) -> dict[str, Any]:
             "vllm": _venv(".venvs/vllm", "real vLLM server tests", "scripts/setup_vllm_env.sh"),
         },
         "chromium": chromium,
+        "imagereward_annotation": _imagereward_annotation(),
         "disk_free_gb": round(disk.free / 1e9, 1),
         "memory_available_gb": _memory_available_gb(),
         "cpus": os.cpu_count(),
@@ -132,6 +147,11 @@ def render(info: dict[str, Any]) -> str:
         state = f"present ({env['path']})" if env["present"] else f"absent: make it with {env['make_with']}"
         lines.append(f"  {name + ' env':<16} {state}")
     lines.append(f"  {'chromium':<16} {info['chromium'] or 'absent: apt-get install chromium (the report browser test)'}")
+    ir = info["imagereward_annotation"]
+    if ir["present"] is not None:
+        state = (f"present ({ir['path']})" if ir["present"] else
+                 f"absent: from the repository root, {ir['get_with']} (the real-annotation tests)")
+        lines.append(f"  {'IR test.json':<16} {state}")
     return "\n".join(lines)
 
 

@@ -22,8 +22,13 @@ def test_doctor_reports_extras_envs_and_resources_as_json():
         assert not env["present"] or Path(env["path"], "bin", "python").is_file()
     assert info["disk_free_gb"] > 0 and info["cpus"] >= 1
     assert info["torch"] == {"imported": False}
+    from tests.fixtures.cli import SHARED_IR
+
+    assert info["imagereward_annotation"] == {"present": SHARED_IR.is_file(), "path": str(SHARED_IR),
+                                              "get_with": "prefbench download imagereward --data-dir "
+                                                          "../shared/data/imagereward"}
     text = run_cli(["doctor"]).stdout
-    assert "Install extras" in text and "reference env" in text and "chromium" in text
+    assert "Install extras" in text and "reference env" in text and "chromium" in text and "IR test.json" in text
 
 
 def test_doctor_imports_no_torch_transformers_or_openai():
