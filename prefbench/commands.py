@@ -344,7 +344,10 @@ def cmd_compare(args) -> int:
         print(f"  A {out['a']['scorer']}: {_fmt(out['a']['accuracy'])}   B {out['b']['scorer']}: {_fmt(out['b']['accuracy'])}")
         print(f"  A - B = {_fmt(res.difference)}  95% CI [{_fmt(res.ci_low)}, {_fmt(res.ci_high)}]"
               f"  (paired cluster bootstrap, {res.n_resamples} resamples)")
-        print(f"  one-sided p: A better {_fmt(res.p_a_better)}, B better {_fmt(res.p_b_better)}")
+        print(f"  share of resamples where A - B <= 0: {_fmt(res.p_a_better)}; where A - B >= 0: "
+              f"{_fmt(res.p_b_better)}")
+        print("  (one-sided bootstrap p-values: the first small means A is reliably better, the second small "
+              "means B is)")
     return 0
 
 

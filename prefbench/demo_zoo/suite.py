@@ -77,12 +77,17 @@ def run_suite(base_cfg, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
         except MissingExtraError as exc:
             out.append({"label": label, "scorer": scorer, "skipped": str(exc)})
             continue
-        out.append({"label": label, **flat_summary(rec)})
+        out.append({"label": label, **flat_summary(rec), "limit": rec["dataset"].get("limit")})
     return out
 
 
 def leaderboard_text(rows: list[dict]) -> str:
-    lines = ["demo world, test split — imagereward convention, 95% cluster-bootstrap CIs", "",
+    done = [r for r in rows if "skipped" not in r]
+    split = next((r["split"] for r in done), "test")
+    limits = sorted({r["limit"] for r in done if r.get("limit")})
+    only = (f" — only the first {', '.join(map(str, limits))} items (--limit), not the whole split"
+            if limits else "")
+    lines = [f"demo world, {split} split{only} — imagereward convention, 95% cluster-bootstrap CIs", "",
              f"{'row':<30} {'scorer':<16} {'accuracy':>8}  {'95% CI':<15} {'ok/unparsed/error':<18}"]
     done = sorted((r for r in rows if "skipped" not in r), key=lambda r: -(r["accuracy"] or 0))
     for r in done:

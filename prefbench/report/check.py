@@ -182,8 +182,8 @@ def _f(x: float | None, signed: bool = False) -> str:
 
 
 def format_table(rows: list[CheckRow], alpha: float) -> str:
-    head = ["#", "scorer", "model", "split", "baseline", "current", "diff", "95% CI of diff", "p(worse)", "method",
-            "verdict", "run"]
+    head = ["#", "scorer", "model", "split", "baseline", "current", "diff", "95% CI of diff", "p one-sided",
+            "method", "verdict", "run"]
     body = [[str(r.entry), r.scorer, r.model or "-", r.split, _f(r.baseline), _f(r.current), _f(r.difference, True),
              f"[{_f(r.ci_low, True)}, {_f(r.ci_high, True)}]" if r.ci_low is not None else "n/a",
              "n/a" if r.p_worse is None else ("<0.001" if r.p_worse < 0.001 else f"{r.p_worse:.3f}"), r.method,
@@ -191,6 +191,9 @@ def format_table(rows: list[CheckRow], alpha: float) -> str:
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [head] + body]
     failed = sum(r.verdict == "FAIL" for r in rows)
+    # p is a p-value, not the probability that the run is worse (an unchanged run has p 1.000)
+    lines.append("p one-sided: the share of paired-bootstrap resamples with current >= baseline (CI rule: its "
+                 f"normal approximation); a small p means reliably worse, FAIL below {alpha:g}")
     lines.append(f"{failed} of {len(rows)} baseline entries failed (one-sided alpha {alpha:g})" if failed
                  else f"all {len(rows)} baseline entries pass (one-sided alpha {alpha:g})")
     return "\n".join(lines)

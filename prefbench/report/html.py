@@ -103,9 +103,10 @@ def _section(g: Group, n_items: int) -> str:
     parts.append(_leaderboard_table(g))
     parts.append(_plots(g))
     if len(g.runs) > 1:
-        parts.append("<h3>Paired comparisons</h3><p class=\"sub\">Row − column accuracy difference, 95% CI and the "
-                     "one-sided p-value that the row is better (paired cluster bootstrap over shared prompts). Green: "
-                     "row significantly better; red: significantly worse (p &lt; 0.05).</p>")
+        parts.append("<h3>Paired comparisons</h3><p class=\"sub\">Row − column accuracy difference, 95% CI and p "
+                     "(paired cluster bootstrap over shared prompts): the share of resamples in which the row is not "
+                     "better, a one-sided p-value, not the probability that it is better. Green: row significantly "
+                     "better; red: significantly worse (p &lt; 0.05).</p>")
         parts.append(_matrix(g))
     calibrated = [(i, r) for i, r in enumerate(g.runs) if "brier" in r.metrics]
     if calibrated:

@@ -193,7 +193,9 @@ def render_browser(browser: Browser) -> str:
         parts.append(f'<details class="item"{opened} data-item="{escape(item.item_id)}"><summary><code>'
                      f'{escape(shown_text(item.item_id))}</code> <span class="prompt">{escape(shown_text(item.prompt))}</span>'
                      f' <span class="sub">credit: {escape(credit)}</span></summary>')
-        head = "".join(f'<th title="{escape(r.label)}">#{i + 1}</th>' for i, r in browser.runs)
+        # the run's label under its number: a column of "#3" alone says nothing
+        head = "".join(f'<th title="{escape(r.label)}">#{i + 1}<div class="sub">{escape(r.label)}</div></th>'
+                       for i, r in browser.runs)
         parts.append(f'<table class="images"><thead><tr><th>image</th><th>human rank</th>{head}</tr></thead><tbody>')
         trace_blocks = []
         for k, ref in enumerate(item.images):

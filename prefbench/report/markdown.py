@@ -122,8 +122,10 @@ def group_section(g: Group) -> list[str]:
     lines.append("")
     if len(g.runs) > 1:
         lines += ["### Paired comparisons (row − column)", "",
-                  "Accuracy difference, its 95% CI and the one-sided p-value that the row is better, from a "
-                  "paired cluster bootstrap over the prompts both runs scored.", ""]
+                  "Accuracy difference, its 95% CI and p, from a paired cluster bootstrap over the prompts both "
+                  "runs scored. p is the share of resamples in which the row is not better than the column: a "
+                  "one-sided p-value (small: the row is reliably better), not the probability that it is better.",
+                  ""]
         head = [""] + [f"#{j + 1}" for j in range(len(g.runs))]
         rows = []
         for i, r in enumerate(g.runs):

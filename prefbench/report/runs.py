@@ -188,8 +188,14 @@ def _sort_key(r: RunView):
             r.scorer, r.model or "", r.path)
 
 
+def _set(params: dict) -> dict:
+    """The parameters with a value: a null one is an option left at its default, or one that a
+    run made by an older prefbench recorded (``share_images=null``), never worth a label."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
 def _params_text(params: dict) -> str:
-    return ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted(params.items()))
+    return ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted(_set(params).items()))
 
 
 def assign_labels(runs: list[RunView]) -> None:
@@ -284,6 +290,17 @@ def compare(a: RunView, b: RunView, n_resamples: int, seed: int = DEFAULT_SEED) 
                 res.n_common)
 
 
+def limit_notes(members: list[RunView]) -> list[str]:
+    """A note per ``--limit``: those runs scored the split's first N items only."""
+    by_limit: dict[int, list[str]] = {}
+    for i, m in enumerate(members):
+        limit = (m.record.get("dataset") or {}).get("limit")
+        if isinstance(limit, int) and not isinstance(limit, bool):
+            by_limit.setdefault(limit, []).append(f"#{i + 1}")
+    return [f"{'run' if len(rows) == 1 else 'runs'} {', '.join(rows)}: --limit {n}, so only the split's first "
+            f"{n} items were scored; the accuracy is not the whole split's" for n, rows in sorted(by_limit.items())]
+
+
 def build_leaderboard(runs: list[RunView], n_resamples: int = DEFAULT_RESAMPLES) -> Leaderboard:
     """Group ranked runs by dataset/split/convention, sort them and run every paired bootstrap."""
     grouped: dict[tuple[str, str, str], list[RunView]] = {}
@@ -313,6 +330,7 @@ def build_leaderboard(runs: list[RunView], n_resamples: int = DEFAULT_RESAMPLES)
                                f"{', '.join(h[:8] for h in hashes)}); only runs on the same data are compared")
         notes = sorted({str((m.record.get("dataset") or {}).get("note") or "") for m in members} - {""})
         group.notes.extend(notes)
+        group.notes.extend(limit_notes(members))
         groups.append(group)
     unranked.sort(key=lambda r: r.path)
     assign_labels(unranked)
@@ -332,7 +350,7 @@ def mean_at_k_series(group: Group) -> list[MeanAtK]:
     for r in group.runs:
         if r.rollouts is None:
             continue
-        rest = {k: v for k, v in r.params.items() if k != "rollouts"}
+        rest = {k: v for k, v in _set(r.params).items() if k != "rollouts"}
         key = json.dumps([r.scorer, r.model, r.content_hash, rest], sort_keys=True, default=str)
         series.setdefault(key, []).append(r)
     out = []

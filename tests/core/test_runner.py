@@ -182,6 +182,10 @@ def test_compare_two_runs(tmp_path):
     assert 0 <= res["p_a_better"] <= 1 and res["n_common"] == a["n_prompts"]
     text = run_cli(["compare", a["run_dir"], b["run_dir"]], cwd=tmp_path).stdout
     assert "A - B" in text
+    # the shares are labelled as shares of resamples (one-sided p-values), not as "p: A better"
+    assert (f"share of resamples where A - B <= 0: {res['p_a_better']:.4f}; where A - B >= 0: "
+            f"{res['p_b_better']:.4f}") in text
+    assert "A better" not in text
 
 
 def test_imagereward_run_on_placeholder_images(tmp_path, ir_data_dir):

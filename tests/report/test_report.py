@@ -309,3 +309,48 @@ def test_controls_bidi_overrides_and_huge_prompts_are_shown_inert(tmp_path):
     huge = "x" * 1_000_000
     assert len(shown_text(huge)) < PROMPT_CHARS + 60 and "1000000 characters in all" in shown_text(huge)
     assert shown_text("a\tb\nc") == "a\tb\nc"  # ordinary whitespace stays
+
+
+def test_a_limited_run_says_so_on_the_leaderboard(tmp_path):
+    """`prefbench run --limit 20` scores the first 20 items: the report's section says so, in the
+    Markdown and the HTML, naming the rows (issue 30 item 10)."""
+    hand_run(tmp_path / "full", "demo-test/full", "good", *bernoulli_prompts(0.8, seed=1))
+    shutil.copytree(tmp_path / "full", tmp_path / "both")
+    hand_run(tmp_path / "both", "demo-test/lim", "random", *bernoulli_prompts(0.5, n=20, seed=2),
+             extra={"dataset": {"name": "demo", "split": "test", "content_hash": "hash-b", "n_items": 20,
+                                "source": "", "note": "", "limit": 20}})
+    md_path, html_path = write_report(tmp_path / "both", tmp_path / "out", n_items=0, n_resamples=200)
+    note = "run #2: --limit 20, so only the split's first 20 items were scored; the accuracy is not the whole split's"
+    assert f"> {note}" in md_path.read_text()
+    assert note.replace("'", "&#x27;") in html_path.read_text()
+    assert "--limit" not in write_report(tmp_path / "full", tmp_path / "o2", n_items=0,
+                                         n_resamples=200)[0].read_text()
+
+
+def test_null_parameters_are_not_labels(tmp_path):
+    """A run of an older prefbench recorded options that are null today (share_images=null): the
+    report neither shows them nor lets them split a Mean@k series (issue 30 item 10)."""
+    hand_run(tmp_path, "k1", "expected_rating", *bernoulli_prompts(0.6, seed=1), model="m",
+             params={"rollouts": 1, "seed": 0, "share_images": None})
+    hand_run(tmp_path, "k3", "expected_rating", *bernoulli_prompts(0.65, seed=2), model="m",
+             params={"rollouts": 3, "seed": 0})
+    hand_run(tmp_path, "s1", "random", *bernoulli_prompts(0.5, seed=3), params={"seed": 1, "x": None})
+    hand_run(tmp_path, "s2", "random", *bernoulli_prompts(0.5, seed=4), params={"seed": 2})
+    md_path, html_path = write_report(tmp_path, tmp_path / "out", n_items=0, n_resamples=200)
+    md = md_path.read_text()
+    assert "null" not in md and "null" not in html_path.read_text()
+    assert [(r[0], r[1]) for r in _table_rows(md, "### Mean@k")] == [("expected\\_rating · m", "1"),
+                                                                    ("expected\\_rating · m", "3")]
+    labels = sorted(r.label for r in build_leaderboard(find_runs(tmp_path)[1], n_resamples=200).groups[0].runs)
+    assert "random (seed=1)" in labels and "random (seed=2)" in labels
+
+
+def test_item_browser_columns_name_their_runs(real_runs, tmp_path):
+    """The browser's score columns carry the run's label under #N, not #N alone."""
+    html = write_report(real_runs["results"], tmp_path, n_items=1, n_resamples=300)[1].read_text()
+    board = build_leaderboard(find_runs(real_runs["results"])[1], n_resamples=300)
+    table = html[html.index('<table class="images">'):]
+    table = table[:table.index("</thead>")]
+    for i, r in enumerate(board.groups[0].runs):
+        label = r.label.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert f'>#{i + 1}<div class="sub">{label}</div></th>' in table

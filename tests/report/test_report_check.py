@@ -41,6 +41,9 @@ def test_write_baseline_then_check_passes_on_the_same_runs(real_runs, tmp_path, 
     assert rc == 0, out.out
     assert "all 3 baseline entries pass" in out.out
     assert out.out.count("paired (30 prompts)") == 3 and "+0.0000" in out.out
+    # p is labelled as what it is: an unchanged run's 1.000 is a share of resamples, not P(worse)
+    assert "p(worse)" not in out.out and "p one-sided" in out.out.splitlines()[0]
+    assert "p one-sided: the share of paired-bootstrap resamples with current >= baseline" in out.out
 
     rc, out = _check(["--baseline", baseline, "--results", real_runs["results"], "--json"], capsys)
     rows = json.loads(out.out)
