@@ -236,9 +236,32 @@ def cmd_run(args) -> int:
     if record["counts"]["ok"] == 0:
         c = record["counts"]
         print(f"prefbench: error: no image scored ({c['error']} error, {c['unparsed']} unparsed, "
-              f"{c.get('missing', 0)} missing); see the errors in {record['run_dir']}/samples.jsonl", file=sys.stderr)
+              f"{c.get('missing', 0)} missing){_first_failure(record['run_dir'])}; see the errors in "
+              f"{record['run_dir']}/samples.jsonl", file=sys.stderr)
         return 1
     return 0
+
+
+def _first_failure(run_dir: str) -> str:
+    """'; first error: ...' from a run's samples (and whether a rerun retries the errors)."""
+    from pathlib import Path
+
+    from prefbench.errors import PrefbenchError
+    from prefbench.store import SAMPLES_FILE, read_samples
+
+    try:
+        rows = read_samples(Path(run_dir) / SAMPLES_FILE, repair=False)
+    except (OSError, ValueError, PrefbenchError):  # only a hint: the counts are already printed
+        return ""
+    failed = [r for r in rows.values() if r.get("status") in ("error", "unparsed")]
+    if not failed:
+        return ""
+    first = failed[0]
+    what = str(first.get("error") or first.get("status"))
+    retry = sum(1 for r in failed if r.get("retryable"))
+    again = (f" ({'all' if retry == len(failed) else retry} retryable: the same command tries them again)"
+             if retry else " (not retryable: the same command does not score them again)")
+    return f"; first {first['status']}: {what}{again}"
 
 
 def cmd_rank(args) -> int:

@@ -502,7 +502,10 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
     if tasks:
         n_todo = sum(len(ix) for _, ix in tasks)
         if rows:
-            log(f"resuming {run_dir}: {len(rows)} images already scored, {n_todo} to go")
+            # a row marked retryable (a server down, a crashed batch) failed and is scored again
+            retry = sum(1 for row in rows.values() if row.get("retryable"))
+            log(f"resuming {run_dir}: {len(rows) - retry} images already scored, {n_todo} to go"
+                + (f" ({retry} of them failed with a retryable error and are tried again)" if retry else ""))
         writer = SampleWriter(samples_path)
         try:
             if cfg.executor == "ray":  # the workers load the model; this process only writes

@@ -385,3 +385,24 @@ def test_openai_engine_without_model_asks_for_the_served_name_and_the_server(tmp
         assert "needs --model: the model name the server serves" in proc.stderr
         assert "--base-url" in proc.stderr and "AutoModelForImageTextToText" not in proc.stderr
         assert not (tmp_path / "r").exists()
+
+
+def test_an_unreachable_server_names_the_first_error_and_a_rerun_retries_them(tmp_path):
+    """--base-url on a closed port: the run ends with its first error (not only "8 error"); the
+    rows are retryable, so the same command scores them again, and its resume line says that none
+    was scored rather than "8 images already scored" (issue 30 item 10)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["run", "--scorer", "expected_rating", "--engine", "openai", "--model", "served-name", "--base-url",
+            f"http://127.0.0.1:{port}/v1", "-S", "max_retries=0", "--limit", "2", "--no-progress", "--results",
+            tmp_path / "r"]
+    first = run_cli(args, cwd=tmp_path)
+    assert first.returncode == 1, first.stderr[-2000:]
+    last = first.stderr.strip().splitlines()[-1]
+    assert "no image scored (8 error" in last and f"first error: request failed: cannot reach http://127.0.0.1:{port}" \
+        in last and "(all retryable: the same command tries them again)" in last, last
+    again = run_cli(args, cwd=tmp_path)
+    assert again.returncode == 1
+    assert ": 0 images already scored, 8 to go (8 of them failed with a retryable error and are tried again)" \
+        in again.stderr, again.stderr[-2000:]
