@@ -506,6 +506,10 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
             retry = sum(1 for row in rows.values() if row.get("retryable"))
             log(f"resuming {run_dir}: {len(rows) - retry} images already scored, {n_todo} to go"
                 + (f" ({retry} of them failed with a retryable error and are tried again)" if retry else ""))
+        if not cfg.progress:  # the frameworks' bars too (transformers' "Loading weights")
+            from prefbench.weights import quiet_progress_bars
+
+            quiet_progress_bars()
         writer = SampleWriter(samples_path)
         try:
             if cfg.executor == "ray":  # the workers load the model; this process only writes

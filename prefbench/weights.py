@@ -80,6 +80,23 @@ def hub_or_cache() -> Iterator[bool]:
         constants.HF_HUB_OFFLINE = False
 
 
+def quiet_progress_bars() -> None:
+    """``--no-progress`` silences the frameworks' bars too (transformers' "Loading weights",
+    huggingface_hub's downloads): through the environment for what is not imported yet, through
+    their switches for what is."""
+    import sys
+
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging
+
+        logging.disable_progress_bar()
+
+
 def _offline_reason() -> str:
     """Why the hub was not asked, for an error line."""
     from huggingface_hub import constants

@@ -230,6 +230,10 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
     from prefbench.registry import require_extra
 
     require_extra("train", "prefbench train")  # torch, transformers, trl, datasets: before any work
+    if not cfg.progress:
+        from prefbench.weights import quiet_progress_bars
+
+        quiet_progress_bars()
     from prefbench.training.backends import load_transformers, select_backend
     from prefbench.training.rewards import reward_functions
     from prefbench.weights import check_model_folder

@@ -77,6 +77,20 @@ def test_the_suite_says_why_a_row_is_below_the_random_floor(tmp_path):
     assert "counts a model tie as wrong" in notes[0] and "docs/demo-world.md" in notes[0]
 
 
+def test_no_progress_silences_the_frameworks_bars_too(tmp_path):
+    """--no-progress: neither prefbench's bar nor transformers' "Loading weights" one; without it
+    both are there (issue 30 item 10)."""
+    from tests.fixtures.cli import require_extra
+
+    require_extra("vlm")
+    args = ["run", "--scorer", "expected_rating", "--limit", "1", "--results"]
+    quiet = run_cli([*args, tmp_path / "a", "--no-progress"], cwd=tmp_path, env_extra={"HF_HUB_OFFLINE": "1"})
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "Loading weights" not in quiet.stderr and "it/s" not in quiet.stderr, quiet.stderr[-2000:]
+    loud = run_cli([*args, tmp_path / "b"], cwd=tmp_path, env_extra={"HF_HUB_OFFLINE": "1"})
+    assert "Loading weights" in loud.stderr and "img/s" in loud.stderr
+
+
 def test_every_scorer_checkpoint_is_built_by_the_recipe():
     assert set(BUNDLED.values()) <= set(CHECKPOINTS)
 
