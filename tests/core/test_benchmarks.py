@@ -71,9 +71,9 @@ def test_bad_labels_name_file_and_row(tmp_path):
         load_dataset("mmrb2", "t2i", tmp_path)
     assert "t2i.json" in str(exc.value)
     rows = bm.write_evalmuse(tmp_path / "em", n_prompts=2)
-    rows[3]["total_score"] = 7
+    rows[3]["total_score"] = [7, 7, 7]  # the file holds annotator lists: this one's mean is out of range
     (tmp_path / "em" / "train_list.json").write_text(json.dumps(rows))
-    with pytest.raises(DataError, match="row 3: total_score 7 is outside 1-5"):
+    with pytest.raises(DataError, match=r"row 3: total_score 7\.0 is outside 1-5"):
         load_dataset("evalmuse", "train", tmp_path / "em")
     h = tmp_path / "h"
     bm.write_hpdv3(h, n=2)
