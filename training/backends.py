@@ -111,10 +111,12 @@ def load_processor(model_path: str, max_pixels: int | None = None):
 
     needs = ("GRPO on images needs the model's processor files (processor_config.json or "
              "preprocessor_config.json, with the tokenizer) next to the weights")
-    kwargs = profile_for(model_type_of(model_path)).processor_kwargs(max_pixels)
+    profile = profile_for(model_type_of(model_path))
+    profile.processor_kwargs(max_pixels)  # a family without a pixel budget refuses --max-pixels before loading
     processor = from_pretrained(AutoProcessor.from_pretrained, model_path, "model to train",
-                                hint=f"no multimodal processor: {needs}", **kwargs)
+                                hint=f"no multimodal processor: {needs}")
     if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
         raise WeightsError(f"model to train: {model_path} has no multimodal processor (found "
                            f"{type(processor).__name__}); {needs}")
+    profile.cap_images(processor, max_pixels)  # saved with the trained model's processor
     return processor

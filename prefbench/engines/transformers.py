@@ -84,7 +84,7 @@ class TransformersEngine(Engine):
         check_model_folder(self.model, "VLM model")  # before seconds of torch/transformers imports
         profile = profile_for(model_type_of(self.model))
         profile.check()
-        proc_kwargs = profile.processor_kwargs(self.max_pixels)
+        profile.processor_kwargs(self.max_pixels)  # a family without a pixel budget refuses max_pixels here
 
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -98,7 +98,8 @@ class TransformersEngine(Engine):
         kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
         if self.attn_implementation:
             kwargs["attn_implementation"] = self.attn_implementation
-        processor = from_pretrained(AutoProcessor.from_pretrained, self.model, "VLM processor", **proc_kwargs)
+        processor = from_pretrained(AutoProcessor.from_pretrained, self.model, "VLM processor")
+        profile.cap_images(processor, self.max_pixels)
         model = from_pretrained(AutoModelForImageTextToText.from_pretrained, self.model, "VLM model", **kwargs)
         self.attach(model.to(device), processor)
         for token in candidates:

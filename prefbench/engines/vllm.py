@@ -127,7 +127,8 @@ class VLLMEngine(Engine):
         os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
         import vllm
 
-        self.processor = from_pretrained(AutoProcessor.from_pretrained, self.model, "VLM processor", **proc_kwargs)
+        self.processor = from_pretrained(AutoProcessor.from_pretrained, self.model, "VLM processor")
+        self.profile.cap_images(self.processor, self.max_pixels)
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         # auto: the transformers engine's rule (bfloat16 on CUDA, float32 on CPU), so that the two
         # engines agree by default; vLLM's own auto picks bfloat16 on CPU, which moved the demo

@@ -65,6 +65,23 @@ class ModelProfile:
                              "it has no pixel budget to set (drop -S max_pixels)")
         return self.image_kwargs(int(max_pixels))
 
+    def cap_images(self, processor: Any, max_pixels: int | None) -> None:
+        """Set the image-size cap on a loaded processor's image processor. Not through
+        ``from_pretrained(**kwargs)``: transformers 5 hands those to the tokenizer as well, which
+        saves them (a trained model's tokenizer_config.json) and passes them back on every call
+        (Qwen2-VL's "Passing `min_pixels` and `max_pixels` to a processor call is deprecated")."""
+        kwargs = self.processor_kwargs(max_pixels)
+        images = getattr(processor, "image_processor", None)
+        if not kwargs or images is None:
+            return
+        for key, value in kwargs.items():
+            if key == "max_pixels":  # Qwen-VL: the pixel budget is size.longest_edge
+                key, value = "size", {"longest_edge": value}
+            if key == "size":
+                now = getattr(images, "size", None) or {}
+                value = {**{k: v for k, v in dict(now).items() if v is not None}, **value}
+            setattr(images, key, value)
+
     def messages(self, messages: list[dict]) -> list[dict]:
         return self.fix_messages(messages) if self.fix_messages else messages
 
