@@ -136,6 +136,33 @@ def package_versions(names: tuple[str, ...] | None = None) -> dict[str, str | No
     return out
 
 
+def accelerator_info() -> dict | None:
+    """The GPUs a run used, for its record: name, count, compute capability, CUDA (as torch was
+    built for it) and the driver (from nvidia-smi, when on PATH). None without an imported torch
+    that sees a CUDA device: nothing is imported or probed for a run that used none."""
+    torch = sys.modules.get("torch")
+    try:
+        if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+            return None
+        n = torch.cuda.device_count()
+        info: dict = {"gpu": torch.cuda.get_device_name(0), "count": n,
+                      "capability": ".".join(map(str, torch.cuda.get_device_capability(0))),
+                      "cuda": torch.version.cuda, "torch": torch.__version__}
+    except Exception:  # noqa: BLE001 - provenance must never fail a run
+        return None
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10)
+            info["driver"] = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return info
+
+
 def model_fingerprint(path: str | None) -> str | None:
     """The model-identity helper for run.json and prefbench_train.json: sha256 of a local
     checkpoint's small config, tokenizer and chat template files plus the names and sizes of its

@@ -87,7 +87,7 @@ def runs_df(results: str | Path = "results", *, errors: str = "raise"):
 def samples_df(run_dir: str | Path):
     """One row per scored image of a run: ``item_id``, ``image_index``, ``image``, ``score``,
     ``status``, ``error``, the typed fields (``prob``, ``anchor_index``, ``forced``,
-    ``generated_tokens``, ``retryable``) and ``detail`` (traces, as a dict). With the run's
+    ``generated_tokens``, ``prompt_tokens``, ``vision_tokens``, ``retryable``) and ``detail`` (traces, as a dict). With the run's
     dataset, scorer and model as columns so that several runs concatenate cleanly."""
     pd = _pandas()
     run_dir = Path(run_dir)
@@ -96,7 +96,7 @@ def samples_df(run_dir: str | Path):
     rec = read_run(run_dir / RUN_FILE)
     rows = read_samples(run_dir / SAMPLES_FILE, repair=False)
     cols = ["item_id", "image_index", "image", "score", "status", "error", "prob", "anchor_index", "forced",
-            "generated_tokens", "retryable", "detail"]
+            "generated_tokens", "prompt_tokens", "vision_tokens", "retryable", "detail"]
     flags = ("forced", "retryable")  # written only when true
     frame = pd.DataFrame([{c: row.get(c, False if c in flags else None) for c in cols}
                           for _, row in sorted(rows.items(), key=_order)], columns=cols)

@@ -34,6 +34,7 @@ from prefbench.metrics import (
     reliability_bins,
 )
 from prefbench.provenance import (
+    accelerator_info,
     git_commit,
     package_versions,
     portable_command,
@@ -498,7 +499,7 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
                 writer.close()
             rows = read_samples(samples_path, log=log)
             tasks = _todo(split, rows)
-    scored, wall = 0, 0.0
+    scored, wall, setup_s = 0, 0.0, None
     if tasks:
         n_todo = sum(len(ix) for _, ix in tasks)
         if rows:
@@ -517,7 +518,9 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
 
                 scored, wall, record["executor"] = score_on_ray(cfg, scorer, tasks, writer, log)
             else:
+                loading = time.perf_counter()
                 scorer.setup()
+                setup_s = time.perf_counter() - loading
                 scored, wall = _score(scorer, tasks, writer, cfg, log)
         except KeyboardInterrupt:
             record["status"] = "interrupted"
@@ -538,11 +541,9 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
         "wall_s": round(wall, 3) if scored else prev_tp.get("wall_s"),
         "images_per_s": round(scored / wall, 3) if scored and wall > 0 else prev_tp.get("images_per_s"),
     }
-    tokens = sum(int(r.get("generated_tokens", 0) or 0) for r in rows.values())
-    if tokens:
-        throughput["generated_tokens"] = tokens
-        if scored and wall > 0:
-            throughput["generated_tokens_per_s"] = round(tokens / wall, 3)
+    if setup_s is not None:  # the phases of this session: loading the model, then scoring
+        throughput["setup_s"] = round(setup_s, 3)
+    throughput.update(token_totals(rows.values(), scored, wall))
     record.update({
         # retryable rows (a crashed batch) keep the run open so that the next start retries them
         "status": "complete" if counts["missing"] == 0 and not _todo(split, rows) else "incomplete",
@@ -555,8 +556,24 @@ def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict,
         "samples_sha256": samples_sha256(samples_path) if samples_path.exists() else None,
         **extra,
     })
+    if scored and (acc := accelerator_info()):  # the GPUs this session scored on (none: no key)
+        record["accelerator"] = acc
     write_json_atomic(run_path, record)
     return record
+
+
+def token_totals(rows, scored: int, wall: float) -> dict:
+    """Generated, prompt and vision tokens over the run's rows, and per second of this session's
+    scoring (the utilisation figures: tokens/s, and with the model's size about 2 FLOP per
+    parameter per token)."""
+    out: dict[str, Any] = {}
+    for key in ("generated_tokens", "prompt_tokens", "vision_tokens"):
+        total = sum(int(r.get(key) or 0) for r in rows)
+        if total:
+            out[key] = total
+            if scored and wall > 0:
+                out[f"{key}_per_s"] = round(total / wall, 3)
+    return out
 
 
 def flat_summary(record: dict) -> dict:

@@ -27,7 +27,8 @@ class ImageResult:
     The typed fields are what the runner and the report read: ``prob`` (anchor-pairwise
     scorers: P(image beats the item's anchor), 0.5 for the anchor itself) with ``anchor_index``,
     ``forced`` (a reasoning budget ran out and the answer was forced), ``generated_tokens``,
-    ``retryable`` (a transient failure, retried on the next run), and ``order_probs`` (a pairwise
+    ``retryable`` (a transient failure, retried on the next run), ``prompt_tokens`` / ``vision_tokens``
+    (what the scores read, for utilisation), and ``order_probs`` (a pairwise
     scorer that showed both orders: P(image beats the anchor) per presentation order,
     ``anchor_first`` / ``candidate_first``, for position-consistent conventions such as MMRB2's). ``detail`` holds traces only:
     rollouts, per-rollout scores, what an engine reported; nothing reads meaning out of it."""
@@ -42,6 +43,10 @@ class ImageResult:
     generated_tokens: int | None = None
     retryable: bool = False
     order_probs: dict[str, float] | None = None
+    #: the prompts this image's score read, in tokens (all rollouts; a comparison's prompt holds
+    #: both images), and how many of them were image tokens: None where the engine does not say
+    prompt_tokens: int | None = None
+    vision_tokens: int | None = None
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -59,7 +64,8 @@ class ImageResult:
         return cls(None, status, reason, detail, anchor_index=anchor_index, retryable=retryable)
 
     #: the typed fields as sample-row keys (written only when set)
-    TYPED = ("prob", "anchor_index", "forced", "generated_tokens", "retryable", "order_probs")
+    TYPED = ("prob", "anchor_index", "forced", "generated_tokens", "retryable", "order_probs", "prompt_tokens",
+             "vision_tokens")
 
     def typed_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

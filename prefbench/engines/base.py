@@ -91,6 +91,10 @@ class Rollout:
     #: the candidates' total probability in the full distribution (None when unknown)
     answer_mass: float | None = None
     generated_tokens: int = 0
+    #: the prompt's length in tokens (text and vision) and how many of them are image tokens,
+    #: where the engine knows them (None: not reported, e.g. a server without usage)
+    prompt_tokens: int | None = None
+    vision_tokens: int | None = None
     #: generated token ids where the engine knows them (-1 for tokens it did not report)
     generated_ids: list[int] = field(default_factory=list)
     #: index (in generated tokens) of the answer token

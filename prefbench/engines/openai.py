@@ -308,6 +308,7 @@ class OpenAIEngine(Engine):
             return await self._inline_rollout(pool, messages, sampling, server, candidates, budget, tail_tokens)
         n_tokens, ids = 0, []
         forced = False
+        prompt_tokens = None
         if budget == 0:
             prefix = PREFILL_ANSWER
         else:
@@ -321,6 +322,7 @@ class OpenAIEngine(Engine):
             choice = gen.data["choices"][0]
             text = choice["message"].get("content") or ""
             n_tokens += int((gen.data.get("usage") or {}).get("completion_tokens") or 0)
+            prompt_tokens = _usage(gen.data, "prompt_tokens")
             ids += list(choice.get("token_ids") or [])
             if text.endswith(ANSWER_PREFIX):
                 prefix = text
@@ -343,6 +345,8 @@ class OpenAIEngine(Engine):
         choice = ans.data["choices"][0]
         content = (choice.get("logprobs") or {}).get("content") or []
         n_tokens += int((ans.data.get("usage") or {}).get("completion_tokens") or 0)
+        if budget == 0:  # the one request's prompt (with the pre-filled answer prefix)
+            prompt_tokens = _usage(ans.data, "prompt_tokens")
         ids += list(choice.get("token_ids") or [])
         answer_text = choice["message"].get("content") or ""
         top = content[0].get("top_logprobs") or [] if content else []
@@ -362,7 +366,7 @@ class OpenAIEngine(Engine):
         text = (prefix if budget else prefix.removeprefix(PREFILL_ANSWER)) + answer_text
         return Rollout(text=text, answer_logits=logits, answer_mass=mass, generated_tokens=len(ids),
                        generated_ids=ids, answer_step=n_tokens - len(content), forced=forced,
-                       no_answer_reason=reason, trace=info)
+                       no_answer_reason=reason, trace=info, prompt_tokens=prompt_tokens)
 
     async def _inline_rollout(self, pool, messages, sampling, server, candidates, budget, tail_tokens) -> Rollout:
         """One standard request (any OpenAI-compatible API): the rollout with ``logprobs`` at every
@@ -378,6 +382,7 @@ class OpenAIEngine(Engine):
         tokens = (choice.get("logprobs") or {}).get("content") or []
         text = choice["message"].get("content") or ""
         n = int((reply.data.get("usage") or {}).get("completion_tokens") or len(tokens))
+        prompt_tokens = _usage(reply.data, "prompt_tokens")
         st = self.readout_stats
         st["rollouts"] += 1
         seen, position, missed = "", None, False
@@ -393,7 +398,8 @@ class OpenAIEngine(Engine):
         if position is None:
             info["missed_answer_position" if missed else "no_answer_position"] = True
             st["no_answer_token"] += 1
-            return Rollout(text=text, generated_tokens=n, generated_ids=[-1] * n, missed=missed, trace=info)
+            return Rollout(text=text, generated_tokens=n, generated_ids=[-1] * n, missed=missed, trace=info,
+                           prompt_tokens=prompt_tokens)
         logits, mass, readout = answer_readout(tokens[position].get("top_logprobs") or [], candidates, False)
         info.update(readout)
         st["missing_answer_tokens"] += bool(info.get("missing_answer_tokens"))
@@ -403,9 +409,15 @@ class OpenAIEngine(Engine):
             reason = (f"no answer token among the server's top {self.top_logprobs} log-probabilities "
                       "(see missing_answer_tokens)")
         return Rollout(text=text, answer_logits=logits, answer_mass=mass, generated_tokens=n, generated_ids=[-1] * n,
-                       answer_step=position, no_answer_reason=reason, trace=info)
+                       answer_step=position, no_answer_reason=reason, trace=info, prompt_tokens=prompt_tokens)
 
     def _failed(self, reply) -> Rollout:
         self.readout_stats["failed"] += 1
         return Rollout(error=f"request failed: {reply.error}", retryable=bool(reply.retryable),
                        trace={"request_error": reply.error, "attempts": reply.attempts})
+
+
+def _usage(data: dict, key: str) -> int | None:
+    """A count from a reply's ``usage`` block (None when the server sends none)."""
+    value = (data.get("usage") or {}).get(key)
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

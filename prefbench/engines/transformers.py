@@ -174,6 +174,8 @@ class TransformersEngine(Engine):
                     "image_encodings_shared": self.image_stats["shared"],
                     # the anchor's vision encoding is shared; its KV prefix is not
                     "prefix_sharing": False})
+        if self.hf_model is not None:  # for utilisation: about 2 FLOP per parameter per token
+            out["n_parameters"] = sum(p.numel() for p in self.hf_model.parameters())
         if self.batch_stats.get("rows"):
             out["batches"] = self.batch_stats["batches"]
             out["padding_fraction"] = round(
@@ -281,6 +283,7 @@ class TransformersEngine(Engine):
         prefix = PREFILL_ANSWER if prefill else ""
         encs = [self.encode(j, prefix) for j in jobs]
         lengths = [e["input_ids"].shape[1] for e in encs]
+        vision = self._vision_tokens(encs)
         k = spec.rows_per_job
         budget, tail_tokens = spec.budget, spec.tail_tokens
         new_tokens = 1 if prefill else budget + len(self.force_open) + 1 + tail_tokens
@@ -328,7 +331,19 @@ class TransformersEngine(Engine):
                 self.image_slot_keys = None
             for n, i in enumerate(chunk):
                 results[i] = rows[n * k:(n + 1) * k]
+                for row in results[i]:
+                    row.prompt_tokens, row.vision_tokens = lengths[i], vision[i]
         return results
+
+    def _vision_tokens(self, encs: Sequence[dict]) -> list[int | None]:
+        """Image placeholder tokens per prompt (what the vision encoder's features fill), where the
+        processor names its image token."""
+        token = getattr(self.processor, "image_token_id", None)
+        if token is None and getattr(self.processor, "image_token", None):
+            token = self.tokenizer.convert_tokens_to_ids(self.processor.image_token)
+        if not isinstance(token, int):
+            return [None] * len(encs)
+        return [int((e["input_ids"] == token).sum()) for e in encs]
 
     def _decode(self, ids: Sequence[int]) -> str:
         # ids past the tokenizer (a padded output layer) decode to nothing, as in token_texts

@@ -328,6 +328,10 @@ class VLLMEngine(Engine):
         text = (prefix if not spec.prefill else prefix.removeprefix(PREFILL_ANSWER)) + comp.text
         # prefill-only: nothing generated (the transformers engine counts it so too)
         n_tokens = reasoning_tokens + (0 if spec.prefill else len(comp.token_ids))
+        # the answer request's prompt holds the reasoning the first request generated: the prompt
+        # proper is what precedes it
+        prompt = len(out.prompt_token_ids or ()) - reasoning_tokens if out.prompt_token_ids else None
         return Rollout(text=text, answer_logits=logits_out, answer_mass=mass, generated_tokens=n_tokens,
                        generated_ids=[-1] * reasoning_tokens + list(comp.token_ids), answer_step=reasoning_tokens,
-                       forced=forced, no_answer_reason=reason, trace=trace)
+                       forced=forced, no_answer_reason=reason, trace=trace,
+                       prompt_tokens=prompt if prompt is None or prompt > 0 else None)

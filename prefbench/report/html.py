@@ -83,6 +83,20 @@ def _leaderboard_table(g: Group) -> str:
     return f'<table class="leaderboard"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _tokens_table(g: Group) -> str:
+    from prefbench.report.markdown import TOKENS_HEAD, TOKENS_NOTE, token_cells
+
+    counted = [(i, r, r.tokens) for i, r in enumerate(g.runs) if r.tokens]
+    if not counted:
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in TOKENS_HEAD)
+    rows = "".join(f"<tr><td>#{i + 1}</td><td>{escape(r.label)}</td>"
+                   + "".join(f'<td class="num">{escape(c)}</td>' for c in token_cells(t)) + "</tr>"
+                   for i, r, t in counted)
+    return (f"<h3>Tokens and utilisation</h3><p>{escape(TOKENS_NOTE)}</p>"
+            f'<table class="tokens"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
+
+
 def _plots(g: Group) -> str:
     plots = [ci_plot([(f"#{i + 1} {r.label}", r.accuracy, r.ci_low, r.ci_high) for i, r in enumerate(g.runs)],
                      f"{g.title}: accuracy with 95% CI", f"accuracy ({g.convention} convention)")]
@@ -108,6 +122,7 @@ def _section(g: Group, n_items: int) -> str:
                      "better, a one-sided p-value, not the probability that it is better. Green: row significantly "
                      "better; red: significantly worse (p &lt; 0.05).</p>")
         parts.append(_matrix(g))
+    parts.append(_tokens_table(g))
     calibrated = [(i, r) for i, r in enumerate(g.runs) if "brier" in r.metrics]
     if calibrated:
         parts.append('<h3>Calibration</h3><table class="calibration"><thead><tr><th>#</th><th>scorer</th><th>Brier</th><th>ECE</th>'

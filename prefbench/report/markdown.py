@@ -107,6 +107,32 @@ def pair_cell(pair: Pair | None, a: RunView, b: RunView) -> str:
     return f"{fmt(pair.difference, 3, True)} {fmt_ci(pair.ci_low, pair.ci_high, 3, True)} {fmt_p(pair.p_row_better)}"
 
 
+TOKENS_HEAD = ["#", "scorer", "prompt tokens", "of which vision", "generated", "prompt tok/s", "generated tok/s",
+               "parameters", "≈ model FLOP/s", "load s", "scoring s"]
+TOKENS_NOTE = ("Token totals over the run's images; rates over the last session's scoring time. Model FLOP/s is "
+               "2 × parameters × (prompt + generated tokens) per second, an estimate to set against the device's "
+               "peak (attention and padding not counted).")
+
+
+def _si(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def token_cells(t: dict) -> list[str]:
+    def n(key):
+        v = t.get(key)
+        return "n/a" if v is None else f"{v:,}" if isinstance(v, int) else fmt_rate(v)
+
+    return [n("prompt_tokens"), n("vision_tokens"), n("generated_tokens"), n("prompt_tokens_per_s"),
+            n("generated_tokens_per_s"), _si(t.get("n_parameters")), _si(t.get("model_flop_per_s")),
+            n("setup_s"), n("wall_s")]
+
+
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
@@ -139,6 +165,10 @@ def group_section(g: Group) -> list[str]:
         rows = [[md_escape(s.label), str(k), fmt(r.accuracy), fmt_ci(r.ci_low, r.ci_high), md_code(r.path)]
                 for s in series for k, r in s.points]
         lines += _table(["series", "k", "accuracy", "95% CI", "run"], rows) + [""]
+    counted = [(i, r, r.tokens) for i, r in enumerate(g.runs) if r.tokens]
+    if counted:
+        lines += ["### Tokens and utilisation", "", TOKENS_NOTE, ""]
+        lines += _table(TOKENS_HEAD, [[f"#{i + 1}", md_escape(r.label), *token_cells(t)] for i, r, t in counted]) + [""]
     calibrated = [(i, r) for i, r in enumerate(g.runs) if "brier" in r.metrics or r.reliability]
     if calibrated:
         lines += ["### Calibration (anchor-pairwise probabilities)", ""]

@@ -74,6 +74,21 @@ class RunView:
     def metrics(self) -> dict:
         return self.record.get("metrics") or {}
 
+    @property
+    def tokens(self) -> dict | None:
+        """Token accounting of a run that has it (prompt tokens recorded): totals, per-second rates,
+        the model's parameter count and the FLOP/s that implies (about 2 per parameter per token)."""
+        tp = self.record.get("throughput") or {}
+        if not isinstance(tp, dict) or not isinstance(tp.get("prompt_tokens"), (int, float)):
+            return None
+        out = {k: tp.get(k) for k in ("prompt_tokens", "vision_tokens", "generated_tokens", "prompt_tokens_per_s",
+                                      "vision_tokens_per_s", "generated_tokens_per_s", "setup_s", "wall_s")}
+        params = _find(self.record.get("scorer_summary"), "n_parameters")
+        out["n_parameters"] = params
+        rate = (out["prompt_tokens_per_s"] or 0) + (out["generated_tokens_per_s"] or 0)
+        out["model_flop_per_s"] = 2.0 * params * rate if isinstance(params, (int, float)) and rate else None
+        return out
+
     def per_prompt(self) -> PerPrompt | None:
         """Per-prompt sufficient statistics (None when run.json has none)."""
         if self._per_prompt is None and self.ranked and isinstance(self.record.get("per_prompt"), dict):
@@ -368,3 +383,16 @@ def mean_at_k_series(group: Group) -> list[MeanAtK]:
             r = m.points[0][1]
             m.label += f" ({_params_text({k: v for k, v in r.params.items() if k not in ('rollouts', 'model')})})"
     return out
+
+
+def _find(obj, key: str, depth: int = 3):
+    """``key``'s value in nested dicts (a scorer summary holds its engine's), or None."""
+    if not isinstance(obj, dict) or depth < 0:
+        return None
+    if key in obj:
+        return obj[key]
+    for v in obj.values():
+        found = _find(v, key, depth - 1)
+        if found is not None:
+            return found
+    return None

@@ -374,8 +374,11 @@ class VLMScorer(Scorer):
         n_bad = len(rollouts) - len(values)
         if n_bad:
             detail["unparsed_rollouts"] = n_bad
+        rows = [row for _, job_rows in parts for row in job_rows]
         typed = {"anchor_index": anchor, "forced": bool(n_forced),
-                 "generated_tokens": sum(r["generated_tokens"] for r in rollouts)}
+                 "generated_tokens": sum(r["generated_tokens"] for r in rollouts),
+                 "prompt_tokens": _total(r.prompt_tokens for r in rows),
+                 "vision_tokens": _total(r.vision_tokens for r in rows)}
         if not values:
             if reasons and len(reasons) == len(rollouts):
                 reason = reasons[0]
@@ -420,3 +423,9 @@ class ZeroShotScorer(VLMScorer):
 
     name = "zero_shot"
     template_prefix = "zero_shot_"
+
+
+def _total(values) -> int | None:
+    """The sum of the counts an engine reported; None when it reported none."""
+    known = [v for v in values if v is not None]
+    return int(sum(known)) if known else None
