@@ -147,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
                    '(optional "elements": {element: p})')
     p.add_argument("--verdicts", help='JSONL of a judge\'s answers: {"prompt_id": ..., "verdict": text} (genai_judge) '
                    'or with "order": forward/reverse (mmrb2); see docs/datasets.md')
+    p.add_argument("--judge-outputs", metavar="FILE",
+                   help='JSONL of raw judge texts: {"prompt_id", "image_a", "image_b", "order", "text"} (pairwise) or '
+                        '{"prompt_id", "image_index", "text"} (pointwise), parsed with --protocol; see docs/judges.md')
+    p.add_argument("--protocol", metavar="NAME", help="--judge-outputs: the judge protocol that parses the texts "
+                   "(see `prefbench list`)")
+    p.add_argument("--on-parse-failure", choices=["official", "wrong", "exclude", "neutral"], default="official",
+                   help="--judge-outputs: what a text that does not parse counts as (default: the protocol's official "
+                        "policy); always counted and reported")
     p.add_argument("--json", action="store_true")
     _add_metric_options(p)
     p.set_defaults(func=commands.cmd_evaluate)

@@ -59,9 +59,12 @@ def cmd_list(args) -> int:
     models = [{"alias": prefix, "models": [n if n == prefix else f"{prefix}/{n}" for n in a.names()],
                "description": a.description,
                "defaults": {s: f"{prefix}/{n}" for s, n in a.defaults.items()}} for prefix, a in aliases().items()]
+    from prefbench.judges import entries as judge_entries
+
+    judges = [{"name": e.name, "source": e.source, "description": e.description} for e in judge_entries().values()]
     if args.json:
         _print_json({"scorers": scorers, "engines": engines, "datasets": datasets, "conventions": conventions,
-                     "models": models})
+                     "models": models, "judges": judges})
         return 0
     print("Scorers:")
     for s in scorers:
@@ -77,6 +80,10 @@ def cmd_list(args) -> int:
     for c in conventions:
         src = f" ({c['source']})" if c["source"] != "builtin" else ""
         print(f"  {c['name']:<22} {c['description']}{src}")
+    print("\nJudge protocols (evaluate --judge-outputs FILE --protocol NAME; see docs/judges.md):")
+    for j in judges:
+        src = f" ({j['source']})" if j["source"] != "builtin" else ""
+        print(f"  {j['name']:<22} {j['description']}{src}")
     print("\nDatasets (--dataset, --split):")
     for d in datasets:
         print(f"  {d['name']:<12} splits: {', '.join(d['splits']):<36} convention: {d['convention']}")
@@ -298,6 +305,10 @@ def cmd_rank(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if getattr(args, "judge_outputs", None) or getattr(args, "protocol", None):
+        from prefbench.judges.command import evaluate_command
+
+        return evaluate_command(args)
     from prefbench.evaluate import evaluate_file
 
     result = evaluate_file(args.dataset, args.scores, args.split, args.data_dir, args.convention,

@@ -1,0 +1,62 @@
+"""Judge protocols: how to prompt a generative judge, parse its text and handle a parse failure.
+
+A registry like the scorers' (:class:`prefbench.registry.Kind`): the built-in manifest below maps
+names to ``"module:PROTOCOL"`` strings (one module per protocol, imported when used), and installed
+packages add :class:`~prefbench.judges.base.JudgeProtocol` objects under the ``prefbench.judges``
+entry-point group. Built-in names win a clash; a broken plugin is a warning. See docs/judges.md.
+"""
+
+from __future__ import annotations
+
+from prefbench.registry import Entry, Kind
+
+ENTRY_POINT_GROUP = "prefbench.judges"
+
+BUILTIN: dict[str, Entry] = {e.name: e for e in [
+    Entry("unifiedreward_think", "prefbench.judges.unifiedreward_think:PROTOCOL",
+          "pairwise; <answer>Image 1|2 is better</answer> after <think>; unparsed: 0.5 each side (Pref-GRPO)"),
+    Entry("unifiedreward", "prefbench.judges.unifiedreward:PROTOCOL",
+          "pointwise; 1.0 'Final Score: x' or 2.0 Alignment/Coherence/Style (mean); unparsed: 0.0 (flow_grpo)"),
+    Entry("rationalrewards", "prefbench.judges.rationalrewards:PROTOCOL",
+          "pairwise; per-aspect Score A / Score B summed; unreadable or N/A aspect: 2.5; ties wrong"),
+    Entry("mmrb2", "prefbench.judges.mmrb2:PROTOCOL",
+          "pairwise; JSON better_response A/B, both orders; unparsed: not counted (MMRB2)"),
+    Entry("genai_bench", "prefbench.judges.genai_bench:PROTOCOL",
+          "pairwise 4-way; [[A>B]] / [[B>A]] / [[A=B=Good]] / [[A=B=Bad]]; unparsed: wrong (GenAI-Bench)"),
+    Entry("vqascore", "prefbench.judges.vqascore:PROTOCOL",
+          "pointwise; P('Yes') to 'Does this figure show ...?' (soft); text yes/no; unparsed: 0.0"),
+]}
+
+JUDGES = Kind("judge protocol", ENTRY_POINT_GROUP, BUILTIN)
+
+
+def entries(include_plugins: bool = True) -> dict[str, Entry]:
+    """Every judge protocol's entry (built-ins first), without importing any."""
+    return JUDGES.entries(include_plugins)
+
+
+def lookup(name: str):
+    """The :class:`~prefbench.judges.base.JudgeProtocol` ``name``; a clear error with close names."""
+    from prefbench.judges.base import JudgeProtocol
+
+    entry = JUDGES.lookup(name)
+    if name in BUILTIN:
+        return entry.load(kind="judge protocol")
+    obj = JUDGES.loaded(name)
+    if not isinstance(obj, JudgeProtocol):
+        from prefbench.errors import UsageError
+
+        raise UsageError(f"plugin judge protocol {name!r} ({entry.target}) is a {type(obj).__name__}, "
+                         "not a JudgeProtocol")
+    return obj.with_source(entry.source)
+
+
+def protocols(include_plugins: bool = True) -> dict:
+    """Every judge protocol, loaded (plugins that are not a JudgeProtocol are warned about and skipped)."""
+    from prefbench.judges.base import JudgeProtocol
+
+    out = {name: lookup(name) for name in BUILTIN}
+    if include_plugins:
+        for name, (obj, entry) in JUDGES.plugin_objects(JudgeProtocol).items():
+            out[name] = obj.with_source(entry.source)
+    return out
