@@ -276,3 +276,24 @@ def test_cli_refuses_bad_settings_before_loading(tmp_path):
         port = taken.getsockname()[1]
         proc = run_cli(["serve", "--scorer", "random", "--port", port], timeout=60)
     assert proc.returncode == 2 and "cannot listen" in proc.stderr
+
+
+def test_the_documented_answer_is_the_servers(random_server):
+    """docs/serve.md's example answer (an item whose second image is not an image) has the fields,
+    statuses and per-image details the server really sends (issue 30 item 10)."""
+    import json
+    import re
+
+    from tests.fixtures.cli import REPO
+
+    doc = (REPO / "docs" / "serve.md").read_text()
+    block = doc[doc.index("It is answered with"):]
+    documented = json.loads(re.search(r"```json\n(.*?)```", block, flags=re.S).group(1))
+    r = httpx.post(random_server.url + "/v1/score",
+                   json={"prompt": "two red circles", "images": [b64(png(1)), b64(b"not an image")], "mode": "anchor"})
+    assert r.status_code == 200, r.text
+    real = r.json()
+    assert list(real) == list(documented)
+    assert real["statuses"] == documented["statuses"] and real["details"] == documented["details"]
+    assert real["mode"] == documented["mode"] and real["scores"][1] is None is documented["scores"][1]
+    assert re.fullmatch(r"[0-9a-f]{16}", real["item_id"]) and re.fullmatch(r"[0-9a-f]{16}", documented["item_id"])
