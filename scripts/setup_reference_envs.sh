@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the reference virtualenv the encoder parity tests compare against
-# (tests/test_encoders_parity.py skips, with this command in its reason, when it is absent).
+# (tests/scorers/test_encoders_parity.py skips, with this command in its reason, when it is absent).
 #
 # The ImageReward package (`image-reward`) needs transformers<=4.55 and cannot share the
 # main environment (transformers 5). The same venv runs PickScore's README scoring function on

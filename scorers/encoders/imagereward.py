@@ -4,7 +4,7 @@ Choice: a port, not a second environment. The ``image-reward`` package pins tran
 (its BLIP text encoder ``med.py`` imports helpers transformers 5 removed), so instead its
 checkpoint is loaded into the maintained ``BlipVisionModel`` (BLIP's ViT) and ``BlipTextModel``
 (BLIP's ``med.py`` BertModel with cross-attention) through an explicit key mapping
-(:func:`map_official_keys`). ``tests/test_encoders_parity.py`` checks the port against the
+(:func:`map_official_keys`). ``tests/scorers/test_encoders_parity.py`` checks the port against the
 package's own ``ImageReward.score`` in a reference virtualenv.
 
 The computation, as in ``ImageReward.score``:

@@ -6,7 +6,7 @@ second image shown) is better than Image 1 and ``0`` when Image 1 is better. Wit
 shown first (the default order), ``1`` means "the candidate beats the anchor".
 
 Templates are text files in ``templates/`` named ``<kind>_v<N>.txt``: a new wording is a new
-file, never an edit of an old one (``tests/test_vlm_prompts.py`` snapshots every shipped file).
+file, never an edit of an old one (``tests/scorers/test_vlm_prompts.py`` snapshots every shipped file).
 ``<image>`` marks where an image goes; ``{prompt}``, ``{low}``, ``{high}`` and ``{example}`` are
 filled in. :func:`template_hash` goes into ``run.json`` and the run's cache key.
 

@@ -1,4 +1,4 @@
-"""Score images with the *reference* implementations, for tests/test_encoders_parity.py.
+"""Score images with the *reference* implementations, for tests/scorers/test_encoders_parity.py.
 
 Runs in the reference virtualenv (scripts/setup_reference_envs.sh: transformers 4.55,
 ``image-reward``, ``clip-anytorch`` (OpenAI's ``clip`` package), ``hpsv2``), never in the main
