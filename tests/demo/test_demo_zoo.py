@@ -91,6 +91,21 @@ def test_no_progress_silences_the_frameworks_bars_too(tmp_path):
     assert "Loading weights" in loud.stderr and "img/s" in loud.stderr
 
 
+@pytest.mark.slow
+def test_a_limited_suite_says_so_in_its_header(tmp_path):
+    """`prefbench run --limit 2`: the leaderboard's first line says only 2 items were scored
+    (and names the split it ran), not "demo world, test split" as if it were the whole split."""
+    args = ["run", "--limit", "2", "--split", "ood", "--no-progress", "--json"]
+    rows = json.loads(run_cli(args, cwd=tmp_path, env_extra={"HF_HUB_OFFLINE": "1", "PREFBENCH_CACHE": str(tmp_path)},
+                              timeout=900).stdout)
+    from prefbench.demo_zoo.suite import leaderboard_text
+
+    head = leaderboard_text(rows).splitlines()[0]
+    assert head.startswith("demo world, ood split — only the first 2 items (--limit), not the whole split"), head
+    whole = [{**r, "limit": None} for r in rows]
+    assert "--limit" not in leaderboard_text(whole).splitlines()[0]
+
+
 def test_every_scorer_checkpoint_is_built_by_the_recipe():
     assert set(BUNDLED.values()) <= set(CHECKPOINTS)
 
