@@ -122,7 +122,9 @@ def _section(g: Group, n_items: int) -> str:
                      "better, a one-sided p-value, not the probability that it is better. Green: row significantly "
                      "better; red: significantly worse (p &lt; 0.05).</p>")
         parts.append(_matrix(g))
-    parts.append(_tokens_table(g))
+    tokens = _tokens_table(g)
+    if tokens:  # no empty part: the page of runs without token counts stays byte-identical
+        parts.append(tokens)
     calibrated = [(i, r) for i, r in enumerate(g.runs) if "brier" in r.metrics]
     if calibrated:
         parts.append('<h3>Calibration</h3><table class="calibration"><thead><tr><th>#</th><th>scorer</th><th>Brier</th><th>ECE</th>'

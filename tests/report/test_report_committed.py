@@ -44,6 +44,15 @@ def test_committed_leaderboard_regenerates_byte_identically(tmp_path):
     assert (tmp_path / "leaderboard.html").stat().st_size > 0
 
 
+def test_committed_html_regenerates_byte_identically(tmp_path):
+    """The README's `prefbench report` rewrites results/leaderboard.html too: on the committed runs
+    it must be the committed page, or the command changes a fresh clone."""
+    proc = run_cli(["report", "--results", RESULTS, "--out", tmp_path])
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "leaderboard.html").read_bytes() == (RESULTS / "leaderboard.html").read_bytes(), \
+        _why_the_leaderboard_differs().replace("leaderboard.md", "leaderboard.html")
+
+
 def test_committed_baseline_passes_on_committed_runs():
     proc = run_cli(["check", "--baseline", BASELINE, "--results", RESULTS])
     assert proc.returncode == 0, proc.stdout + proc.stderr
