@@ -47,7 +47,8 @@ MUTATIONS = [
 
 
 def _copy(dest: Path) -> None:
-    shutil.copytree(ROOT / "prefbench", dest / "prefbench", ignore=shutil.ignore_patterns("__pycache__"))
+    # the demo checkpoints (22 MB) play no part in the rules
+    shutil.copytree(ROOT / "prefbench", dest / "prefbench", ignore=shutil.ignore_patterns("__pycache__", "assets"))
     (dest / "tests" / "core").mkdir(parents=True)
     shutil.copytree(ROOT / "tests" / "fixtures" / "golden", dest / "tests" / "fixtures" / "golden")
     for rel in ("tests/__init__.py", "tests/fixtures/__init__.py", "tests/fixtures/golden_inputs.py",
