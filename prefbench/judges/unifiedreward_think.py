@@ -7,9 +7,15 @@ builds the prompt (the template pinned below) and scores a judgement by a substr
 expected sentence against the **whole** output. prefbench reads the verdict from the ``<answer>``
 block only: a ``<think>`` that says "Image 1 is better" before an answer that says Image 2 would
 satisfy the official substring test for either label, which no harness should count twice.
-An answer naming both images, or neither, is a parse failure. Pref-GRPO (CodeGoat24/Pref-GRPO, not
-read from here; per ../shared/BENCHMARKS.md) gives each side 0.5 for an unparsed answer: the
-official policy is ``neutral``.
+An answer naming both images, or neither, is a parse failure.
+
+The policy is Pref-GRPO's (read at CodeGoat24/Pref-GRPO 3e787f6dd5a3051b40d61f07e9578468ac26130a,
+``fastvideo/rewards/unifiedreward_think.py``, ``_pairwise_win_rate``): the first closed
+``<answer>...</answer>`` anywhere in the text; "Image 1 is better" in it wins for image 1, else
+"Image 2 is better" for image 2, else (or with no answer block) 0.5 to each side: ``neutral``.
+Pref-GRPO differs from prefbench in three corners: its first answer block may sit inside
+``<think>``, an answer naming both images goes to image 1 (its test comes first), and an unclosed
+block is no answer.
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ PROTOCOL = JudgeProtocol(
     description="UnifiedReward-Think: <answer>Image 1|2 is better</answer> after <think>; unparsed = 0.5 each side",
     parse=parse,
     official_policy="neutral",
-    policy_source="Pref-GRPO gives each side 0.5 for an unparsed answer (per ../shared/BENCHMARKS.md; not read here)",
+    policy_source="CodeGoat24/Pref-GRPO@3e787f6d fastvideo/rewards/unifiedreward_think.py _pairwise_win_rate "
+                  "(no verdict in <answer> -> 0.5 to each side)",
     template=TemplateSource(
         "github:CodeGoat24/UnifiedReward", "ff6f520247a2d36e2aff7b2ba53a935afd437f66",
         "UnifiedReward-Think/benchmark_evaluation/GenAI-Bench-Image/test_qwen25_cot_genAI_bench_image.py",
@@ -61,5 +68,7 @@ PROTOCOL = JudgeProtocol(
     parser_source="CodeGoat24/UnifiedReward@ff6f5202 UnifiedReward-Think/benchmark_evaluation/GenAI-Bench-Image/"
                   "test_qwen25_cot_genAI_bench_image.py (substring test)",
     notes=("the official test looks for the sentence anywhere in the output, <think> included; prefbench reads "
-           "<answer> only and calls an answer naming both images a parse failure",),
+           "<answer> only and calls an answer naming both images a parse failure",
+           "Pref-GRPO reads the first closed <answer> block (even inside <think>) and gives an answer naming both "
+           "images to image 1"),
 )
