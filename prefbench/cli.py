@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-parse-failure", choices=["official", "wrong", "exclude", "neutral"], default="official",
                    help="--judge-outputs: what a text that does not parse counts as (default: the protocol's official "
                         "policy); always counted and reported")
+    p.add_argument("--read-out", choices=["hard", "soft"], default="hard",
+                   help="--judge-outputs: hard (parse each text; default) or soft (each row's answer_probs / "
+                        "answer_logprobs at the protocol's answer position)")
     p.add_argument("--json", action="store_true")
     _add_metric_options(p)
     p.set_defaults(func=commands.cmd_evaluate)

@@ -87,6 +87,29 @@ class AnswerPosition:
     score: str = "expected"
     note: str = ""
 
+    def read(self, probs: dict[str, float]) -> float | None:
+        """The soft value from the probabilities of tokens at the answer position (``{token: p}``, e.g.
+        an OpenAI-compatible server's ``top_logprobs`` exponentiated); tokens are matched stripped
+        and case-folded, the likeliest spelling of a candidate counting. ``expected``: the values
+        weighted by the candidates' probabilities renormalised over those present; ``first``: the
+        first candidate's probability, else 1 - the second's (t2v_metrics' API rule). None: no
+        candidate among the tokens."""
+        got: dict[str, float] = {}
+        for token, p in probs.items():
+            key = next((c for c in self.candidates if c.strip().casefold() == str(token).strip().casefold()), None)
+            if key is not None:
+                got[key] = max(got.get(key, 0.0), float(p))
+        if self.score == "first":
+            if self.candidates[0] in got:
+                return got[self.candidates[0]]
+            if len(self.candidates) > 1 and self.candidates[1] in got:
+                return 1.0 - got[self.candidates[1]]
+            return None
+        total = sum(got.values())
+        if not got or total <= 0:
+            return None
+        return sum(self.values[self.candidates.index(c)] * p for c, p in got.items()) / total
+
 
 @dataclass(frozen=True)
 class Parsed:

@@ -15,11 +15,11 @@ def evaluate_command(args) -> int:
         raise UsageError("--judge-outputs is read on its own: leave out --scores and --verdicts")
     r = evaluate_judge_outputs(args.dataset, args.judge_outputs, args.protocol, args.split, args.data_dir,
                                args.convention, args.tie_threshold, args.bootstrap_resamples,
-                               on_parse_failure=args.on_parse_failure)
+                               on_parse_failure=args.on_parse_failure, read_out=args.read_out)
     if args.json:
         _print_json(_clean(r))
         return 0
-    print(f"{r['judge_outputs']} ({r['protocol']}) on {r['dataset']}/{r['split']} — {r['convention']} convention")
+    print(f"{r['judge_outputs']} ({r['protocol']}, {r['read_out']} read-out) on {r['dataset']}/{r['split']} — {r['convention']} convention")
     print(f"  {r.get('measure', 'accuracy')} {_fmt(r['accuracy'])}  95% CI [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
           f"  ({r['n_prompts']} prompts, {r['n_pairs']} pairs)")
     print(f"  {r['n_judgements']} judgements, {r['n_parse_failures']} parse failure(s)"

@@ -60,14 +60,22 @@ class Judgement:
     action: str | None = None  # the policy applied to a failure
     winner: str | None = None  # pairwise, after the policy, in the order shown
     score: float | None = None  # pointwise, after the policy
+    soft: float | None = None  # pairwise soft read-out: P(the image shown first wins)
 
     @property
     def usable(self) -> bool:
         return self.action not in ("wrong", "exclude")
 
+    @property
+    def decided(self) -> str | None:
+        """The winner in the order shown (a soft judgement: the likelier side; exactly 1/2 a tie)."""
+        if self.soft is not None:
+            return "first" if self.soft > 0.5 else ("second" if self.soft < 0.5 else "tie")
+        return self.winner
+
     def outcome_of(self, image: int) -> float:
-        """P(``image`` wins) in this judgement (pairwise)."""
-        p = OUTCOME[self.winner]
+        """P(``image`` wins) in this judgement (pairwise): the soft value, or 1 / 0.5 / 0 from the verdict."""
+        p = self.soft if self.soft is not None else OUTCOME[self.winner]
         return p if image == self.images[0] else 1.0 - p
 
 
@@ -80,8 +88,41 @@ def _index(row: dict, key: str, n: int, pid: str, path: Path, line: int) -> int:
     return value
 
 
-def read_judgements(path: Path, split: Split, protocol: JudgeProtocol, policy: str) -> list[Judgement]:
-    """Every row of ``path``, parsed by ``protocol`` with ``policy`` applied to its parse failures."""
+def _answer_probs(row: dict, path: Path, line: int) -> dict[str, float]:
+    """A row's ``answer_probs`` ({token: p}) or ``answer_logprobs`` ({token: log p}) as probabilities."""
+    key = "answer_probs" if "answer_probs" in row else ("answer_logprobs" if "answer_logprobs" in row else None)
+    if key is None:
+        raise DataError("a soft read-out needs answer_probs {token: p} or answer_logprobs {token: log p} on every row",
+                        path, line)
+    value = row[key]
+    ok = isinstance(value, dict) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value.values())
+    if ok:
+        probs = {str(t): (math.exp(v) if key == "answer_logprobs" else float(v)) for t, v in value.items()}
+        ok = all(0.0 <= p <= 1.0 for p in probs.values())
+    if not ok:
+        raise DataError(f"{key} must be an object of {'log ' if key == 'answer_logprobs' else ''}probabilities "
+                        "{token: number}", path, line)
+    return probs
+
+
+def read_soft(protocol: JudgeProtocol, probs: dict[str, float]) -> Parsed:
+    """A soft judgement: the value at the protocol's answer position (pairwise: P(shown first wins))."""
+    value = protocol.answer.read(probs)
+    if value is None:
+        return Parsed(False, reason=f"none of {', '.join(protocol.answer.candidates)} among the answer tokens")
+    return Parsed(True, score=value)
+
+
+def read_judgements(path: Path, split: Split, protocol: JudgeProtocol, policy: str,
+                    read_out: str = "hard") -> list[Judgement]:
+    """Every row of ``path``, parsed by ``protocol`` (``hard``: its text; ``soft``: the probabilities of
+    the candidate tokens at its answer position) with ``policy`` applied to its parse failures."""
+    if read_out not in ("hard", "soft"):
+        raise UsageError(f"read_out must be 'hard' or 'soft', got {read_out!r}")
+    if read_out == "soft" and protocol.answer is None:
+        raise UsageError(f"judge protocol {protocol.name!r} has no soft read-out (its verdict is not one answer "
+                         "token); use the hard read-out")
     from prefbench.data._io import read_jsonl
 
     path = Path(path)
@@ -121,7 +162,14 @@ def read_judgements(path: Path, split: Split, protocol: JudgeProtocol, policy: s
             shown = "image " + str(images[0]) if not pairwise else f"images {images[0]} then {images[1]}"
             raise DataError(f"duplicate judgement of prompt_id {pid!r}, {shown} (first on line {seen[key]})", path, line)
         seen[key] = line
-        out.append(apply_policy(Judgement(line, pid, images, protocol.parse(text or "")), protocol, policy))
+        if read_out == "soft":
+            parsed = read_soft(protocol, _answer_probs(row, path, line))
+            j = apply_policy(Judgement(line, pid, images, parsed), protocol, policy)
+            if pairwise and not j.failed:
+                j.soft, j.score = parsed.score, None
+        else:
+            j = apply_policy(Judgement(line, pid, images, protocol.parse(text or "")), protocol, policy)
+        out.append(j)
     return out
 
 
@@ -157,7 +205,7 @@ def genai_verdicts(judgements: list[Judgement], split: Split, path: Path) -> tup
         if j.action == "exclude":
             excluded.add(j.item_id)
             continue
-        winner = None if j.action == "wrong" else j.winner
+        winner = None if j.action == "wrong" else j.decided
         if winner is not None and j.images[0] != 0:  # the right image was shown first
             winner = _SWAP.get(winner, winner)
         out[j.item_id] = {"verdict": BRACKETS[winner] if winner else None}
@@ -178,7 +226,7 @@ def mmrb2_verdicts(judgements: list[Judgement], split: Split) -> dict:
         elif j.action == "wrong":
             value = "unparsed"
         else:
-            value = {"first": "A", "second": "B"}.get(j.winner, "tie")
+            value = {"first": "A", "second": "B"}.get(j.decided, "tie")
         out[j.item_id][key] = value
     return out
 
@@ -233,16 +281,18 @@ def point_scores(judgements: list[Judgement], split: Split) -> tuple[dict, set, 
 def position_bias(judgements: list[Judgement]) -> dict:
     """How often the image shown first wins (decided, parsed judgements), and how often a pair judged in
     both orders gets the same winner both times."""
-    decided = [j for j in judgements if not j.failed and j.winner in ("first", "second")]
+    decided = [j for j in judgements if not j.failed and j.decided in ("first", "second")]
     out: dict = {"n_decided": len(decided)}
     if decided:
-        out["first_shown_win_rate"] = sum(j.winner == "first" for j in decided) / len(decided)
+        out["first_shown_win_rate"] = sum(j.decided == "first" for j in decided) / len(decided)
     by_pair: dict[tuple, dict] = {}
     for j in judgements:
-        if j.failed or j.winner is None:
+        if j.failed or j.decided is None:
             continue
         pair = (j.item_id, *sorted(j.images))
-        by_pair.setdefault(pair, {})[j.images[0]] = j.outcome_of(pair[1])
+        winner = j.decided
+        by_pair.setdefault(pair, {})[j.images[0]] = "tie" if winner not in ("first", "second") else \
+            (j.images[0] if winner == "first" else j.images[1])
     both = [v for v in by_pair.values() if len(v) == 2]
     out["n_pairs_both_orders"] = len(both)
     if both:
@@ -253,7 +303,7 @@ def position_bias(judgements: list[Judgement]) -> dict:
 def evaluate_judge_outputs(
     dataset: str, path: Path, protocol: str, split: str | None = None, data_dir: Path | None = None,
     convention: str | None = None, tie_threshold: float = 0.0, n_resamples: int | None = None, seed: int | None = None,
-    on_parse_failure: str = "official",
+    on_parse_failure: str = "official", read_out: str = "hard",
 ) -> dict:
     """The convention's accuracy and CI of a file of raw judge texts, with the parse-failure count and policy."""
     from prefbench.data import load_dataset
@@ -265,7 +315,7 @@ def evaluate_judge_outputs(
     data = load_dataset(dataset, split, data_dir, with_images=False)
     convention = convention or data.convention
     rule = lookup_convention(convention)
-    judgements = read_judgements(path, data, proto, policy)
+    judgements = read_judgements(path, data, proto, policy, read_out)
     outputs: dict = {}
     scores: dict = {}
     unjudged = 0
@@ -292,12 +342,14 @@ def evaluate_judge_outputs(
         raise UsageError(f"{convention} on {data.dataset}/{data.split}: {exc}") from None
     failures = [j for j in judgements if j.failed]
     out = {"dataset": data.dataset, "split": data.split, **metrics, "judge_outputs": str(path),
-           "protocol": proto.name, "protocol_kind": proto.kind, "on_parse_failure": on_parse_failure,
+           "protocol": proto.name, "protocol_kind": proto.kind, "read_out": read_out,
+           "on_parse_failure": on_parse_failure,
            "policy": policy, "policy_rule": _rule(proto, policy),
            "n_judgements": len(judgements), "n_parse_failures": len(failures),
            "n_filled_by_fallback": sum(j.parsed.ok is False and policy == "fallback" for j in judgements),
            "n_excluded_items": len(excluded), "n_unjudged_images": unjudged,
-           "parse_failure_lines": [j.line for j in failures][:20]}
+           "parse_failure_lines": [j.line for j in failures][:20],
+           "parse_failures": [{"line": j.line, "reason": j.parsed.reason} for j in failures][:20]}
     if proto.kind == "pairwise":
         out.update(position_bias(judgements))
     return out
