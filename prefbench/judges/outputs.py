@@ -320,9 +320,9 @@ def evaluate_judge_outputs(
     scores: dict = {}
     unjudged = 0
     if rule.verdict_keys and proto.kind == "pointwise":
-        raise UsageError(f"the {convention} convention reads a judge's pairwise verdicts; {proto.name} is pointwise "
-                         f"(use the {data.dataset} convention of per-image scores, e.g. --convention "
-                         f"{'hpdv3' if convention == 'mmrb2' else 'diff'})")
+        raise UsageError(f"the {convention} convention reads a judge's pairwise verdicts; {proto.name} is pointwise: "
+                         "choose a convention of per-image scores, e.g. --convention "
+                         f"{'hpdv3' if convention == 'mmrb2' else 'diff'}")
     if rule.verdict_keys == ("verdict",):
         outputs["verdicts"], excluded = genai_verdicts(judgements, data, Path(path))
     elif rule.verdict_keys:

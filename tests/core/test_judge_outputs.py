@@ -225,6 +225,19 @@ def test_unifiedreward_pointwise_texts_and_flow_grpos_zero(tmp_path):
     assert excl["n_prompts"] == 5 and excl["accuracy"] == pytest.approx(3 / 5)
 
 
+def test_a_pointwise_protocol_on_mmrb2_uses_a_score_convention(tmp_path):
+    data = bm.write_mmrb2(tmp_path / "mm", n=6, seed=1)
+    rows = [{"prompt_id": p["id"], "image_index": i, "text": "Yes" if "AB"[i] == p["chosen"] else "No"}
+            for p in data["pairs"] for i in (0, 1)]
+    out = _write(tmp_path / "v.jsonl", rows)
+    proc = run_cli(["evaluate", "--dataset", "mmrb2", "--data-dir", tmp_path / "mm", "--judge-outputs", out,
+                    "--protocol", "vqascore"])
+    assert proc.returncode == 2 and "vqascore is pointwise: choose a convention of per-image scores, e.g. " \
+        "--convention hpdv3" in proc.stderr
+    got = _evaluate(tmp_path / "mm", "mmrb2", out, "vqascore", "--convention", "hpdv3")
+    assert got["accuracy"] == 1.0 and got["n_parse_failures"] == 0
+
+
 # --- bad input ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("line, message", [
