@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-out", choices=["hard", "soft"], default="hard",
                    help="--judge-outputs: hard (parse each text; default) or soft (each row's answer_probs / "
                         "answer_logprobs at the protocol's answer position)")
+    p.add_argument("--parsed-out", metavar="FILE", help="--judge-outputs: write one JSONL row per judgement (what was "
+                   "read, parse failure or not, the policy applied, what it counted as)")
     p.add_argument("--json", action="store_true")
     _add_metric_options(p)
     p.set_defaults(func=commands.cmd_evaluate)

@@ -15,7 +15,8 @@ def evaluate_command(args) -> int:
         raise UsageError("--judge-outputs is read on its own: leave out --scores and --verdicts")
     r = evaluate_judge_outputs(args.dataset, args.judge_outputs, args.protocol, args.split, args.data_dir,
                                args.convention, args.tie_threshold, args.bootstrap_resamples,
-                               on_parse_failure=args.on_parse_failure, read_out=args.read_out)
+                               on_parse_failure=args.on_parse_failure, read_out=args.read_out,
+                               parsed_out=args.parsed_out)
     if args.json:
         _print_json(_clean(r))
         return 0
@@ -39,4 +40,6 @@ def evaluate_command(args) -> int:
         print(bias)
     for line in _extra_lines(r):
         print(line)
+    if r.get("parsed_out"):
+        print(f"  one row per judgement: {r['parsed_out']}")
     return 0

@@ -300,10 +300,34 @@ def position_bias(judgements: list[Judgement]) -> dict:
     return out
 
 
+def judgement_rows(judgements: list[Judgement], protocol: JudgeProtocol) -> list[dict]:
+    """One audit row per judgement: where it came from, what was read, whether it failed, the policy
+    applied and what it counted as."""
+    rows = []
+    for j in judgements:
+        row: dict = {"line": j.line, "prompt_id": j.item_id}
+        if protocol.kind == "pairwise":
+            row["shown"] = list(j.images)
+        else:
+            row["image_index"] = j.images[0]
+        row["status"] = "parse_failure" if j.failed else "ok"
+        row["parsed"] = j.parsed.to_json()
+        if j.failed:
+            row["policy"] = j.action
+        if j.action in ("wrong", "exclude"):
+            row["counted_as"] = j.action
+        elif protocol.kind == "pairwise":
+            row["counted_as"] = {"winner": j.decided, "p_first": j.outcome_of(j.images[0])}
+        else:
+            row["counted_as"] = {"score": j.score}
+        rows.append(row)
+    return rows
+
+
 def evaluate_judge_outputs(
     dataset: str, path: Path, protocol: str, split: str | None = None, data_dir: Path | None = None,
     convention: str | None = None, tie_threshold: float = 0.0, n_resamples: int | None = None, seed: int | None = None,
-    on_parse_failure: str = "official", read_out: str = "hard",
+    on_parse_failure: str = "official", read_out: str = "hard", parsed_out: Path | None = None,
 ) -> dict:
     """The convention's accuracy and CI of a file of raw judge texts, with the parse-failure count and policy."""
     from prefbench.data import load_dataset
@@ -316,6 +340,12 @@ def evaluate_judge_outputs(
     convention = convention or data.convention
     rule = lookup_convention(convention)
     judgements = read_judgements(path, data, proto, policy, read_out)
+    if parsed_out is not None:
+        import json
+
+        with open(parsed_out, "w", encoding="utf-8") as fh:
+            for row in judgement_rows(judgements, proto):
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     outputs: dict = {}
     scores: dict = {}
     unjudged = 0
@@ -352,6 +382,8 @@ def evaluate_judge_outputs(
            "parse_failures": [{"line": j.line, "reason": j.parsed.reason} for j in failures][:20]}
     if proto.kind == "pairwise":
         out.update(position_bias(judgements))
+    if parsed_out is not None:
+        out["parsed_out"] = str(parsed_out)
     return out
 
 

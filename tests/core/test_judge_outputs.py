@@ -269,8 +269,14 @@ def test_the_text_report_names_failures_policy_and_bias(tmp_path):
              "text": THINK.format("Image 1 is better") if k else ""} for k in range(3)]
     proc = run_cli(["evaluate", "--dataset", "hpdv3", "--data-dir", tmp_path / "h", "--judge-outputs",
                     _write(tmp_path / "t.jsonl", rows), "--protocol", "unifiedreward_think", "--on-parse-failure",
-                    "wrong", "--bootstrap-resamples", "50"])
+                    "wrong", "--bootstrap-resamples", "50", "--parsed-out", tmp_path / "parsed.jsonl"])
     assert proc.returncode == 0, proc.stderr
+    audit = [json.loads(line) for line in (tmp_path / "parsed.jsonl").read_text().splitlines()]
+    assert audit[0] == {"line": 1, "prompt_id": "0", "shown": [0, 1], "status": "parse_failure",
+                        "parsed": {"ok": False, "reason": "empty text"}, "policy": "wrong", "counted_as": "wrong"}
+    assert audit[1] == {"line": 2, "prompt_id": "1", "shown": [0, 1], "status": "ok",
+                        "parsed": {"ok": True, "winner": "first"}, "counted_as": {"winner": "first", "p_first": 1.0}}
+    assert f"one row per judgement: {tmp_path / 'parsed.jsonl'}" in proc.stdout
     assert "3 judgements, 1 parse failure(s) (lines 1); policy wrong (override)" in proc.stdout
     assert "overrides the official 'neutral'" in proc.stdout
     assert "the image shown first wins 1.000 of 2 decided judgements" in proc.stdout
