@@ -34,158 +34,17 @@ reports missing pairs as its own code does).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from prefbench.data import Split
 from prefbench.errors import DataError, UsageError
-from prefbench.judges.base import JudgeProtocol, Parsed
+from prefbench.judges.base import JudgeProtocol
+from prefbench.judges.judgements import Judgement, read_judgements
 
-#: a pairwise winner (in the order shown) -> P(the image shown first wins)
-OUTCOME = {"first": 1.0, "second": 0.0, "tie": 0.5, "both_good": 0.5, "both_bad": 0.5}
 _SWAP = {"first": "second", "second": "first"}
-
-
-@dataclass
-class Judgement:
-    """One row of the file, parsed and with the policy applied."""
-
-    line: int
-    item_id: str
-    images: tuple[int, ...]  # pairwise: (shown first, shown second); pointwise: (index,)
-    parsed: Parsed
-    failed: bool = False
-    action: str | None = None  # the policy applied to a failure
-    winner: str | None = None  # pairwise, after the policy, in the order shown
-    score: float | None = None  # pointwise, after the policy
-    soft: float | None = None  # pairwise soft read-out: P(the image shown first wins)
-
-    @property
-    def usable(self) -> bool:
-        return self.action not in ("wrong", "exclude")
-
-    @property
-    def decided(self) -> str | None:
-        """The winner in the order shown (a soft judgement: the likelier side; exactly 1/2 a tie)."""
-        if self.soft is not None:
-            return "first" if self.soft > 0.5 else ("second" if self.soft < 0.5 else "tie")
-        return self.winner
-
-    def outcome_of(self, image: int) -> float:
-        """P(``image`` wins) in this judgement (pairwise): the soft value, or 1 / 0.5 / 0 from the verdict."""
-        p = self.soft if self.soft is not None else OUTCOME[self.winner]
-        return p if image == self.images[0] else 1.0 - p
-
-
-def _index(row: dict, key: str, n: int, pid: str, path: Path, line: int) -> int:
-    value = row[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise DataError(f"{key} must be an integer, got {value!r}"[:200], path, line)
-    if not 0 <= value < n:
-        raise DataError(f"{key} {value} out of range for prompt_id {pid!r} ({n} images)", path, line)
-    return value
-
-
-def _answer_probs(row: dict, path: Path, line: int) -> dict[str, float]:
-    """A row's ``answer_probs`` ({token: p}) or ``answer_logprobs`` ({token: log p}) as probabilities."""
-    key = "answer_probs" if "answer_probs" in row else ("answer_logprobs" if "answer_logprobs" in row else None)
-    if key is None:
-        raise DataError("a soft read-out needs answer_probs {token: p} or answer_logprobs {token: log p} on every row",
-                        path, line)
-    value = row[key]
-    ok = isinstance(value, dict) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value.values())
-    if ok:
-        probs = {str(t): (math.exp(v) if key == "answer_logprobs" else float(v)) for t, v in value.items()}
-        ok = all(0.0 <= p <= 1.0 for p in probs.values())
-    if not ok:
-        raise DataError(f"{key} must be an object of {'log ' if key == 'answer_logprobs' else ''}probabilities "
-                        "{token: number}", path, line)
-    return probs
-
-
-def read_soft(protocol: JudgeProtocol, probs: dict[str, float]) -> Parsed:
-    """A soft judgement: the value at the protocol's answer position (pairwise: P(shown first wins))."""
-    value = protocol.answer.read(probs)
-    if value is None:
-        return Parsed(False, reason=f"none of {', '.join(protocol.answer.candidates)} among the answer tokens")
-    return Parsed(True, score=value)
-
-
-def read_judgements(path: Path, split: Split, protocol: JudgeProtocol, policy: str,
-                    read_out: str = "hard") -> list[Judgement]:
-    """Every row of ``path``, parsed by ``protocol`` (``hard``: its text; ``soft``: the probabilities of
-    the candidate tokens at its answer position) with ``policy`` applied to its parse failures."""
-    if read_out not in ("hard", "soft"):
-        raise UsageError(f"read_out must be 'hard' or 'soft', got {read_out!r}")
-    if read_out == "soft" and protocol.answer is None:
-        raise UsageError(f"judge protocol {protocol.name!r} has no soft read-out (its verdict is not one answer "
-                         "token); use the hard read-out")
-    from prefbench.data._io import read_jsonl
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("judge outputs file not found", path)
-    n_images = {item.item_id: item.n_images for item in split.items}
-    pairwise = protocol.kind == "pairwise"
-    keys = ("prompt_id", "image_a", "image_b", "order", "text") if pairwise else ("prompt_id", "image_index", "text")
-    seen: dict[tuple, int] = {}
-    out = []
-    for line, row in read_jsonl(path):
-        missing = [k for k in keys if k not in row]
-        if missing:
-            raise DataError(f"missing key(s) {', '.join(missing)}: a {protocol.kind} protocol ({protocol.name}) reads "
-                            f"rows of {', '.join(keys)}", path, line)
-        pid = row["prompt_id"]
-        if isinstance(pid, bool) or not isinstance(pid, (str, int)):
-            raise DataError(f"prompt_id must be a string or an integer, got {pid!r}"[:200], path, line)
-        pid = str(pid)
-        if pid not in n_images:
-            raise DataError(f"prompt_id {pid!r} is not in {split.dataset}/{split.split}", path, line)
-        text = row["text"]
-        if text is not None and not isinstance(text, str):
-            raise DataError(f"text must be a string (or null), got {type(text).__name__}", path, line)
-        if pairwise:
-            a = _index(row, "image_a", n_images[pid], pid, path, line)
-            b = _index(row, "image_b", n_images[pid], pid, path, line)
-            if a == b:
-                raise DataError(f"image_a and image_b are both {a}", path, line)
-            if row["order"] not in ("forward", "reverse"):
-                raise DataError(f"order must be 'forward' or 'reverse', got {row['order']!r}"[:200], path, line)
-            images = (a, b) if row["order"] == "forward" else (b, a)
-        else:
-            images = (_index(row, "image_index", n_images[pid], pid, path, line),)
-        key = (pid, *images)
-        if key in seen:
-            shown = "image " + str(images[0]) if not pairwise else f"images {images[0]} then {images[1]}"
-            raise DataError(f"duplicate judgement of prompt_id {pid!r}, {shown} (first on line {seen[key]})", path, line)
-        seen[key] = line
-        if read_out == "soft":
-            parsed = read_soft(protocol, _answer_probs(row, path, line))
-            j = apply_policy(Judgement(line, pid, images, parsed), protocol, policy)
-            if pairwise and not j.failed:
-                j.soft, j.score = parsed.score, None
-        else:
-            j = apply_policy(Judgement(line, pid, images, protocol.parse(text or "")), protocol, policy)
-        out.append(j)
-    return out
-
-
-def apply_policy(j: Judgement, protocol: JudgeProtocol, policy: str) -> Judgement:
-    p = j.parsed
-    if not p.ok:
-        j.failed = True
-        j.action = policy
-        if policy == "fallback":
-            p = protocol.fallback(p)
-        elif policy == "neutral":
-            p = replace(p, winner="tie", score=protocol.neutral_score)
-        else:
-            return j
-    j.winner, j.score = p.winner, p.score
-    return j
 
 
 # --- what the conventions read ------------------------------------------------------------------
