@@ -239,17 +239,15 @@ class RewardScorer(ScoresAndRanks):
 
     def _run(self, built: list[tuple[Any, dict[int, str]]]) -> list[list[Any]]:
         """Score whole items through the scorer's batches; unreadable images fail on their own."""
+        from prefbench.isolate import score_isolated
         from prefbench.scorers.base import ImageResult
 
         out: list[list[Any]] = []
         for b in range(0, len(built), self.batch_size):
             chunk = built[b:b + self.batch_size]
             tasks = [(item, [k for k in range(item.n_images) if k not in bad]) for item, bad in chunk]
-            try:
-                results = self._scorer.score_batch([t for t in tasks if t[1]]) if any(t[1] for t in tasks) else []
-            except Exception as exc:  # a crashing batch: every image of it fails, visibly
-                results = [{k: ImageResult.failed(f"scorer failed: {exc!r}", retryable=True) for k in ix}
-                           for _, ix in tasks if ix]
+            # a raising batch is split until only the culprit fails; non-finite scores are errors
+            results = score_isolated(self._scorer, [t for t in tasks if t[1]])
             it = iter(results)
             for (item, bad), (_, indices) in zip(chunk, tasks):
                 res = next(it) if indices else {}

@@ -247,8 +247,10 @@ def _row(item, k: int, result) -> dict:
 def score_chunk(scorer, chunk, log) -> list[dict]:
     """One batch of ``(item, image indices)`` -> its sample rows; a crashing batch becomes error
     rows (retryable) instead of losing the run. In-process and on a Ray worker alike."""
+    from prefbench.isolate import score_isolated
+
     try:
-        results = scorer.score_batch(chunk)
+        results = score_isolated(scorer, chunk, log)  # a raising batch is split: only the culprit fails
         rows = []
         for (item, indices), res in zip(chunk, results, strict=True):
             for k in indices:

@@ -139,3 +139,6 @@ def decode_image(fp: BinaryIO, name: str = "<image>", limit: int | None = None):
     except (OSError, SyntaxError, ValueError) as exc:
         # PIL reports truncated data as OSError("image file is truncated ...")
         raise ImageError(f"{name}: cannot decode ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - any plugin bug on hostile bytes (a DDS format Pillow
+        # lacks: NotImplementedError; a fuzzed SPIDER header: AttributeError) fails this image only
+        raise ImageError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from None

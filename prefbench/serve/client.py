@@ -211,17 +211,46 @@ class Client(ScoresAndRanks):
             body: dict[str, Any] = {"items": chunk}
             if mode or self.mode:
                 body["mode"] = mode or self.mode
-            answer = self._request("POST", "/v1/score", json=body).json()
+            response = self._request("POST", "/v1/score", json=body)
+            try:
+                answer = response.json()
+            except ValueError as exc:
+                raise ServeError(f"POST {self.url}/v1/score: the answer is not JSON ({exc})") from None
+            if not isinstance(answer, dict) or not isinstance(answer.get("items", ()), list):
+                raise ServeError(f"POST {self.url}/v1/score: a malformed answer (not {{\"items\": [...]}})")
             if len(answer.get("items", ())) != len(chunk):
                 raise ServeError(f"POST {self.url}/v1/score: the answer has {len(answer.get('items', ()))} items for "
                                  f"{len(chunk)} sent")
-            scored += [RemoteScoredItem(e["prompt"], a["scores"], a["statuses"],
-                                        a.get("details") or [{}] * len(a["scores"]), a.get("item_id", ""),
-                                        a.get("mode", "anchor"))
-                       for e, a in zip(chunk, answer["items"])]
+            scored += [_answer_item(e, a, f"POST {self.url}/v1/score") for e, a in zip(chunk, answer["items"])]
         if on_error == "raise":
             raise_failures(scored)
         return scored
+
+
+def _answer_item(entry: dict, answer: Any, where: str) -> RemoteScoredItem:
+    """One answered item, checked: a malformed answer raises ServeError; an ``ok`` whose score
+    is not a finite number is that image's error (never a NaN reward with status ok)."""
+    n = len(entry["images"])
+    try:
+        scores, statuses = list(answer["scores"]), list(answer["statuses"])
+        details = list(answer.get("details") or [{}] * n)
+    except (KeyError, TypeError) as exc:
+        raise ServeError(f"{where}: a malformed answer ({type(exc).__name__}: {exc})") from None
+    if not (len(scores) == len(statuses) == len(details) == n) or not all(isinstance(d, dict) for d in details):
+        raise ServeError(f"{where}: a malformed answer: {len(scores)} scores, {len(statuses)} statuses and "
+                         f"{len(details)} details for {n} images")
+    for k, (score, status) in enumerate(zip(scores, statuses)):
+        finite = isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
+        if status == "ok" and not finite:
+            scores[k], statuses[k] = None, "error"
+            details[k] = {**details[k], "error": f"the server answered ok with a score that is not a finite number "
+                                                 f"({score!r})"}
+        elif status not in ("ok", "unparsed", "error"):
+            raise ServeError(f"{where}: a malformed answer: unknown status {status!r}")
+        elif status != "ok":
+            scores[k] = None
+    return RemoteScoredItem(entry["prompt"], scores, statuses, details, str(answer.get("item_id", "")),
+                            answer.get("mode", "anchor"))
 
 
 def _chunks(entries: list[dict], max_images: int) -> list[list[dict]]:

@@ -148,19 +148,22 @@ def test_different_configuration_in_the_same_folder_is_refused(tmp_path):
 def test_crashing_batch_is_recorded_and_retried(tmp_path, monkeypatch):
     from prefbench.scorers.random import RandomScorer
 
-    calls = {"n": 0}
     original = RandomScorer.score_batch
+    culprit = load_dataset("demo").items[15]
 
-    def flaky(self, tasks):
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def flaky(self, tasks):  # fails any batch holding the culprit's image 0 (issue 31: the batch is split)
+        if any(item.item_id == culprit.item_id and 0 in ix for item, ix in tasks):
             raise RuntimeError("out of memory (simulated)")
         return original(self, tasks)
 
     monkeypatch.setattr(RandomScorer, "score_batch", flaky)
     cfg = RunConfig(scorer="random", out=str(tmp_path / "r"), progress=False, batch_size=10)
     rec = run(cfg, log=lambda m: None)
-    assert rec["counts"]["error"] == sum(it.n_images for it in load_dataset("demo").items[10:20])
+    assert rec["counts"]["error"] == 1  # only the culprit image; its batch's others are scored
+    rows = [json.loads(line) for line in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]
+    bad = [r for r in rows if r["status"] == "error"]
+    assert [(r["item_id"], r["image_index"]) for r in bad] == [(culprit.item_id, 0)]
+    assert bad[0]["retryable"] and "RuntimeError: out of memory (simulated)" in bad[0]["error"]
     assert rec["status"] == "incomplete"
     monkeypatch.setattr(RandomScorer, "score_batch", original)
     rec2 = run(cfg, log=lambda m: None)

@@ -1,0 +1,96 @@
+"""Issue 31 on a real ``prefbench serve`` subprocess (127.0.0.1): a client's bad image (a DDS
+file Pillow raises NotImplementedError on, a SPIDER file it raises AttributeError on) fails only
+itself, never the images of another client batched with it; a plugin's NaN/inf scores are
+per-image errors, through the client and ``flow_grpo_reward``."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+
+import pytest
+
+from tests.fixtures.cli import require_extra
+
+require_extra("serve")
+
+from prefbench.api import ScoringError  # noqa: E402
+from prefbench.serve import Client, flow_grpo_reward  # noqa: E402
+from tests.fixtures.hostile import (  # noqa: E402
+    INF_RED,
+    NAN_RED,
+    RAISE_RED,
+    bad_output_plugin,
+    dds_unsupported,
+    solid_png,
+    spider_attribute_error,
+)
+from tests.fixtures.serve import ServerProcess, png  # noqa: E402
+
+
+def _batches_with_two_requests(client: Client) -> int:
+    text = client.metrics()
+    count = float(re.search(r"^prefbench_batch_requests_count (\S+)", text, re.M).group(1))
+    single = float(re.search(r'^prefbench_batch_requests_bucket\{le="1\.0"\} (\S+)', text, re.M).group(1))
+    return int(count - single)
+
+
+def test_a_bad_image_fails_only_itself_across_batched_clients(tmp_path):
+    server = ServerProcess(["--scorer", "random", "--max-wait-ms", "400", "--log-level", "warning"],
+                           tmp_path / "server.log")
+    try:
+        client = Client(server.url, retries=0, timeout=60, on_error="nan")
+        results: dict[str, list] = {}
+
+        def send(name, images):
+            results[name] = client.score_items([("a prompt", images)])[0]
+
+        for _round in range(5):  # until one round lands in one batch (400 ms window: the first does)
+            threads = [threading.Thread(target=send, args=("innocent", [png(1), png(2), png(3)])),
+                       threading.Thread(target=send, args=("culprit", [dds_unsupported(), png(4),
+                                                                         spider_attribute_error()]))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            assert results["innocent"].statuses == ["ok", "ok", "ok"], results["innocent"].errors
+            assert results["culprit"].statuses == ["error", "ok", "error"]
+            assert "NotImplementedError" in results["culprit"].errors[0]
+            assert "AttributeError" in results["culprit"].errors[2]
+            if _batches_with_two_requests(client):
+                break
+        assert _batches_with_two_requests(client) >= 1, "the two clients were never batched together"
+        assert server.alive()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bad_output_server(tmp_path):
+    root = bad_output_plugin(tmp_path / "plugin")
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    server = ServerProcess(["--scorer", "bad_output", "--log-level", "warning"], tmp_path / "server.log",
+                           env_extra={"PYTHONPATH": path})
+    yield server
+    server.stop()
+
+
+def test_non_finite_scores_are_errors_through_the_server_and_flow_grpo(bad_output_server):
+    from PIL import Image
+
+    client = Client(bad_output_server.url, retries=0, timeout=60, on_error="nan")
+    item = client.score_items([("p", [solid_png((90, 0, 0)), solid_png((NAN_RED, 0, 0)), solid_png((INF_RED, 0, 0)),
+                                      solid_png((RAISE_RED, 0, 0))])])[0]
+    assert item.statuses == ["ok", "error", "error", "error"]
+    assert item.scores[0] == pytest.approx(90 / 255) and item.scores[1:] == [None, None, None]
+    assert "non-finite score (nan)" in item.errors[1] and "RuntimeError" in item.errors[3]
+
+    images = [Image.new("RGB", (8, 8), (r, 0, 0)) for r in (120, NAN_RED, 60)]
+    reward = flow_grpo_reward(bad_output_server.url, retries=0)
+    with pytest.raises(ScoringError, match="non-finite score"):
+        reward(images, ["x", "x", "y"], {})
+    scores, details = flow_grpo_reward(bad_output_server.url, retries=0, on_error="nan")(images, ["x", "x", "y"], {})
+    assert scores[0] == pytest.approx(120 / 255) and math.isnan(scores[1]) and scores[2] == pytest.approx(60 / 255)
+    assert details["statuses"] == ["ok", "error", "ok"]
