@@ -305,7 +305,9 @@ def cmd_rank(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    if getattr(args, "judge_outputs", None) or getattr(args, "protocol", None):
+    judge_only = (getattr(args, "on_parse_failure", "official") != "official" or getattr(args, "read_out", "hard") != "hard"
+                  or getattr(args, "parsed_out", None))
+    if getattr(args, "judge_outputs", None) or getattr(args, "protocol", None) or judge_only:
         from prefbench.judges.command import evaluate_command
 
         return evaluate_command(args)

@@ -283,3 +283,6 @@ def test_the_text_report_names_failures_policy_and_bias(tmp_path):
     assert "accuracy 0.6667" in proc.stdout
     lone = run_cli(["evaluate", "--dataset", "hpdv3", "--data-dir", tmp_path / "h", "--protocol", "mmrb2"])
     assert lone.returncode == 2 and "--judge-outputs FILE and --protocol NAME go together" in lone.stderr
+    stray = run_cli(["evaluate", "--dataset", "hpdv3", "--data-dir", tmp_path / "h", "--scores", tmp_path / "s.jsonl",
+                     "--on-parse-failure", "exclude"])  # a judge option without judge outputs is not ignored
+    assert stray.returncode == 2 and "--judge-outputs FILE and --protocol NAME go together" in stray.stderr
