@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from prefbench.demo_zoo import ASSETS
+
 CLI_WITHOUT = "import sys\nfor name in sys.argv[1].split(','):\n    sys.modules[name] = None\n" \
               "from prefbench.cli import main\nsys.exit(main(sys.argv[2:]))\n"
 
@@ -18,8 +20,8 @@ CLI_WITHOUT = "import sys\nfor name in sys.argv[1].split(','):\n    sys.modules[
 @pytest.mark.parametrize("absent", ["datasets", "trl", "torch", "trl,datasets"])
 def test_train_without_the_train_extra_names_it_before_any_work(tmp_path, absent):
     out = tmp_path / "out"
-    # the bundled base checkpoint on the demo: everything else a run needs is there
-    args = ["train", "--task", "rating", "--model", "prefbench-demo/base", "--dataset", "demo", "--output", str(out),
+    # the bundled base checkpoint's folder on the demo: everything else a training run needs is there
+    args = ["train", "--task", "rating", "--model", str(ASSETS / "base"), "--dataset", "demo", "--output", str(out),
             "--max-steps", "1", "--no-progress"]
     proc = subprocess.run([sys.executable, "-c", CLI_WITHOUT, absent, *args], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
