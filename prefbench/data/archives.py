@@ -148,6 +148,12 @@ def _unpack_zip(path: Path, dest: Path, name: str, limit: int) -> dict:
             except _Refused as why:
                 raise _refusal(name, info.filename, str(why), path) from None
         written = 0
+        # links last, so no member is written through a link of this archive; then every link is
+        # checked again as it resolves once all exist (a chain such as d -> . and e -> d/.. passes
+        # each check alone and leads out)
+        order = {"dir": 0, "file": 1, "link": 2}
+        todo.sort(key=lambda entry: order[entry[0]])
+        links: list[tuple[Path, zipfile.ZipInfo]] = []
         for kind, rel, info, target in todo:
             out = dest / rel
             try:
@@ -161,9 +167,12 @@ def _unpack_zip(path: Path, dest: Path, name: str, limit: int) -> dict:
                 if out.is_dir() and not out.is_symlink():
                     raise _Refused(f"{out} is a folder")
                 if kind == "link":
-                    if out.is_symlink() or out.exists():
+                    if out.exists() and not out.is_symlink():
+                        raise _Refused(f"it would replace {out}, already there, with a link")
+                    if out.is_symlink():
                         out.unlink()
                     os.symlink(target, out)
+                    links.append((out, info))
                     continue
                 tmp = out.with_name(f".{out.name}.prefbench-unpack")
                 n = 0
@@ -179,10 +188,33 @@ def _unpack_zip(path: Path, dest: Path, name: str, limit: int) -> dict:
                         dst.write(chunk)
                 os.replace(tmp, out)
             except _Refused as why:
+                _remove_links(links)
                 raise _refusal(name, info.filename, str(why), path) from None
             except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
                 raise DataError(f"archive {name}: member {info.filename!r} cannot be read ({exc})", path) from None
+        _check_final_links(links, root, name, path)
     return {"members": len(todo), "bytes": written}
+
+
+def _remove_links(links: list) -> None:
+    for made, _ in links:
+        if made.is_symlink():
+            made.unlink()
+
+
+def _check_final_links(links: list, root: str, name: str, path: Path) -> None:
+    """Every link the zip wrote, resolved in the final state (all links present); if one leads
+    outside the data dir (or loops), all of them are removed and the archive is refused."""
+    for out, info in links:
+        try:
+            real = os.path.realpath(out, strict=False)
+        except (OSError, RuntimeError):
+            real = None
+        if real is None or not _inside(str(out), root) or os.path.islink(real):
+            _remove_links(links)
+            why = ("it is a link that leads outside the data dir once the archive's other links exist "
+                   f"(it resolves to {real})" if real else "it is a link in a loop")
+            raise _refusal(name, info.filename, why + "; the archive's links were removed", path)
 
 
 class _Chain(io.RawIOBase):
