@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prefbench.data import Split
 from prefbench.errors import DataError, UsageError
-from prefbench.judges.base import JudgeProtocol, Parsed
+from prefbench.judges.base import WINNERS, JudgeProtocol, Parsed
 
 #: a pairwise winner (in the order shown) -> P(the image shown first wins)
 OUTCOME = {"first": 1.0, "second": 0.0, "tie": 0.5, "both_good": 0.5, "both_bad": 0.5}
@@ -137,9 +137,29 @@ def read_judgements(path: Path, split: Split, protocol: JudgeProtocol, policy: s
             if pairwise and not j.failed:
                 j.soft, j.score = parsed.score, None
         else:
-            j = apply_policy(Judgement(line, pid, images, protocol.parse(text or "")), protocol, policy)
+            try:
+                parsed = protocol.parse(text or "")
+            except Exception as exc:  # a plugin's parser: name the row it failed on
+                raise DataError(f"judge protocol {protocol.name!r}'s parser failed on this text: {exc!r}"[:300],
+                                path, line) from None
+            j = apply_policy(Judgement(line, pid, images, parsed), protocol, policy)
+        _check(j, protocol, path)
         out.append(j)
     return out
+
+
+def _check(j: Judgement, protocol: JudgeProtocol, path: Path) -> None:
+    """A judgement that counts must carry what its kind needs (a parser bug is an error, never a number)."""
+    if not j.usable:
+        return
+    if protocol.kind == "pairwise":
+        good = j.soft is not None or j.winner in WINNERS
+        what = f"a winner (one of {', '.join(WINNERS)}), got {j.winner!r}"
+    else:
+        good = isinstance(j.score, (int, float)) and not isinstance(j.score, bool) and math.isfinite(j.score)
+        what = f"a finite score, got {j.score!r}"
+    if not good:
+        raise DataError(f"judge protocol {protocol.name!r} read this text without {what}"[:300], path, j.line)
 
 
 def apply_policy(j: Judgement, protocol: JudgeProtocol, policy: str) -> Judgement:

@@ -23,6 +23,15 @@ def parse(text):
 
 
 PROTOCOL = JudgeProtocol("shouty", "pairwise", "a judge that shouts its verdict", parse, "wrong", "my paper, sec. 3")
+
+
+def sloppy(text):
+    if "crash" in text:
+        raise KeyError("verdict")
+    return Parsed(True, winner="left")
+
+
+SLOPPY = JudgeProtocol("sloppy", "pairwise", "a parser with bugs", sloppy, "wrong", "nowhere")
 CLASH = JudgeProtocol("mmrb2", "pairwise", "not the real one", parse, "wrong", "nowhere")
 '''
 
@@ -35,7 +44,7 @@ def _site(tmp_path):
                                                                   "Version: 0.1\n")
     (site / "shouty_judge-0.1.dist-info" / "entry_points.txt").write_text(
         "[prefbench.judges]\nshouty = shouty_judge:PROTOCOL\nmmrb2 = shouty_judge:CLASH\n"
-        "broken = shouty_judge_missing:PROTOCOL\n")
+        "broken = shouty_judge_missing:PROTOCOL\nsloppy = shouty_judge:SLOPPY\n")
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
 
 
@@ -60,3 +69,15 @@ def test_a_plugin_protocol_is_listed_and_scores_judge_outputs(tmp_path):
     got = json.loads(proc.stdout)
     assert got["protocol"] == "shouty" and got["accuracy"] == 0.5 and got["n_parse_failures"] == 1
     assert "my paper, sec. 3" in got["policy_rule"]
+
+
+def test_a_plugin_parser_bug_is_an_error_naming_the_line_never_a_number(tmp_path):
+    env = _site(tmp_path)
+    bm.write_hpdv3(tmp_path / "h", n=2)
+    for text, message in (("crash now", "line 1: judge protocol 'sloppy''s parser failed on this text: KeyError"),
+                          ("fine", "line 1: judge protocol 'sloppy' read this text without a winner")):
+        row = {"prompt_id": "0", "image_a": 0, "image_b": 1, "order": "forward", "text": text}
+        (tmp_path / "j.jsonl").write_text(json.dumps(row) + "\n")
+        proc = run_cli(["evaluate", "--dataset", "hpdv3", "--data-dir", tmp_path / "h", "--judge-outputs",
+                        tmp_path / "j.jsonl", "--protocol", "sloppy"], env_extra=env)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
