@@ -59,9 +59,9 @@ def cmd_list(args) -> int:
     models = [{"alias": prefix, "models": [n if n == prefix else f"{prefix}/{n}" for n in a.names()],
                "description": a.description,
                "defaults": {s: f"{prefix}/{n}" for s, n in a.defaults.items()}} for prefix, a in aliases().items()]
-    from prefbench.judges import entries as judge_entries
+    from prefbench.judges import describe as describe_judges
 
-    judges = [{"name": e.name, "source": e.source, "description": e.description} for e in judge_entries().values()]
+    judges = describe_judges()
     if args.json:
         _print_json({"scorers": scorers, "engines": engines, "datasets": datasets, "conventions": conventions,
                      "models": models, "judges": judges})

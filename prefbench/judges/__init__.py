@@ -60,3 +60,27 @@ def protocols(include_plugins: bool = True) -> dict:
         for name, (obj, entry) in JUDGES.plugin_objects(JudgeProtocol).items():
             out[name] = obj.with_source(entry.source)
     return out
+
+
+def describe(include_plugins: bool = True) -> list[dict]:
+    """One dict per protocol for ``prefbench list``: name, source, description, kind, official
+    policy and its source, the pinned template, the soft answer position (None: no soft read-out)."""
+    out = []
+    for name, entry in entries(include_plugins).items():
+        row = {"name": name, "source": entry.source, "description": entry.description}
+        try:
+            p = lookup(name)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is a line in the listing, not a crash
+            row["error"] = str(exc)
+            out.append(row)
+            continue
+        t = p.template
+        row.update({
+            "kind": p.kind, "official_policy": p.official_policy, "policy_source": p.policy_source,
+            "template": None if t is None else {"repo": t.repo, "commit": t.commit, "path": t.path, "sha256": t.sha256,
+                                                "literal": t.literal, "verified": t.verified},
+            "answer": None if p.answer is None else {"prefix": p.answer.prefix, "candidates": list(p.answer.candidates)},
+        })
+        out.append(row)
+    return out
+

@@ -55,6 +55,10 @@ def test_a_plugin_protocol_is_listed_and_scores_judge_outputs(tmp_path):
     judges = {j["name"]: j for j in json.loads(proc.stdout)["judges"]}
     assert judges["shouty"]["source"] == "plugin: shouty-judge"
     assert judges["mmrb2"]["source"] == "builtin" and "broken" not in judges
+    assert judges["mmrb2"]["kind"] == "pairwise" and judges["mmrb2"]["official_policy"] == "exclude"
+    assert judges["mmrb2"]["template"]["verified"] and judges["mmrb2"]["answer"]["candidates"] == ["A", "B"]
+    assert judges["shouty"]["template"] is None and judges["shouty"]["answer"] is None
+    assert "sloppy" in judges
     assert "clashes with a built-in judge protocol" in proc.stderr
     assert "could not load plugin judge protocol 'broken'" in proc.stderr
 
