@@ -53,14 +53,76 @@ def archive_groups(paths: list[str]) -> dict[str, list[str]]:
     return {stem: [path for _, path in sorted(parts)] for stem, parts in sorted(groups.items())}
 
 
-def unpack(dest: str | Path, parts: list[str | Path], *, name: str | None = None, max_bytes: int | None = None) -> dict:
+def check_parts(name: str, parts: list[Path], sizes: list[int | None] | None = None) -> None:
+    """A tar in parts is whole before anything is unpacked: every part named like the first
+    (``X.tar.gz.00``, ``.01``, ...), their indices consecutive with no gap and no duplicate (``.1``
+    and ``.01``), and each file's size the one the manifest records. DataError naming the parts."""
+    if sizes is not None:
+        for path, size in zip(parts, sizes):
+            try:
+                actual = path.stat().st_size
+            except OSError as exc:
+                raise DataError(f"archive {name}: part {path.name} cannot be read ({exc.strerror or exc}); nothing "
+                                "unpacked", path) from None
+            if size is not None and actual != size:
+                raise DataError(f"archive {name}: part {path.name} has {actual} bytes, the manifest records {size}; "
+                                "nothing unpacked (fetch it again)", path)
+    if len(parts) < 2:
+        return
+    indices = []
+    for path in parts:
+        m = PART.match(path.name)
+        if not m:
+            raise DataError(f"archive {name}: {path.name} is not named as a part (NAME.tar.gz.00, .01, ...); nothing "
+                            "unpacked", path)
+        indices.append((path, m["stem"], m["index"].lower()))
+    if len({stem for _, stem, _ in indices}) > 1:
+        raise DataError(f"archive {name}: its parts name different archives "
+                        f"({', '.join(sorted({stem for _, stem, _ in indices}))}); nothing unpacked", parts[0])
+    kinds = {index.isdigit() for _, _, index in indices}
+    if len(kinds) > 1:
+        raise DataError(f"archive {name}: its parts mix numbered and lettered suffixes "
+                        f"({', '.join(q.name for q in parts)}); nothing unpacked", parts[0])
+
+    def number(index: str) -> int:
+        if index.isdigit():
+            return int(index)
+        value = 0
+        for ch in index:
+            value = value * 26 + ord(ch) - ord("a")
+        return value
+
+    seen: dict[int, Path] = {}
+    for path, _, index in indices:
+        n = number(index)
+        if n in seen:
+            raise DataError(f"archive {name}: parts {seen[n].name} and {path.name} are the same part (index {n}); "
+                            "nothing unpacked", path)
+        seen[n] = path
+    ordered = sorted(seen)
+    first_ok = ordered[0] in ((0, 1) if kinds == {True} else (0,))  # .00 or .01 / .aa
+    if not first_ok or ordered[-1] - ordered[0] != len(ordered) - 1:
+        start = 0 if kinds != {True} or ordered[0] == 0 else 1
+        missing = sorted(set(range(start, ordered[-1] + 1)) - set(ordered))
+        raise DataError(f"archive {name}: its parts are not consecutive (missing part index "
+                        f"{', '.join(map(str, missing[:5]))}{' ...' if len(missing) > 5 else ''} among "
+                        f"{', '.join(q.name for q in parts)}); nothing unpacked", parts[0])
+    if [seen[n] for n in ordered] != list(parts):
+        raise DataError(f"archive {name}: its parts are given out of order ({', '.join(q.name for q in parts)}); "
+                        "nothing unpacked", parts[0])
+
+
+def unpack(dest: str | Path, parts: list[str | Path], *, name: str | None = None, max_bytes: int | None = None,
+           sizes: list[int | None] | None = None) -> dict:
     """Unpack an archive (a zip, or a tar whose parts are concatenated in order) into ``dest``,
     confined to it. Returns ``{"members": n, "bytes": b}``; raises :class:`DataError` naming the
-    archive and the member it refuses."""
+    archive and the member it refuses. ``sizes``: each part's size as the manifest records it,
+    checked (with the parts' names: :func:`check_parts`) before anything is unpacked."""
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
     parts = [Path(q) for q in parts]
     name = name or str(parts[0])
+    check_parts(name, parts, sizes)
+    dest.mkdir(parents=True, exist_ok=True)
     limit = max_bytes if max_bytes is not None else max_unpack_bytes()
     if len(parts) == 1 and zipfile.is_zipfile(parts[0]):
         return _unpack_zip(parts[0], dest, name, limit)
@@ -246,11 +308,39 @@ class _Chain(io.RawIOBase):
         super().close()
 
 
+class _EndRecordingInfo(tarfile.TarInfo):
+    """Records why tarfile stopped reading headers: only the end-of-archive zero block
+    (``EOFHeaderError``) is a whole archive; tarfile stops silently on a header that is garbage
+    (a part missing or doubled) or on data that just ends (a part missing at the end)."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_):
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.HeaderError as exc:
+            tarfile_._prefbench_stop = exc
+            raise
+
+
+def _check_tar_end(tf, name: str, path: Path) -> None:
+    stop = getattr(tf, "_prefbench_stop", None)
+    if not isinstance(stop, tarfile.EOFHeaderError):
+        why = ("the data ends without the end-of-archive blocks" if isinstance(stop, (tarfile.EmptyHeaderError,
+               tarfile.TruncatedHeaderError)) else f"a member header is not valid ({stop})")
+        raise DataError(f"archive {name}: {why} at byte {tf.offset}: a part is missing, doubled or damaged; the "
+                        "members before it were unpacked, the archive is not marked unpacked", path)
+    while chunk := tf.fileobj.read(CHUNK):
+        if chunk.strip(b"\0"):
+            raise DataError(f"archive {name}: data follows the end of the archive (after byte {tf.offset}): a part is "
+                            "doubled or out of order; the archive is not marked unpacked", path)
+
+
 def _unpack_tar(parts: list[Path], dest: Path, name: str, limit: int) -> dict:
     root = os.path.realpath(dest)
     has_filter = hasattr(tarfile, "data_filter")
     members = written = 0
-    with io.BufferedReader(_Chain(parts), CHUNK) as raw, tarfile.open(fileobj=raw, mode="r|*") as tf:
+    with io.BufferedReader(_Chain(parts), CHUNK) as raw, \
+            tarfile.open(fileobj=raw, mode="r|*", tarinfo=_EndRecordingInfo) as tf:
         for member in tf:  # streamed: each member is checked just before it is written
             try:
                 rel = _member_path(member.name)
@@ -285,4 +375,5 @@ def _unpack_tar(parts: list[Path], dest: Path, name: str, limit: int) -> dict:
                 raise _refusal(name, member.name, str(why), parts[0]) from None
             except _FILTER_ERROR as exc:
                 raise _refusal(name, member.name, str(exc), parts[0]) from None
+        _check_tar_end(tf, name, parts[0])
     return {"members": members, "bytes": written}

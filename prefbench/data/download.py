@@ -460,7 +460,7 @@ def unpack_recorded(data_dir: Path, name: str, parts: list[dict], *, log: Callab
         return {"archive": name, "parts": [q["path"] for q in parts], "members": done.get("members"),
                 "bytes": done.get("bytes"), "unpacked": "earlier"}
     log(f"unpacking {name}" + (f" ({len(parts)} parts)" if len(parts) > 1 else ""))
-    result = unpack(data_dir, [data_dir / q["path"] for q in parts], name=name)
+    result = unpack(data_dir, [data_dir / q["path"] for q in parts], name=name, sizes=[q.get("size") for q in parts])
     _write_json(marker, {"parts": identity, **result, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     log(f"{name}: {result['members']} members, {human_size(result['bytes'])}")
     return {"archive": name, "parts": [q["path"] for q in parts], **result, "unpacked": "now"}
