@@ -28,11 +28,30 @@ def read_text(path: Path) -> str:
         raise DataError(f"cannot read ({exc.strerror or exc})", path) from None
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:  # json keeps the last silently: an item (or its ratings) would vanish
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def loads(text: str, path: Path, line: int | None = None) -> Any:
     """``json.loads`` whose failures (bad syntax, nesting too deep for the parser, a number too
-    long to convert) are a DataError naming file and line."""
+    long to convert, a key twice in one object) are a DataError naming file and line."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        key = str(exc.args[0])
+        found = _key_lines(text, key) if line is None else []
+        at = f" (lines {', '.join(map(str, found))})" if len(found) > 1 else ""
+        raise DataError(f"key {key[:80]!r} appears twice in one JSON object{at}; JSON would keep only the last, so "
+                        "refused", path, line) from None
     except json.JSONDecodeError as exc:
         raise DataError(f"invalid JSON ({exc.msg}, column {exc.colno})", path,
                         exc.lineno if line is None else line) from None
@@ -40,6 +59,12 @@ def loads(text: str, path: Path, line: int | None = None) -> Any:
         raise DataError("JSON nested too deeply to read", path, line) from None
     except ValueError as exc:  # e.g. an integer literal over Python's digit limit
         raise DataError(f"invalid JSON ({exc})", path, line) from None
+
+
+def _key_lines(text: str, key: str) -> list[int]:
+    """The lines where ``"key":`` appears (to name both places of a duplicate key)."""
+    needle = json.dumps(key)
+    return [n for n, row in enumerate(text.split("\n"), 1) if needle + ":" in row.replace('" :', '":')][:5]
 
 
 def read_json(path: Path) -> Any:

@@ -103,7 +103,14 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
         pid = obj.get("prompt_id")
         if isinstance(pid, bool) or not isinstance(pid, (str, int)):
             raise DataError(f"{where}: prompt_id must be a string or an integer, got {pid!r}", path)
-        g = groups.setdefault(str(pid), {"prompt": check_text(obj, "prompt", path, where), "rows": []})
+        g = groups.setdefault(str(pid), {"prompt": check_text(obj, "prompt", path, where), "rows": [],
+                                         "first": (where, pid)})
+        if type(pid) is not type(g["first"][1]) or check_text(obj, "prompt", path, where) != g["prompt"]:
+            # 5 and "5" (or one id with two prompts) would silently merge into one item
+            raise DataError(f"{where}: prompt_id {pid!r} and {g['first'][0]}'s prompt_id {g['first'][1]!r} are one item "
+                            f"id {str(pid)!r}, but " + ("one is a number, the other a string" if type(pid) is not
+                                                        type(g["first"][1]) else "their prompts differ")
+                            + "; refused rather than merged", path)
         rel = check_text(obj, "img_path", path, where)
         g["rows"].append((rel, _score(obj.get("total_score"), path, where, totals),
                           _elements(obj.get("element_score"), path, where, labels), obj.get("type")))

@@ -11,6 +11,7 @@ image by its mean rating (:func:`rating_rows`).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,11 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
     raw = read_json(path)
     if not isinstance(raw, dict):
         raise DataError("expected a JSON object keyed by prompt id", path)
-    items = []
+    items, stems = [], {}
     for pid, obj in raw.items():
         where = f"prompt {pid!r}"
+        if not re.fullmatch(r"[0-9]{1,9}", pid):  # int() would also read "1_0" (10), " 5", "+5", "٥"
+            raise DataError(f"{where}: prompt ids are whole numbers written in digits 0-9 in this set", path)
         if not isinstance(obj, dict) or str(obj.get("id")) != pid or not isinstance(obj.get("prompt"), str):
             raise DataError(f"{where}: needs 'id' (equal to its key) and a 'prompt' string", path)
         ratings = (obj.get("models") or {}).get(split) if isinstance(obj.get("models"), dict) else None
@@ -48,10 +51,11 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
                 raise DataError(f"{where}: image {k} of {split} needs a non-empty list of numeric ratings, got {r!r}",
                                 path)
             human.append(float(np.mean(r)))  # as the reference reads it (np.mean): equal means tie exactly
-        try:
-            stem = f"{int(pid):05d}"
-        except ValueError:
-            raise DataError(f"{where}: prompt ids are integers in this set", path) from None
+        stem = f"{int(pid):05d}"
+        if stem in stems:  # "5" and "05" name the same image files
+            raise DataError(f"{where} and prompt {stems[stem]!r} are the same prompt (images {split}/{stem}_*.jpeg); "
+                            "refused rather than merged", path)
+        stems[stem] = pid
         refs = [ImageRef(key=f"{split}/{stem}_{k:02d}.jpeg", path=data_dir / split / f"{stem}_{k:02d}.jpeg")
                 for k in range(1, 10)]
         items.append(Item(pid, obj["prompt"], refs, _ranks(human), human=human))
