@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.data", "tests.fixtures.plugins", "tests.fixtures.vlm", "tests.fixtures.encoders"]
+pytest_plugins = ["tests.fixtures.data", "tests.fixtures.plugins", "tests.fixtures.vlm", "tests.fixtures.encoders",
+                  "tests.fixtures.hpsv3"]
 
 TESTS = Path(__file__).resolve().parent / "tests"
 TIERS = {

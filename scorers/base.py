@@ -28,7 +28,7 @@ class ImageResult:
     scorers: P(image beats the item's anchor), 0.5 for the anchor itself) with ``anchor_index``,
     ``forced`` (a reasoning budget ran out and the answer was forced), ``generated_tokens``,
     ``retryable`` (a transient failure, retried on the next run), ``prompt_tokens`` / ``vision_tokens``
-    (what the scores read, for utilisation), and ``order_probs`` (a pairwise
+    (what the scores read, for utilisation), and ``sigma`` (a score's standard deviation where the model gives one), ``order_probs`` (a pairwise
     scorer that showed both orders: P(image beats the anchor) per presentation order,
     ``anchor_first`` / ``candidate_first``, for position-consistent conventions such as MMRB2's). ``detail`` holds traces only:
     rollouts, per-rollout scores, what an engine reported; nothing reads meaning out of it."""
@@ -47,6 +47,9 @@ class ImageResult:
     #: both images), and how many of them were image tokens: None where the engine does not say
     prompt_tokens: int | None = None
     vision_tokens: int | None = None
+    #: a scorer whose model gives an uncertainty with its score (HPSv3's head: score = mu, this =
+    #: sigma = exp of its second output): the standard deviation of the score, in score units
+    sigma: float | None = None
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -65,7 +68,7 @@ class ImageResult:
 
     #: the typed fields as sample-row keys (written only when set)
     TYPED = ("prob", "anchor_index", "forced", "generated_tokens", "retryable", "order_probs", "prompt_tokens",
-             "vision_tokens")
+             "vision_tokens", "sigma")
 
     def typed_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
