@@ -2,7 +2,8 @@
 path, checked by sha256, cached; the offline message), the official-checkpoint key mapping, the
 scorer on the tiny random checkpoint (fixed pixel budget, one <|Reward|> per sequence, batch
 invariance, sigma typed), and the scorer through ``prefbench run`` (demo, an HPDv3 fixture),
-``rank``, ``serve``, the API and ``bench-generators``."""
+``rank``, ``serve``, the API and ``bench-generators``. Parity with the official package:
+tests/scorers/test_hpsv3_parity.py."""
 
 from __future__ import annotations
 
