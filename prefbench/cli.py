@@ -51,6 +51,24 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 0..65535 (0: a free one); 70000 is refused, not wrapped to 4464."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535 (0: a free port), got {value}")
+    return value
+
+
 def _add_outside_option(p) -> None:
     p.add_argument("--allow-outside-data-dir", action="store_true",
                    help="read image paths that resolve outside the data dir (absolute paths, '..', symlinks); "
@@ -284,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["anchor", "round_robin"],
                    help="default scoring mode of pairwise scorers (default anchor); a request may set its own")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: a free port, printed on startup)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: a free port, printed on startup)")
     p.add_argument("--token-env", metavar="NAME",
                    help="environment variable holding a bearer token that every request but /health must send "
                         "(Authorization: Bearer ...); the token is never printed or logged")
@@ -302,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest image, width x height, checked from its header before decoding (default 4096*4096)")
     p.add_argument("--max-queue", type=_positive_int, default=1024,
                    help="requests waiting past this many get 503 (default 1024)")
+    p.add_argument("--max-request-pixels", type=_positive_int, default=64 * 1024 * 1024,
+                   help="most pixels of all images of one request, from their headers (default 64*1024*1024)")
+    p.add_argument("--max-comparisons", type=_positive_int, default=512,
+                   help="pairwise scorers: most comparisons one request may ask for (anchor: n-1 per item, "
+                        "round_robin: n(n-1)/2; default 512)")
+    p.add_argument("--body-timeout", type=_positive_float, default=60.0,
+                   help="seconds a request body may take to arrive before 408 (default 60)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn's log level; info logs each request line (default info)")
     p.set_defaults(func=commands.cmd_serve)

@@ -23,6 +23,20 @@ DEFAULT_MAX_PIXELS = 8192 * 8192
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
+#: Most scans a JPEG may have: a progressive JPEG has about 10, and each scan costs a pass over the
+#: whole image, so 2,000 repeated scans in a 57 KB file decode for ~10 s (2048x2048).
+#: ``PREFBENCH_MAX_JPEG_SCANS`` overrides it.
+DEFAULT_MAX_JPEG_SCANS = 64
+#: Most scans x pixels of one JPEG (its decoding time): 16 scans of 8192x8192, 64 of 4096x4096;
+#: about 1.2 s of decoding on a 2-core CI machine. ``PREFBENCH_MAX_JPEG_SCAN_PIXELS`` overrides it.
+DEFAULT_MAX_JPEG_SCAN_PIXELS = 64 * 4096 * 4096
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
 def max_pixels() -> int:
     value = os.environ.get("PREFBENCH_MAX_IMAGE_PIXELS")
     return int(value) if value else DEFAULT_MAX_PIXELS
@@ -97,6 +111,7 @@ def open_checked(fp: BinaryIO, name: str = "<image>", limit: int | None = None):
     from PIL import Image
 
     limit = max_pixels() if limit is None else limit
+    start = fp.tell()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -108,7 +123,45 @@ def open_checked(fp: BinaryIO, name: str = "<image>", limit: int | None = None):
         img.close()
         raise ImageError(f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {limit} "
                          "(possible decompression bomb; raise PREFBENCH_MAX_IMAGE_PIXELS to allow it)")
+    if img.format in ("JPEG", "MPO"):
+        try:
+            _check_jpeg_scans(fp, start, width * height, name)
+        except ImageError:
+            img.close()
+            raise
     return img
+
+
+def count_jpeg_scans(fp: BinaryIO, start: int = 0) -> int:
+    """How many start-of-scan markers (``FF DA``) the file holds from ``start``: an upper bound
+    of its scans (entropy-coded data never holds ``FF DA``: a data ``FF`` is written ``FF 00``).
+    Read in chunks; the file position is restored."""
+    pos = fp.tell()
+    fp.seek(start)
+    count, tail = 0, b""
+    try:
+        while chunk := fp.read(1 << 20):
+            data = tail + chunk
+            count += data.count(b"\xff\xda")
+            tail = data[-1:] if data.endswith(b"\xff") else b""
+    finally:
+        fp.seek(pos)
+    return count
+
+
+def _check_jpeg_scans(fp: BinaryIO, start: int, pixels: int, name: str) -> None:
+    """The decoding budget of a JPEG: at most PREFBENCH_MAX_JPEG_SCANS scans and scans x pixels
+    at most PREFBENCH_MAX_JPEG_SCAN_PIXELS (each scan of a progressive JPEG is a pass over the
+    image: thousands of them in a small file decode for minutes)."""
+    scans = count_jpeg_scans(fp, start)
+    max_scans = _env_int("PREFBENCH_MAX_JPEG_SCANS", DEFAULT_MAX_JPEG_SCANS)
+    budget = _env_int("PREFBENCH_MAX_JPEG_SCAN_PIXELS", DEFAULT_MAX_JPEG_SCAN_PIXELS)
+    if scans > max_scans:
+        raise ImageError(f"{name}: a JPEG of {scans} scans exceeds the limit of {max_scans} (a decoding-time bomb; "
+                         "raise PREFBENCH_MAX_JPEG_SCANS to allow it)")
+    if scans * pixels > budget:
+        raise ImageError(f"{name}: a JPEG of {scans} scans x {pixels} pixels exceeds the decoding budget of {budget} "
+                         "scan-pixels (raise PREFBENCH_MAX_JPEG_SCAN_PIXELS to allow it)")
 
 
 def decode_image(fp: BinaryIO, name: str = "<image>", limit: int | None = None):

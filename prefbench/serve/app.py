@@ -37,6 +37,12 @@ DEFAULTS = {
     "max_images": 64,
     "max_pixels": 4096 * 4096,
     "max_queue": 1024,
+    # the work one request may ask for, bounded so that it cannot outlive --timeout by much:
+    # decoded pixels of all its images (64 images of 1024x1024), and pairwise comparisons
+    "max_request_pixels": 64 * 1024 * 1024,
+    "max_comparisons": 512,
+    # seconds a request's body may take to arrive (a body sent at 1 byte/s is dropped at this)
+    "body_timeout_s": 60.0,
 }
 
 
@@ -49,7 +55,7 @@ class ApiError(Exception):
 
 
 # -- request parsing (runs in a worker thread: base64 and header checks of big bodies) ----------
-def _decode_image(text: Any, where: str, max_pixels: int) -> bytes:
+def _decode_image(text: Any, where: str, max_pixels: int) -> tuple[bytes, int]:
     if not isinstance(text, str):
         raise ApiError(400, f"{where}: expected a base64 string, got {type(text).__name__}")
     if text.startswith("data:"):  # a data URL: data:image/png;base64,....
@@ -62,28 +68,35 @@ def _decode_image(text: Any, where: str, max_pixels: int) -> bytes:
         raise ApiError(400, f"{where}: not valid base64 ({exc})") from None
     if not data:
         raise ApiError(400, f"{where}: empty image")
-    _check_pixels(data, where, max_pixels)
-    return data
+    return data, _check_pixels(data, where, max_pixels)
 
 
-def _check_pixels(data: bytes, where: str, max_pixels: int) -> None:
+def _check_pixels(data: bytes, where: str, max_pixels: int) -> int:
     """Refuse an image whose header declares more than ``max_pixels`` before any pixel is
     decoded (a decompression bomb costs nothing). Bytes PIL cannot identify pass: the scorer
-    reports them as that image's error."""
+    reports them as that image's error. Returns the pixels the header declares (0: unknown).
+    A JPEG over the decoding budget (PREFBENCH_MAX_JPEG_SCANS ...) is refused here too."""
     from prefbench.data.images import open_checked
     from prefbench.errors import ImageError
 
     try:
-        open_checked(io.BytesIO(data), where, max_pixels).close()  # reads the header only
+        img = open_checked(io.BytesIO(data), where, max_pixels)  # reads the header only
     except ImageError as exc:
         raise ApiError(422, f"{exc}; the server's limit is {max_pixels} pixels, send a smaller image") from None
     except Exception:  # noqa: BLE001 - not an image PIL knows: a per-image error, from the scorer
-        return
+        return 0
+    width, height = img.size
+    img.close()
+    return width * height
 
 
-def parse_request(body: bytes, *, max_images: int, max_pixels: int, default_mode: str,
-                  pairwise: bool) -> tuple[list[WireItem], bool]:
-    """The items of a ``/v1/score`` body and whether it was a single item (not ``{"items": [...]}``)."""
+def parse_request(body: bytes, *, max_images: int, max_pixels: int, default_mode: str, pairwise: bool,
+                  max_request_pixels: int = DEFAULTS["max_request_pixels"],
+                  max_comparisons: int = DEFAULTS["max_comparisons"]) -> tuple[list[WireItem], bool]:
+    """The items of a ``/v1/score`` body and whether it was a single item (not ``{"items": [...]}``).
+    The request's work is bounded: all its images' pixels (from their headers) at most
+    ``max_request_pixels``, and a pairwise scorer's comparisons (anchor: n-1 per item,
+    round_robin: n(n-1)/2) at most ``max_comparisons``; 422 past either."""
     try:
         obj = json.loads(body)
     except RecursionError:
@@ -114,7 +127,7 @@ def parse_request(body: bytes, *, max_images: int, max_pixels: int, default_mode
     if total > max_images:
         raise ApiError(422, f"too many images: {total} in one request; the server's limit is {max_images} "
                             "(split the request)")
-    items = []
+    items, comparisons, pixels = [], 0, 0
     for n, entry in enumerate(entries):
         where = "" if single else f"item {n} "
         item_mode = entry.get("mode") or mode
@@ -126,7 +139,21 @@ def parse_request(body: bytes, *, max_images: int, max_pixels: int, default_mode
                                     "scorer scores each image on its own")
             if len(entry["images"]) < 2:
                 raise ApiError(400, f"{where}mode 'round_robin' needs at least two images".lstrip())
-        images = [_decode_image(text, f"{where}image {k}", max_pixels) for k, text in enumerate(entry["images"])]
+        if pairwise:
+            k = len(entry["images"])
+            comparisons += k * (k - 1) // 2 if item_mode == "round_robin" else k - 1
+            if comparisons > max_comparisons:
+                raise ApiError(422, f"too many comparisons: {comparisons} or more in one request (round_robin compares "
+                                    f"every pair); the server's limit is {max_comparisons} (split the request)")
+        images = []
+        for k, text in enumerate(entry["images"]):
+            data, n_pixels = _decode_image(text, f"{where}image {k}", max_pixels)
+            pixels += n_pixels
+            if pixels > max_request_pixels:
+                raise ApiError(422, f"too many pixels: the images up to {where}image {k} hold {pixels}; the server's "
+                                    f"limit per request is {max_request_pixels} (send smaller images or split the "
+                                    "request)")
+            images.append(data)
         items.append(WireItem(entry["prompt"], images, item_mode))
     return items, single
 
@@ -195,10 +222,20 @@ class _CountRequests:
                 self.metrics.latency.observe(time.perf_counter() - start)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, at most ``limit`` bytes (413 past it). A body somewhat over the limit is
-    read to its end and dropped so that the client can read the 413 before the connection
-    closes; one past twice the limit is cut off."""
+async def _read_body(request: Request, limit: int, deadline_s: float = DEFAULTS["body_timeout_s"]) -> bytes:
+    """The body, at most ``limit`` bytes (413 past it), arrived whole within ``deadline_s``
+    (408 past it: a body dripped at 1 byte/s holds a connection no longer). A body somewhat
+    over the limit is read to its end and dropped so that the client can read the 413 before
+    the connection closes; one past twice the limit is cut off."""
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await _read_body_now(request, limit)
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within the server's {deadline_s:g} s",
+                       {"Connection": "close"}) from None
+
+
+async def _read_body_now(request: Request, limit: int) -> bytes:
     drain_to = 2 * limit
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -230,7 +267,10 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
                max_wait_ms: float = DEFAULTS["max_wait_ms"], request_timeout_s: float = DEFAULTS["request_timeout_s"],
                max_body_bytes: int = DEFAULTS["max_body_bytes"], max_images: int = DEFAULTS["max_images"],
                max_pixels: int = DEFAULTS["max_pixels"], token: str | None = None,
-               max_queue: int = DEFAULTS["max_queue"], mode: str | None = None) -> FastAPI:
+               max_queue: int = DEFAULTS["max_queue"], mode: str | None = None,
+               max_request_pixels: int = DEFAULTS["max_request_pixels"],
+               max_comparisons: int = DEFAULTS["max_comparisons"],
+               body_timeout_s: float = DEFAULTS["body_timeout_s"]) -> FastAPI:
     """The reward server for a loaded :class:`~prefbench.api.RewardScorer`.
 
     ``max_batch_images`` / ``max_wait_ms``: a micro-batch is scored once it holds that many
@@ -240,6 +280,8 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
     image, read from its header before decoding): limits, refused with 413 / 422.
     ``token``: when set, every endpoint but ``/health`` needs ``Authorization: Bearer <token>``.
     ``max_queue``: requests waiting past this many get 503 (retry later).
+    ``max_request_pixels``, ``max_comparisons``: the work of one request (422 past them);
+    ``body_timeout_s``: seconds a body may take to arrive (408 past it).
     ``mode``: the default scoring mode (default: the scorer's). The app does not close the scorer."""
     metrics: ServerMetrics
     batcher = MicroBatcher(scorer, max_batch_images=max_batch_images, max_wait_s=max_wait_ms / 1000.0,
@@ -250,7 +292,9 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
     token_bytes = token.encode() if token else None
     settings = {"max_batch_images": max_batch_images, "max_wait_ms": max_wait_ms,
                 "request_timeout_s": request_timeout_s, "max_body_bytes": max_body_bytes, "max_images": max_images,
-                "max_pixels": max_pixels, "max_queue": max_queue, "mode": default_mode, "auth": token is not None}
+                "max_pixels": max_pixels, "max_queue": max_queue, "mode": default_mode, "auth": token is not None,
+                "max_request_pixels": max_request_pixels, "max_comparisons": max_comparisons,
+                "body_timeout_s": body_timeout_s}
 
     @asynccontextmanager
     async def lifespan(app):
@@ -298,12 +342,14 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
     async def score(request: Request):
         check_token(request)
         try:
-            body = await _read_body(request, max_body_bytes)
+            body = await _read_body(request, max_body_bytes, body_timeout_s)
         except ClientDisconnect:  # gone before its body arrived
             metrics.dropped.labels("disconnected").inc()
             return Response(status_code=499)
         items, single = await asyncio.to_thread(parse_request, body, max_images=max_images, max_pixels=max_pixels,
-                                                default_mode=default_mode, pairwise=pairwise)
+                                                default_mode=default_mode, pairwise=pairwise,
+                                                max_request_pixels=max_request_pixels,
+                                                max_comparisons=max_comparisons)
         try:
             future = batcher.submit(items)
         except QueueFull as exc:

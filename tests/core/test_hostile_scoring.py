@@ -128,3 +128,28 @@ def test_run_and_bench_generators_survive_non_finite_and_raising_plugins(tmp_pat
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in (tmp_path / "g" / "samples.jsonl").open()]
     assert sorted(r["status"] for r in rows) == ["error", "error", "ok", "ok"]
+
+
+def test_a_jpeg_scan_bomb_is_refused_before_decoding_and_fails_alone(monkeypatch):
+    import time
+
+    from tests.fixtures.hostile import jpeg_scan_bomb
+
+    bomb = jpeg_scan_bomb()
+    start = time.perf_counter()
+    with pytest.raises(ImageError, match=r"bomb.jpg: a JPEG of 2010 scans exceeds the limit of 64"):
+        decode_image(io.BytesIO(bomb), "bomb.jpg")
+    assert time.perf_counter() - start < 1.0  # counted from the bytes, nothing decoded (it decodes for ~10 s)
+    normal = io.BytesIO()
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), (1, 2, 3)).save(normal, "JPEG", progressive=True)
+    assert decode_image(io.BytesIO(normal.getvalue())).size == (640, 480)
+    # the scans x pixels budget: 30 scans are allowed, but not at 2048x2048 under a small budget
+    monkeypatch.setenv("PREFBENCH_MAX_JPEG_SCAN_PIXELS", str(20 * 2048 * 2048))
+    with pytest.raises(ImageError, match="30 scans x 4194304 pixels exceeds the decoding budget"):
+        decode_image(io.BytesIO(jpeg_scan_bomb(repeat=20)), "b.jpg")
+    monkeypatch.delenv("PREFBENCH_MAX_JPEG_SCAN_PIXELS")
+    with load_scorer("random", on_error="nan") as scorer:
+        item = scorer.score_items([("p", [GOOD[0], bomb, GOOD[1]])])[0]
+    assert item.statuses == ["ok", "error", "ok"] and "2010 scans" in item.errors[1]

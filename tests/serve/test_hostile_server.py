@@ -94,3 +94,95 @@ def test_non_finite_scores_are_errors_through_the_server_and_flow_grpo(bad_outpu
     scores, details = flow_grpo_reward(bad_output_server.url, retries=0, on_error="nan")(images, ["x", "x", "y"], {})
     assert scores[0] == pytest.approx(120 / 255) and math.isnan(scores[1]) and scores[2] == pytest.approx(60 / 255)
     assert details["statuses"] == ["ok", "error", "ok"]
+
+
+def _post(url, body: bytes, timeout=30):
+    import httpx
+
+    return httpx.post(url + "/v1/score", content=body, headers={"Content-Type": "application/json"}, timeout=timeout)
+
+
+def test_request_budgets_pixels_jpeg_scans_and_a_slow_body(tmp_path):
+    import json
+    import socket
+    import time
+
+    from tests.fixtures.hostile import jpeg_scan_bomb
+    from tests.fixtures.serve import b64, png_bomb
+
+    server = ServerProcess(["--scorer", "random", "--body-timeout", "2", "--log-level", "warning"],
+                           tmp_path / "server.log")
+    try:
+        # 64 images whose headers declare 4096x4096 each: 1.07e9 pixels, over the 64*1024*1024 default
+        body = json.dumps({"prompt": "p", "images": [b64(png_bomb(4096, 4096))] * 64}).encode()
+        start = time.perf_counter()
+        answer = _post(server.url, body)
+        assert answer.status_code == 422 and "too many pixels" in answer.json()["error"]
+        assert time.perf_counter() - start < 10
+        answer = _post(server.url, json.dumps({"prompt": "p", "images": [b64(jpeg_scan_bomb())]}).encode())
+        assert answer.status_code == 422 and "2010 scans exceeds the limit of 64" in answer.json()["error"]
+
+        # a body dripped at ~4 bytes/s: 408 at the 2 s deadline, while another client is answered
+        host, port = server.url.removeprefix("http://").split(":")
+        slow = socket.create_connection((host, int(port)), timeout=10)
+        slow.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n")
+        start = time.perf_counter()
+        client = Client(server.url, retries=0, timeout=10)
+        answered = None
+        received = b""
+        slow.settimeout(0.25)
+        for _ in range(40):  # at most ~10 s
+            try:
+                slow.sendall(b"{")
+            except OSError:
+                pass
+            try:
+                chunk = slow.recv(4096)
+                received += chunk
+                if not chunk or b"\r\n\r\n" in received:
+                    break
+            except TimeoutError:
+                pass
+            if answered is None:
+                answered = client.score("p", [png(1)])
+        slow.close()
+        elapsed = time.perf_counter() - start
+        assert received.startswith(b"HTTP/1.1 408"), received[:200]
+        assert b"did not arrive within the server's 2 s" in received or b"408" in received
+        assert 1.5 < elapsed < 6, elapsed
+        assert answered is not None and len(answered) == 1
+        assert server.alive()
+    finally:
+        server.stop()
+
+
+def test_round_robin_comparisons_are_bounded(tmp_path, with_plugin):
+    import json
+
+    from tests.fixtures.serve import b64
+
+    path = os.pathsep.join(filter(None, [str(with_plugin), os.environ.get("PYTHONPATH")]))
+    server = ServerProcess(["--scorer", "coin_pairwise", "--log-level", "warning"], tmp_path / "server.log",
+                           env_extra={"PYTHONPATH": path})
+    try:
+        forty = json.dumps({"prompt": "p", "mode": "round_robin", "images": [b64(png(k, 8)) for k in range(40)]})
+        answer = _post(server.url, forty.encode())
+        assert answer.status_code == 422 and "too many comparisons: 780" in answer.json()["error"]
+        thirty_two = json.dumps({"prompt": "p", "mode": "round_robin", "images": [b64(png(k, 8)) for k in range(32)]})
+        answer = _post(server.url, thirty_two.encode(), timeout=120)
+        assert answer.status_code == 200 and answer.json()["statuses"] == ["ok"] * 32
+    finally:
+        server.stop()
+
+
+def test_port_out_of_range_is_refused(tmp_path):
+    from tests.fixtures.cli import run_cli
+
+    proc = run_cli(["serve", "--scorer", "random", "--port", "70000"], timeout=60)
+    assert proc.returncode == 2 and "--port: must be 0..65535" in proc.stderr
+    from prefbench.errors import UsageError
+    from prefbench.serve.server import bind
+
+    with pytest.raises(UsageError, match="--port must be 0..65535"):
+        bind("127.0.0.1", 70000)
