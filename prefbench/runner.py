@@ -292,15 +292,27 @@ def _score(scorer, tasks, writer: SampleWriter, cfg: RunConfig, log) -> tuple[in
 
 
 def _calibration(split: Split, rows: dict) -> dict:
+    """Brier / ECE of the run's pairwise probabilities: an anchor scorer's P(image beats anchor), or,
+    for a scorer that gives sigma, P(A beats B) = Phi((mu_A - mu_B) / sqrt(sigma_A^2 + sigma_B^2))
+    over every human-untied pair (:mod:`prefbench.metrics.uncertainty`)."""
+    from prefbench.metrics.uncertainty import sigma_outcomes
+
     probs, outs = [], []
     for item in split.items:
         anchor = None
-        item_probs = []
+        item_probs, mus, sigmas = [], [], []
         for k in range(item.n_images):
             row = rows.get((item.item_id, k), {})
             anchor = row.get("anchor_index", anchor)
-            item_probs.append(row.get("prob") if row.get("status") == "ok" else None)
+            ok = row.get("status") == "ok"
+            item_probs.append(row.get("prob") if ok else None)
+            mus.append(row.get("score") if ok else None)
+            sigmas.append(row.get("sigma") if ok else None)
         if anchor is None:
+            if any(s is not None for s in sigmas):
+                p, y = sigma_outcomes(item.ranks, mus, sigmas)
+                probs += p
+                outs += y
             continue
         p, y = anchor_outcomes(item.ranks, [float("nan") if v is None else v for v in item_probs], anchor)
         probs += p

@@ -202,6 +202,15 @@ def test_run_on_the_demo_and_an_hpdv3_fixture_records_sigma(tiny_hpsv3_dir, hpsv
     assert len(rows) == 8 and all(r["status"] == "ok" and r["sigma"] > 0 for r in rows)
     rec = json.loads((tmp_path / "h" / "run.json").read_text())
     assert rec["counts"]["ok"] == 8 and 0 <= rec["metrics"]["accuracy"] <= 1
+    # calibration from sigma: P(path1 beats path2) = Phi((mu1 - mu2) / sqrt(s1^2 + s2^2)); path1 is preferred
+    by = {(r["item_id"], r["image_index"]): r for r in rows}
+    probs = []
+    for item_id in sorted({r["item_id"] for r in rows}):
+        a, b = by[(item_id, 0)], by[(item_id, 1)]
+        z = (a["score"] - b["score"]) / math.hypot(a["sigma"], b["sigma"])
+        probs.append(0.5 * (1 + math.erf(z / math.sqrt(2))))
+    assert rec["metrics"]["n_calibration_pairs"] == 4
+    assert rec["metrics"]["brier"] == pytest.approx(sum((1 - p) ** 2 for p in probs) / 4, abs=1e-12)
 
 
 @needs_extra("vlm")
