@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,10 @@ class ServeError(PrefbenchError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class _DeadlinePassed(Exception):
+    """The call's deadline passed (never retried)."""
 
 
 class _Retryable(Exception):
@@ -108,22 +114,30 @@ class Client(ScoresAndRanks):
     """A client of ``prefbench serve``.
 
     ``url``: the server, e.g. ``http://127.0.0.1:8000``. ``token``: the bearer token, if the
-    server has one. ``timeout``: seconds per HTTP attempt. ``retries``: extra attempts on a
-    connection error or a 5xx answer, with exponential backoff from ``backoff`` seconds (capped
-    at ``max_backoff``). ``on_error`` and ``mode``: the defaults of :meth:`score`.
+    server has one. ``timeout``: the deadline of one call in seconds, every attempt and wait
+    included (a server that drips its answer cannot hold a call past it). A connection error or
+    a 5xx answer is retried for ``retry_for`` seconds (default 120: long enough for a server to
+    restart and reload its model), with exponential backoff from ``backoff`` seconds (capped at
+    ``max_backoff``); ``retries``, when given, also caps the extra attempts. A 4xx is never
+    retried. ``on_error`` and ``mode``: the defaults of :meth:`score`.
     ``max_request_images``: :meth:`score_items` sends its items in requests of at most this many
     images (the server's ``--max-images``, 64 by default). ``transport``: an ``httpx`` transport (tests)."""
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0, retries: int = 3,
-                 backoff: float = 0.5, max_backoff: float = 10.0, on_error: str = "raise", mode: str | None = None,
-                 max_request_images: int = 64, transport: Any = None):
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0, retries: int | None = None,
+                 retry_for: float = 120.0, backoff: float = 0.5, max_backoff: float = 10.0, on_error: str = "raise",
+                 mode: str | None = None, max_request_images: int = 64, transport: Any = None):
         from prefbench.serve import require
 
         require("httpx", "tenacity", what="prefbench.serve.Client", kind="class")
         import httpx
 
         self.url = url.rstrip("/")
-        self.retries, self.backoff, self.max_backoff = int(retries), float(backoff), float(max_backoff)
+        self.retries = None if retries is None else int(retries)
+        self.timeout, self.retry_for = float(timeout), float(retry_for)
+        if not (math.isfinite(self.timeout) and self.timeout > 0) or not self.retry_for >= 0:
+            raise UsageError(f"timeout must be a number of seconds > 0 and retry_for >= 0, got {timeout!r}, "
+                             f"{retry_for!r}")
+        self.backoff, self.max_backoff = float(backoff), float(max_backoff)
         self.on_error = _check_choice("on_error", on_error, ON_ERROR)
         self.mode = mode
         self.max_request_images = max(1, int(max_request_images))
@@ -143,6 +157,44 @@ class Client(ScoresAndRanks):
         return f"Client({self.url!r})"
 
     # -- HTTP --------------------------------------------------------------------------------
+    def _send(self, method: str, path: str, deadline: float, kwargs: dict) -> Any:
+        """One HTTP exchange, whole, by ``deadline`` (time.monotonic()): it runs on a thread of its
+        own, which stops at its next chunk once the caller has given up on it."""
+        import queue
+
+        import httpx
+
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed()
+        gave_up = threading.Event()
+        out: queue.Queue = queue.Queue(maxsize=1)
+
+        def work():
+            try:
+                with self._http.stream(method, path, timeout=left, **kwargs) as response:
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        if gave_up.is_set():
+                            return
+                        body += chunk
+                    headers = {k: v for k, v in response.headers.items()
+                               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
+                    out.put(httpx.Response(response.status_code, headers=headers, content=bytes(body),
+                                           request=response.request))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                out.put(exc)
+
+        threading.Thread(target=work, daemon=True, name="prefbench-client").start()
+        try:
+            result = out.get(timeout=left)
+        except queue.Empty:
+            gave_up.set()
+            raise _DeadlinePassed() from None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
     def _request(self, method: str, path: str, **kwargs) -> Any:
         import httpx
         from tenacity import (
@@ -150,12 +202,21 @@ class Client(ScoresAndRanks):
             Retrying,
             retry_if_exception_type,
             stop_after_attempt,
+            stop_after_delay,
+            stop_never,
             wait_exponential,
             wait_random,
         )
 
+        start = time.monotonic()
+        deadline = start + self.timeout
+        backoff = wait_exponential(multiplier=self.backoff, max=self.max_backoff) + wait_random(0, self.backoff)
+
+        def wait(retry_state):  # never sleep past the call's deadline
+            return max(0.0, min(backoff(retry_state), deadline - time.monotonic()))
+
         def attempt():
-            response = self._http.request(method, path, **kwargs)
+            response = self._send(method, path, deadline, kwargs)
             if response.status_code >= 500:
                 raise _Retryable(response.status_code, _message(response))
             if response.status_code >= 400:
@@ -163,14 +224,18 @@ class Client(ScoresAndRanks):
                                  response.status_code)
             return response
 
-        retrying = Retrying(stop=stop_after_attempt(self.retries + 1), reraise=False,
-                            wait=wait_exponential(multiplier=self.backoff, max=self.max_backoff) + wait_random(0, self.backoff),
+        stop = stop_after_delay(self.retry_for) | (stop_never if self.retries is None
+                                                   else stop_after_attempt(self.retries + 1))
+        retrying = Retrying(stop=stop, reraise=False, wait=wait,
                             retry=retry_if_exception_type((_Retryable, httpx.TransportError)))
         try:
             response = retrying(attempt)
+        except _DeadlinePassed:
+            raise ServeError(f"{method} {self.url}{path}: no whole answer within the call's timeout of "
+                             f"{self.timeout:g} s") from None
         except RetryError as exc:
             last = exc.last_attempt.exception()
-            tries = self.retries + 1
+            tries = exc.last_attempt.attempt_number
             if isinstance(last, _Retryable):
                 raise ServeError(f"{method} {self.url}{path}: {last.status} {last.message} (after {tries} attempts)",
                                  last.status) from None
