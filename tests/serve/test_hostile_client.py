@@ -100,3 +100,33 @@ def test_retry_for_zero_gives_up_at_once(tmp_path):
     with pytest.raises(ServeError, match=r"ConnectError.*after 1 attempts"):
         client.health()
     assert time.perf_counter() - start < 2
+
+
+def test_flow_grpo_splits_requests_by_bytes_and_sends_jpeg(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from prefbench.api import load_scorer
+    from prefbench.serve import flow_grpo_reward
+
+    server = ServerProcess(["--scorer", "random", "--max-body-mb", "1", "--log-level", "warning"], tmp_path / "s.log")
+    try:
+        rng = np.random.default_rng(0)
+        batch = rng.integers(0, 256, (8, 256, 256, 3), dtype=np.uint8)  # ~200 KB of PNG each: 2 MB in all
+        prompts = [f"prompt {i}" for i in range(8)]
+        scores, details = flow_grpo_reward(server.url, retry_for=0, max_request_mb=0.9)(batch, prompts, {})
+        assert details["statuses"] == ["ok"] * 8  # one request would be 413 (the body limit is 1 MiB)
+        jpeg_reward = flow_grpo_reward(server.url, retry_for=0, image_format="jpeg", jpeg_quality=80)
+        jpeg_scores, _ = jpeg_reward(batch, prompts, {})
+        with load_scorer("random") as api:  # the random scorer's score is a function of the bytes sent
+            for k in (0, 7):
+                buf = io.BytesIO()
+                Image.fromarray(batch[k]).save(buf, format="JPEG", quality=80)
+                assert jpeg_scores[k] == pytest.approx(api.score(prompts[k], [buf.getvalue()])[0])
+                buf = io.BytesIO()
+                Image.fromarray(batch[k]).save(buf, format="PNG", compress_level=1)
+                assert scores[k] == pytest.approx(api.score(prompts[k], [buf.getvalue()])[0])
+    finally:
+        server.stop()
