@@ -72,6 +72,12 @@ class GeneratorConfig:
     wait: bool = False
     #: pairwise scorers: "anchor" (one shared anchor per prompt) or "round_robin" (every pair)
     mode: str = "anchor"
+    #: "local" or "ray" (actors hold the scorer; prefbench.ray_executor): not part of the run's identity
+    executor: str = "local"
+    ray_address: str | None = None
+    workers: int = 2
+    worker_gpus: float = 0.0
+    worker_cpus: float = 1.0
 
 
 def _items(scan: Scan, pooled: bool = False) -> dict[str, list[GenImage]]:
@@ -101,13 +107,48 @@ def _row(im: GenImage, result) -> dict:
     return row
 
 
+def _read_batch(iids: list[str], items: dict[str, list[GenImage]], root: Path):
+    """Rows for the images that cannot be read, and ``(item id, [(image, bytes)])`` for the rest."""
+    from prefbench.data.model import ImageRef
+    from prefbench.scorers.base import ImageResult
+
+    rows, calls = [], []
+    for iid in iids:
+        readable = []
+        for im in items[iid]:
+            try:  # confined to DIR again at read time: a symlink swapped in since the scan is refused
+                data = ImageRef(im.rel, path=root / im.rel, root=root).read_bytes()
+            except ImageError as exc:
+                rows.append(_row(im, ImageResult.failed(str(exc))))
+                continue
+            readable.append((im, data))
+        if readable:
+            calls.append((iid, readable))
+    return rows, calls
+
+
+def _payload(calls, items: dict[str, list[GenImage]], prompts: Prompts) -> list:
+    return [(prompts.text[items[iid][0].prompt_id], [d for _, d in rd]) for iid, rd in calls]
+
+
+def _scored_rows(calls, scored_items) -> list[dict]:
+    rows = []
+    for (_, rd), item in zip(calls, scored_items, strict=True):
+        for (im, _), res in zip(rd, item.results, strict=True):
+            row = _row(im, res)
+            # the anchor's index is into the scored group (readable images, all generators when
+            # pooled): recorded as the anchor image's path instead
+            anchor = row.pop("anchor_index", None)
+            if anchor is not None:
+                row["anchor_image"] = rd[anchor][0].rel
+            rows.append(row)
+    return rows
+
+
 def _score(scorer, todo: list[str], items: dict[str, list[GenImage]], prompts: Prompts, root: Path,
            writer: SampleWriter, cfg: GeneratorConfig, log) -> tuple[int, float]:
     """Score the items ``todo`` in batches; each batch's rows are flushed before the next."""
     from tqdm import tqdm
-
-    from prefbench.data.model import ImageRef
-    from prefbench.scorers.base import ImageResult
 
     batch = scorer.batch_size
     total = sum(len(items[i]) for i in todo)
@@ -115,34 +156,52 @@ def _score(scorer, todo: list[str], items: dict[str, list[GenImage]], prompts: P
     with tqdm(total=total, desc=f"{scorer.name} (generators)", unit="img", disable=not cfg.progress,
               file=sys.stderr, mininterval=0.5, dynamic_ncols=True) as bar:
         for b in range(0, len(todo), batch):
-            rows, calls = [], []
-            for iid in todo[b:b + batch]:
-                readable = []
-                for im in items[iid]:
-                    try:  # confined to DIR again at read time: a symlink swapped in since the scan is refused
-                        data = ImageRef(im.rel, path=root / im.rel, root=root).read_bytes()
-                    except ImageError as exc:
-                        rows.append(_row(im, ImageResult.failed(str(exc))))
-                        continue
-                    readable.append((im, data))
-                if readable:
-                    calls.append((iid, readable))
+            rows, calls = _read_batch(todo[b:b + batch], items, root)
             if calls:
-                scored_items = scorer.score_items([(prompts.text[items[iid][0].prompt_id], [d for _, d in rd])
-                                                   for iid, rd in calls], on_error="nan")
-                for (_, rd), item in zip(calls, scored_items, strict=True):
-                    for (im, _), res in zip(rd, item.results, strict=True):
-                        row = _row(im, res)
-                        # the anchor's index is into the scored group (readable images, all generators
-                        # when pooled): recorded as the anchor image's path instead
-                        anchor = row.pop("anchor_index", None)
-                        if anchor is not None:
-                            row["anchor_image"] = rd[anchor][0].rel
-                        rows.append(row)
+                rows += _scored_rows(calls, scorer.score_items(_payload(calls, items, prompts), on_error="nan"))
             writer.write(rows)
             scored += len(rows)
             bar.update(len(rows))
     return scored, time.perf_counter() - start
+
+
+def _score_on_ray(scorer, todo: list[str], items: dict[str, list[GenImage]], prompts: Prompts, root: Path,
+                  writer: SampleWriter, cfg: GeneratorConfig, log) -> tuple[int, float, dict]:
+    """The same batches on Ray actors (each holds the reward scorer and its model); this process
+    reads the images (confined to DIR) and writes every returned batch (prefbench.ray_executor)."""
+    from prefbench.ray_executor import RewardWorker, dispatch
+    from prefbench.scorers.base import ImageResult
+
+    groups = [todo[b:b + scorer.batch_size] for b in range(0, len(todo), scorer.batch_size)]
+    pending: dict[int, tuple[list, list]] = {}
+    scored = 0
+
+    def payload(i):
+        pending[i] = _read_batch(groups[i], items, root)
+        return _payload(pending[i][1], items, prompts)
+
+    def size(i):
+        return sum(len(items[iid]) for iid in groups[i])
+
+    def handle(i, scored_items):
+        nonlocal scored
+        rows, calls = pending.pop(i)
+        rows += _scored_rows(calls, scored_items)
+        writer.write(rows)
+        scored += len(rows)
+
+    def failed(i, reason):
+        nonlocal scored
+        rows, calls = pending.pop(i)
+        rows += [_row(im, ImageResult.failed(reason, retryable=True)) for _, rd in calls for im, _ in rd]
+        writer.write(rows)
+        scored += len(rows)
+
+    fields = {"scorer": cfg.scorer, "model": cfg.model, "engine": cfg.engine, "seed": cfg.seed, "mode": cfg.mode,
+              "batch_size": cfg.batch_size, "params": dict(cfg.params)}
+    info = dispatch(cfg, RewardWorker, fields, len(groups), payload, size, handle, failed,
+                    lambda i: f"prompt x generator {groups[i][0]}", f"{scorer.name} (generators) on ray", log)
+    return scored, info.pop("wall_s"), info
 
 
 def _identity(scorer, scan: Scan, prompts: Prompts) -> dict:
@@ -230,7 +289,11 @@ def _run_in(run_dir: Path, cfg: GeneratorConfig, scorer, prompts: Prompts, scan:
                 f"{sum(len(items[i]) for i in todo)} (of {len(todo)} prompts x generators) to go")
         writer = SampleWriter(samples_path)
         try:
-            scored, wall = _score(scorer, todo, items, prompts, scan.root, writer, cfg, log)
+            if cfg.executor == "ray":
+                scored, wall, record["executor"] = _score_on_ray(scorer, todo, items, prompts, scan.root, writer,
+                                                                 cfg, log)
+            else:
+                scored, wall = _score(scorer, todo, items, prompts, scan.root, writer, cfg, log)
         except KeyboardInterrupt:
             record["status"] = "interrupted"
             write_json_atomic(run_path, record)

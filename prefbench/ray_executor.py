@@ -81,70 +81,86 @@ def _replay(cfg) -> dict:
     return fields
 
 
-def score_on_ray(cfg, scorer, tasks: list, writer, log) -> tuple[int, float, dict]:
-    """Score ``tasks`` on ``cfg.workers`` actors; each finished batch goes to ``writer``.
+class RewardWorker:
+    """One actor for ``bench-generators``: the API's reward scorer with its model loaded."""
 
-    Returns (images scored, wall seconds, the record's ``executor`` block)."""
+    def __init__(self, fields: dict):
+        from prefbench.api import load_scorer
+
+        self.scorer = load_scorer(fields["scorer"], fields["model"], fields["engine"], seed=fields["seed"],
+                                  on_error="nan", mode=fields["mode"], batch_size=fields["batch_size"],
+                                  **fields["params"])
+        self.scorer.setup()
+
+    def score(self, calls: list) -> list:
+        return self.scorer.score_items(calls, on_error="nan")
+
+    def where(self) -> dict:
+        return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def dispatch(cfg, worker_cls, fields: dict, n_jobs: int, payload, size, handle, failed, describe, desc: str,
+             log) -> dict:
+    """Run ``n_jobs`` jobs on ``cfg.workers`` actors of ``worker_cls(fields)``; ``payload(i)`` is
+    what job i sends (built when it is sent: a retry builds it again). Each finished job goes to
+    ``handle(i, result)`` as it comes back; a job whose actor died is retried on another actor (a
+    replacement is started, up to ``cfg.workers`` of them) and after ``MAX_BATCH_RETRIES`` losses
+    goes to ``failed(i, reason)``. ``size(i)`` counts a job's images for the progress bar,
+    ``describe(i)`` names it in the log. Returns the record's ``executor`` block (wall time in it)."""
     from tqdm import tqdm
-
-    from prefbench.runner import chunks_of, failed_rows
 
     if cfg.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {cfg.workers}")
     ray = _import_ray()
     started = _connect(ray, cfg)
-    worker = ray.remote(num_cpus=cfg.worker_cpus, num_gpus=cfg.worker_gpus, max_restarts=0)(ScorerWorker)
-    fields = _replay(cfg)
-    batch = cfg.batch_size or getattr(scorer, "batch_size", 16) or 16
-    chunks = chunks_of(tasks, batch)
-    queue: deque[int] = deque(range(len(chunks)))
-    tries = [0] * len(chunks)
-    actors = [worker.remote(fields) for _ in range(min(cfg.workers, len(chunks)))]
+    worker = ray.remote(num_cpus=cfg.worker_cpus, num_gpus=cfg.worker_gpus, max_restarts=0)(worker_cls)
+    queue: deque[int] = deque(range(n_jobs))
+    tries = [0] * n_jobs
+    actors = [worker.remote(fields) for _ in range(min(cfg.workers, n_jobs))]
     idle, inflight = list(actors), {}
-    lost = replaced = retried = scored = 0
+    lost = replaced = retried = 0
     hosts: set[str] = set()
     start = time.perf_counter()
-    total = sum(len(ix) for _, ix in tasks)
     try:
-        with tqdm(total=total, desc=f"{scorer.name} on ray", unit="img", disable=not cfg.progress, mininterval=0.5,
-                  dynamic_ncols=True) as bar:
+        with tqdm(total=sum(size(i) for i in range(n_jobs)), desc=desc, unit="img", disable=not cfg.progress,
+                  mininterval=0.5, dynamic_ncols=True) as bar:
             while queue or inflight:
                 while idle and queue:
                     actor, i = idle.pop(), queue.popleft()
-                    inflight[actor.score.remote(chunks[i])] = (actor, i)
+                    inflight[actor.score.remote(payload(i))] = (actor, i)
                 done, _ = ray.wait(list(inflight), num_returns=1)
                 actor, i = inflight.pop(done[0])
                 try:
-                    rows, messages = ray.get(done[0])
+                    result = ray.get(done[0])
                 except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
                     if getattr(exc, "actor_init_failed", False):  # the scorer could not be built there
                         raise UsageError(f"a Ray worker could not build the scorer: {exc}") from None
                     lost += 1
                     tries[i] += 1
-                    log(f"warning: a Ray worker died scoring the batch at item {chunks[i][0][0].item_id} "
-                        f"({type(exc).__name__}); retrying it on another worker")
+                    log(f"warning: a Ray worker died scoring the batch at {describe(i)} ({type(exc).__name__}); "
+                        "retrying it on another worker")
                     if tries[i] > MAX_BATCH_RETRIES:
-                        rows, messages = failed_rows(chunks[i], f"Ray worker died {tries[i]} times on this batch"), []
-                    else:
-                        retried += 1
-                        queue.appendleft(i)
-                        if replaced < cfg.workers:  # keep the pool at --workers
-                            replaced += 1
-                            actors.append(worker.remote(fields))
-                            idle.append(actors[-1])
-                        elif not idle and not inflight:
-                            raise UsageError("every Ray worker died; the rows written so far are kept: rerun "
-                                             "the same command to resume") from None
+                        failed(i, f"Ray worker died {tries[i]} times on this batch")
+                        bar.update(size(i))
                         continue
-                except ray.exceptions.RayTaskError as exc:  # score_chunk keeps scorer errors: anything else
-                    rows, messages = failed_rows(chunks[i], f"Ray task failed: {exc.cause!r}"), []
-                for m in messages:
-                    log(m)
-                writer.write(rows)
+                    retried += 1
+                    queue.appendleft(i)
+                    if replaced < cfg.workers:  # keep the pool at --workers
+                        replaced += 1
+                        actors.append(worker.remote(fields))
+                        idle.append(actors[-1])
+                    elif not idle and not inflight:
+                        raise UsageError("every Ray worker died; the rows written so far are kept: rerun "
+                                         "the same command to resume") from None
+                    continue
+                except ray.exceptions.RayTaskError as exc:  # the scorers keep their own errors: anything else
+                    failed(i, f"Ray task failed: {exc.cause!r}")
+                    idle.append(actor)
+                    bar.update(size(i))
+                    continue
+                handle(i, result)
                 idle.append(actor)
-                n = sum(len(ix) for _, ix in chunks[i])
-                scored += n
-                bar.update(n)
+                bar.update(size(i))
         for a in idle:
             try:
                 hosts.add(ray.get(a.where.remote(), timeout=30)["host"])
@@ -158,8 +174,38 @@ def score_on_ray(cfg, scorer, tasks: list, writer, log) -> tuple[int, float, dic
                 pass
         if started:
             ray.shutdown()
-    wall = time.perf_counter() - start
-    info = {"name": "ray", "workers": cfg.workers, "worker_gpus": cfg.worker_gpus, "worker_cpus": cfg.worker_cpus,
+    return {"name": "ray", "workers": cfg.workers, "worker_gpus": cfg.worker_gpus, "worker_cpus": cfg.worker_cpus,
             "cluster": "address given" if cfg.ray_address else "local instance", "hosts": len(hosts) or None,
-            "lost_workers": lost, "retried_batches": retried, "batches": len(chunks)}
-    return scored, wall, info
+            "lost_workers": lost, "retried_batches": retried, "batches": n_jobs,
+            "wall_s": round(time.perf_counter() - start, 3)}
+
+
+def score_on_ray(cfg, scorer, tasks: list, writer, log) -> tuple[int, float, dict]:
+    """A scoring run's ``tasks`` on ``cfg.workers`` actors; each finished batch goes to ``writer``.
+
+    Returns (images scored, wall seconds, the record's ``executor`` block)."""
+    from prefbench.runner import chunks_of, failed_rows
+
+    batch = cfg.batch_size or getattr(scorer, "batch_size", 16) or 16
+    chunks = chunks_of(tasks, batch)
+    scored = 0
+
+    def size(i):
+        return sum(len(ix) for _, ix in chunks[i])
+
+    def handle(i, result):
+        nonlocal scored
+        rows, messages = result
+        for m in messages:
+            log(m)
+        writer.write(rows)
+        scored += size(i)
+
+    def failed(i, reason):
+        nonlocal scored
+        writer.write(failed_rows(chunks[i], reason))
+        scored += size(i)
+
+    info = dispatch(cfg, ScorerWorker, _replay(cfg), len(chunks), lambda i: chunks[i], size, handle, failed,
+                    lambda i: f"item {chunks[i][0][0].item_id}", f"{scorer.name} on ray", log)
+    return scored, info.pop("wall_s"), info

@@ -71,6 +71,10 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.running_images = 0
+        self.closing = False
+        self._running: list[Pending] = []
+        #: True while the scoring thread is inside a call (it outlives a cancelled worker task)
+        self.scoring_now = False
 
     # -- state for /metrics --------------------------------------------------------------------
     @property
@@ -89,6 +93,24 @@ class MicroBatcher:
             self._executor = self._executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefbench-score")
             self._task = asyncio.get_running_loop().create_task(self._worker(), name="prefbench-batcher")
 
+    def drain(self, grace_s: float) -> None:
+        """Shutting down (SIGTERM): refuse new requests, answer every waiting one now with a
+        503-worthy error, and give the batch being scored ``grace_s`` seconds; past them its
+        requests get the same error (their results are discarded). Call in the event loop."""
+        self.closing = True
+        while self._waiting:
+            p = self._waiting.popleft()
+            if not p.future.done():
+                p.future.set_exception(QueueFull("the server is shutting down; retry later"))
+
+        def give_up():
+            for p in self._running:
+                if not p.future.done():
+                    p.future.set_exception(QueueFull(f"the server is shutting down and did not finish scoring "
+                                                      f"within its grace of {grace_s:g} s; retry later"))
+
+        asyncio.get_running_loop().call_later(grace_s, give_up)
+
     async def aclose(self) -> None:
         """Stop the worker; waiting requests fail with a 503-worthy error."""
         if self._task is not None:
@@ -103,13 +125,16 @@ class MicroBatcher:
             if not p.future.done():
                 p.future.set_exception(QueueFull("the server is shutting down"))
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
+            # a scoring call cannot be interrupted: the server bounds how long it waits for it
+            self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
     # -- requests --------------------------------------------------------------------------------
     def submit(self, items: list[WireItem]) -> asyncio.Future:
         """Queue one request; its future resolves to one :class:`~prefbench.api.ScoredItem` per item.
         Cancel the future to drop the request."""
+        if self.closing:
+            raise QueueFull("the server is shutting down; retry later")
         self._start()
         if self.queue_depth >= self.max_queue:
             raise QueueFull(f"the server is busy: {self.max_queue} requests are already waiting; retry later")
@@ -160,11 +185,13 @@ class MicroBatcher:
             batch = await self._next_batch()
             n_images = sum(p.n_images for p in batch)
             self.running_images = n_images
+            self._running = batch
             start = time.perf_counter()
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._score_batch, batch)
             finally:
                 self.running_images = 0
+                self._running = []
             if self.on_batch is not None:
                 self.on_batch(len(batch), n_images, time.perf_counter() - start)
             for pending, outcome in zip(batch, outcomes):
@@ -179,6 +206,13 @@ class MicroBatcher:
     def _score_batch(self, batch: list[Pending]) -> list[Any]:
         """Score every item of ``batch`` with one ``score_items`` call per mode; if a call
         fails as a whole, score its requests one by one so only the culprit fails."""
+        self.scoring_now = True
+        try:
+            return self._score_batch_now(batch)
+        finally:
+            self.scoring_now = False
+
+    def _score_batch_now(self, batch: list[Pending]) -> list[Any]:
         outcomes: list[Any] = [[None] * len(p.items) for p in batch]
         by_mode: dict[str, list[tuple[int, int, WireItem]]] = {}
         for r, pending in enumerate(batch):

@@ -51,8 +51,14 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(scorer_name: str, model: str | None = None, engine: str | None = None, *, options: dict[str, Any] | None = None,
           host: str = "127.0.0.1", port: int = 8000, token_env: str | None = None, seed: int = 0,
-          mode: str | None = None, batch_size: int | None = None, log_level: str = "info", **limits: Any) -> int:
-    """Load the scorer, bind, and serve until SIGINT/SIGTERM. ``limits``: :func:`create_app`'s."""
+          mode: str | None = None, batch_size: int | None = None, log_level: str = "info",
+          shutdown_grace_s: float = 10.0, **limits: Any) -> int:
+    """Load the scorer, bind, and serve until SIGINT/SIGTERM. ``limits``: :func:`create_app`'s.
+
+    On SIGTERM (or Ctrl-C) the socket stops accepting, waiting requests get 503 with
+    ``Retry-After`` at once, the batch being scored has ``shutdown_grace_s`` seconds to finish
+    (then its requests get 503 too), and the process exits: a scoring call that is still running
+    then is not waited for."""
     from prefbench.serve import require
 
     require("fastapi", "uvicorn", "prometheus_client", what="prefbench serve", kind="command")
@@ -82,8 +88,22 @@ def serve(scorer_name: str, model: str | None = None, engine: str | None = None,
         note = f"; {scorer.note}" if scorer.note else ""
         print(f"serving {scorer.name} ({model_id}) on http://{shown}:{bound_port}{note}", file=sys.stderr, flush=True)
         config = uvicorn.Config(app, log_level=log_level, access_log=log_level in ("debug", "info", "trace"),
-                                timeout_graceful_shutdown=10, server_header=False)
-        server = uvicorn.Server(config)
+                                timeout_graceful_shutdown=shutdown_grace_s + 2, server_header=False)
+        batcher = app.state.batcher
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig, frame):
+                if not self.should_exit and self.started and getattr(self, "_loop", None) is not None:
+                    self._loop.call_soon_threadsafe(batcher.drain, shutdown_grace_s)
+                super().handle_exit(sig, frame)
+
+            async def startup(self, sockets=None):
+                import asyncio
+
+                self._loop = asyncio.get_running_loop()
+                await super().startup(sockets=sockets)
+
+        server = Server(config)
 
         def on_sigterm(signum, frame):
             # uvicorn shuts down gracefully on SIGTERM, then raises it again for this handler:
@@ -94,6 +114,10 @@ def serve(scorer_name: str, model: str | None = None, engine: str | None = None,
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, on_sigterm)
         server.run(sockets=[sock])
+        if batcher.scoring_now:  # a scoring call outlived the grace: do not wait for it (nor close under it)
+            print(f"prefbench serve: a scoring call was still running {shutdown_grace_s:g} s after the shutdown "
+                  "began; exiting without waiting for it", file=sys.stderr, flush=True)
+            os._exit(0)
     finally:
         scorer.close()
     return 0

@@ -68,6 +68,21 @@ def test_a_ray_run_equals_the_single_process_run(outcomes):
         _one_row_per_image(ray)
 
 
+def test_bench_generators_on_ray_equals_one_process(outcomes):
+    case = outcomes["generators"]
+    assert case["rc"] == [0, 0], case["stderr"]
+    ray, local = case["ray"], case["local"]
+    assert ray["run"]["config_hash"] == local["run"]["config_hash"]
+    assert ray["run"]["executor"]["name"] == "ray" and "executor" not in local["run"]
+    a = {(r["item_id"], r["image_index"]): r for r in ray["samples"]}
+    b = {(r["item_id"], r["image_index"]): r for r in local["samples"]}
+    assert a.keys() == b.keys() and len(a) == 24
+    assert {k: r["score"] for k, r in a.items()} == pytest.approx({k: r["score"] for k, r in b.items()}, abs=1e-5)
+    assert {k: r.get("anchor_image") for k, r in a.items()} == {k: r.get("anchor_image") for k, r in b.items()}
+    means = lambda rec: {g["name"]: g["mean"] for g in rec["run"]["generators"]}  # noqa: E731
+    assert means(ray) == pytest.approx(means(local), abs=1e-5)
+
+
 def test_a_killed_worker_loses_nothing_and_duplicates_nothing(outcomes):
     case = outcomes["worker_killed"]
     assert case["rc"] == 0, case["stderr"]

@@ -186,3 +186,48 @@ def test_port_out_of_range_is_refused(tmp_path):
 
     with pytest.raises(UsageError, match="--port must be 0..65535"):
         bind("127.0.0.1", 70000)
+
+
+def test_sigterm_answers_queued_requests_503_and_exits_within_its_grace(tmp_path, with_plugin):
+    import json
+    import signal
+    import time
+
+    import httpx
+
+    from tests.fixtures.serve import b64
+
+    path = os.pathsep.join(filter(None, [str(with_plugin), os.environ.get("PYTHONPATH")]))
+    server = ServerProcess(["--scorer", "sleepy", "-S", "delay=6", "--max-batch-size", "1", "--max-wait-ms", "0",
+                            "--shutdown-grace", "1", "--log-level", "warning"], tmp_path / "server.log",
+                           env_extra={"PYTHONPATH": path})
+    answers: dict[int, httpx.Response | Exception] = {}
+
+    def send(n):
+        body = json.dumps({"prompt": f"p{n}", "images": [b64(png(n))]})
+        try:
+            answers[n] = httpx.post(server.url + "/v1/score", content=body, timeout=30)
+        except httpx.HTTPError as exc:
+            answers[n] = exc
+
+    try:
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(3)]
+        for t in threads:  # request 0 is scored (6 s), 1 and 2 wait behind it
+            t.start()
+            time.sleep(0.3)
+        time.sleep(0.5)
+        start = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=30)
+        waited = time.monotonic() - start
+        server.proc.wait(timeout=30)
+        exited = time.monotonic() - start
+        statuses = {n: getattr(a, "status_code", repr(a)) for n, a in answers.items()}
+        assert statuses == {0: 503, 1: 503, 2: 503}, (statuses, server.text()[-2000:])
+        for a in answers.values():
+            assert a.headers["retry-after"] and "shutting down" in a.json()["error"]
+        assert "grace of 1 s" in answers[0].json()["error"]
+        assert waited < 4 and exited < 6, (waited, exited)  # the scoring call (6 s) is not waited for
+    finally:
+        server.stop()
