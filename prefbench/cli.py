@@ -69,6 +69,15 @@ def _port(text: str) -> int:
     return value
 
 
+def _add_executor_options(p) -> None:
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="who scores: this process (local, default) or actors on a Ray cluster (ray extra; docs/scale.md)")
+    p.add_argument("--ray-address", metavar="ADDR", help="--executor ray: the cluster (default: start a local one)")
+    p.add_argument("--workers", type=_positive_int, default=2, help="--executor ray: actors, each with the model (default 2)")
+    p.add_argument("--worker-gpus", type=float, default=0.0, help="--executor ray: GPUs per actor (default 0)")
+    p.add_argument("--worker-cpus", type=float, default=1.0, help="--executor ray: CPUs per actor (default 1)")
+
+
 def _add_outside_option(p) -> None:
     p.add_argument("--allow-outside-data-dir", action="store_true",
                    help="read image paths that resolve outside the data dir (absolute paths, '..', symlinks); "
@@ -129,12 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N",
                    help="score only shard I (from 0) of a deterministic N-way partition of the items, into a shard "
                         "folder of its own; `prefbench merge` joins the N shards into one run (docs/scale.md)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="who scores: this process (local, default) or actors on a Ray cluster (ray extra; docs/scale.md)")
-    p.add_argument("--ray-address", metavar="ADDR", help="--executor ray: the cluster (default: start a local one)")
-    p.add_argument("--workers", type=_positive_int, default=2, help="--executor ray: actors, each with the model (default 2)")
-    p.add_argument("--worker-gpus", type=float, default=0.0, help="--executor ray: GPUs per actor (default 0)")
-    p.add_argument("--worker-cpus", type=float, default=1.0, help="--executor ray: CPUs per actor (default 1)")
+    _add_executor_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     _add_metric_options(p)
@@ -281,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="anchor", choices=["anchor", "round_robin"],
                    help="pairwise scorers, which compare every generator's images of a prompt together: anchor (one "
                         "shared seeded anchor per prompt; default) or round_robin (every pair; score = win rate)")
+    _add_executor_options(p)
     p.set_defaults(func=commands.cmd_bench_generators)
 
     p = sub.add_parser("doctor", help="what this machine has: Python, torch/CUDA, install extras, optional envs "

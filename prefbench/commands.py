@@ -424,7 +424,8 @@ def cmd_bench_generators(args) -> int:
         scorer=args.scorer, prompts=args.prompts, images=args.images, model=args.model, engine=args.engine,
         params=dict(parse_param(p) for p in args.S), seed=args.seed, bootstrap_resamples=args.bootstrap_resamples,
         results_root=args.results, out=args.out, progress=not args.no_progress, batch_size=args.batch_size,
-        wait=args.wait, mode=args.mode,
+        wait=args.wait, mode=args.mode, executor=args.executor, ray_address=args.ray_address, workers=args.workers,
+        worker_gpus=args.worker_gpus, worker_cpus=args.worker_cpus,
     )
     record = bench_generators(cfg)
     if args.json:
