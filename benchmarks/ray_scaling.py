@@ -18,10 +18,12 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 PORT = 6391
@@ -53,10 +55,14 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
     sh("ip", "link", "set", "lo", "up")
-    start = sh("ray", "start", "--head", f"--port={PORT}", f"--num-cpus={os.cpu_count()}", "--include-dashboard=false",
-               "--node-ip-address=127.0.0.1", "--disable-usage-stats", timeout=300)
-    if start.returncode:
-        raise SystemExit(start.stderr[-2000:])
+    temp = tempfile.mkdtemp(prefix="pbray-", dir="/tmp")  # a session folder of its own; a head only we stop
+    head = subprocess.Popen(["ray", "start", "--head", "--block", f"--port={PORT}", f"--num-cpus={os.cpu_count()}",
+                             "--include-dashboard=false", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
+                             f"--temp-dir={temp}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(240):
+        if sh("ray", "status", f"--address=127.0.0.1:{PORT}", timeout=60).returncode == 0:
+            break
+        time.sleep(1)
     times: dict[int, list[float]] = {1: [], 2: []}
     images = 0
     try:
@@ -67,7 +73,9 @@ def main() -> int:
                     times[w].append(t)
                     print(f"round {r}: {w} worker(s): {t:.2f} s for {images} images", flush=True)
     finally:
-        sh("ray", "stop", "--force", timeout=120)
+        head.terminate()
+        head.wait(timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
     best = {w: min(v) for w, v in times.items()}
     report = {"cpus": os.cpu_count(), "images": images, "limit": args.limit, "think": args.think,
               "batch_size": args.batch_size, "wall_s": times,
