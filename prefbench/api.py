@@ -106,6 +106,15 @@ def _image_bytes(image: Any, n: int) -> tuple[bytes | None, str | None]:
     raise UsageError(f"image {n}: expected a path, PIL image or bytes, got {type(image).__name__}")
 
 
+def check_unicode(text: str, what: str) -> None:
+    """UsageError for text that UTF-8 cannot hold (a lone surrogate, e.g. from JSON's "\\ud800")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"{what} is not valid Unicode: {exc.reason} at character {exc.start} "
+                         f"({text[exc.start:exc.end]!a})") from None
+
+
 def make_item(prompt: str, images: Sequence[Any], item_id: str | None = None):
     """An :class:`~prefbench.data.model.Item` of the API's images (unranked), keyed by content,
     plus {index: why unusable} for images that cannot even be read."""
@@ -113,6 +122,7 @@ def make_item(prompt: str, images: Sequence[Any], item_id: str | None = None):
 
     if not isinstance(prompt, str):
         raise UsageError(f"prompt must be a string, got {type(prompt).__name__}")
+    check_unicode(prompt, "prompt")
     if isinstance(images, (str, bytes, os.PathLike)) or not isinstance(images, Iterable):
         raise UsageError("images must be a list (of paths, PIL images or bytes)")
     images = list(images)
@@ -335,6 +345,8 @@ def load_scorer(name: str, model: str | None = None, engine: str | None = None, 
     rule) or ``round_robin`` (all pairs; score = win rate). ``on_error``: ``raise`` or ``nan``."""
     from prefbench.runner import RunConfig, build_scorer
 
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise UsageError(f"batch_size must be a whole number >= 1 (or None: the scorer's), got {batch_size!r}")
     cfg = RunConfig(scorer=name, model=model, dataset=None, engine=engine, params=dict(options), seed=seed)
     scorer, spec, model_info = build_scorer(cfg)
     note = None

@@ -70,16 +70,22 @@ def portable_values(obj: Any) -> Any:
 
 
 #: the userinfo of a URL (``scheme://user:secret@host``): credentials, never recorded or printed
-_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@\"']+@")
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s\"'?#]*@")  # up to the last @: a password may hold one
+#: secrets in a query string (``?api_key=...``, ``&token=...``)
+_QUERY_SECRET = re.compile(r"([?&](?:[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|pwd|signature|sig|auth)"
+                           r"[A-Za-z0-9_.-]*)=)[^&\s\"'#]+", re.IGNORECASE)
 
 
 def redact_url(text: str) -> str:
-    """``text`` with the credentials of every URL in it replaced by ``***``.
+    """``text`` with the credentials of every URL in it replaced by ``***``: the userinfo (a
+    password holding ``@`` included) and query parameters named like a key, token or secret.
 
     >>> redact_url("http://user:key@gpu1:8000/v1 and https://h/v1")
     'http://***@gpu1:8000/v1 and https://h/v1'
+    >>> redact_url("http://u:p@ss@h/v1?api_key=abc&x=1")
+    'http://***@h/v1?api_key=***&x=1'
     """
-    return _USERINFO.sub(r"\1***@", text)
+    return _QUERY_SECRET.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
 
 
 def expand_path(text: str) -> Path:

@@ -177,7 +177,8 @@ class Kind:
                 continue
             try:
                 obj = ep.load()
-            except Exception as exc:  # any failure in third-party code must not break prefbench
+            except (Exception, SystemExit) as exc:  # any failure in third-party code (sys.exit at import
+                # included) must not break prefbench
                 warnings.warn(f"could not load plugin {self.kind} {ep.name!r} ({ep.value}): {exc!r}", stacklevel=4)
                 continue
             self._objects[ep.name] = obj

@@ -213,7 +213,9 @@ def _hash(obj: Any) -> str:
 def run_folder_name(scorer: str, model_info: dict, config_hash: str) -> str:
     """``<scorer>[-<model's last path part>]-<config hash[:8]>``: a run folder's name."""
     model = model_info.get("id")
-    return scorer + (f"-{_slug(Path(str(model)).name)}" if model else "") + f"-{config_hash[:8]}"
+    # a plugin's name is not trusted to be a file name: "../../../x" would leave --results
+    name = _slug(scorer).lstrip(".") or "scorer"
+    return name + (f"-{_slug(Path(str(model)).name)}" if model else "") + f"-{config_hash[:8]}"
 
 
 def default_run_dir(cfg: RunConfig, spec: dict, model_info: dict, config_hash: str, split: Split) -> Path:

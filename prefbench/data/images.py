@@ -53,6 +53,8 @@ def resolve_inside(path: Path, root: Path | None) -> str:
     Raises ImageError for a missing file, a symlink loop, or a path that resolves (through
     ``..``, an absolute path or a symlink) outside ``root``.
     """
+    if "\0" in os.fspath(path):
+        raise ImageError(f"{os.fspath(path)!a}: a path with a NUL byte; not read")
     try:
         real = os.path.realpath(path, strict=True)
     except FileNotFoundError:

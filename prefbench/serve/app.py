@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from prefbench.api import MODES
+from prefbench.api import MODES, check_unicode
 from prefbench.errors import UsageError
 from prefbench.serve.batcher import MicroBatcher, QueueFull, WireItem
 from prefbench.serve.metrics import CONTENT_TYPE_LATEST, ServerMetrics
@@ -121,6 +121,10 @@ def parse_request(body: bytes, *, max_images: int, max_pixels: int, default_mode
             raise ApiError(400, f"{where}: expected an object with \"prompt\" and \"images\"")
         if not isinstance(entry.get("prompt"), str):
             raise ApiError(400, f"{where}: \"prompt\" must be a string")
+        try:
+            check_unicode(entry["prompt"], f"{where}: \"prompt\"")
+        except UsageError as exc:
+            raise ApiError(400, str(exc)) from None
         if not isinstance(entry.get("images"), list) or not entry["images"]:
             raise ApiError(400, f"{where}: \"images\" must be a non-empty list of base64 strings")
     total = sum(len(e["images"]) for e in entries)

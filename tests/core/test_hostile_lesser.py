@@ -1,0 +1,81 @@
+"""Issue 31 item 10, the lesser cases: a lone surrogate in a prompt, a NUL byte in an image path,
+load_scorer(batch_size=-1), a plugin that calls sys.exit at import, a plugin scorer named
+``../../../x``, and URL redaction of a password holding ``@`` and of API keys in query strings."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from prefbench.api import load_scorer
+from prefbench.data.model import ImageRef
+from prefbench.errors import ImageError, UsageError
+from prefbench.provenance import redact_url
+from tests.fixtures.cli import run_cli
+from tests.fixtures.hostile import solid_png
+
+
+def test_a_lone_surrogate_in_a_prompt_is_a_usage_error():
+    with load_scorer("random") as scorer, pytest.raises(UsageError, match=r"prompt is not valid Unicode.*'\\ud800'"):
+        scorer.score("a cat \ud800", [solid_png((1, 2, 3))])
+
+
+def test_a_nul_byte_in_a_path_is_that_images_error(tmp_path):
+    with pytest.raises(ImageError, match="a path with a NUL byte"):
+        ImageRef("x", path=tmp_path / "a\0b.png", root=tmp_path).read_bytes()
+    with load_scorer("random", on_error="nan") as scorer:
+        item = scorer.score_items([("p", [str(tmp_path / "a\0b.png"), solid_png((1, 2, 3))])])[0]
+    assert item.statuses == ["error", "ok"] and "NUL" in item.errors[0]
+
+
+@pytest.mark.parametrize("bad", [-1, 0, 2.5, True])
+def test_load_scorer_refuses_a_bad_batch_size(bad):
+    with pytest.raises(UsageError, match="batch_size must be a whole number >= 1"):
+        load_scorer("random", batch_size=bad)
+
+
+def test_url_redaction():
+    assert redact_url("http://user:p@ss@gpu1:8000/v1") == "http://***@gpu1:8000/v1"
+    assert redact_url("https://api.example/v1?api_key=sk-123&model=x") == "https://api.example/v1?api_key=***&model=x"
+    assert redact_url("https://h/v1?x=1&access_token=abc#frag") == "https://h/v1?x=1&access_token=***#frag"
+    assert redact_url("mail user@example.com, http://h:8000/v1") == "mail user@example.com, http://h:8000/v1"
+
+
+_PLUGIN_DIST = """Metadata-Version: 2.1
+Name: {name}
+Version: 0.1
+"""
+
+
+def _plugin(root: Path, module: str, source: str, entry: str) -> Path:
+    (root / module).mkdir(parents=True)
+    (root / module / "__init__.py").write_text(source)
+    info = root / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(_PLUGIN_DIST.format(name=module.replace("_", "-")))
+    (info / "entry_points.txt").write_text(f"[prefbench.scorers]\n{entry}\n")
+    return root
+
+
+def test_a_plugin_exiting_at_import_is_a_warning(tmp_path):
+    root = _plugin(tmp_path / "p", "exits_at_import", "import sys\nsys.exit(3)\n", "quitter = exits_at_import:X")
+    proc = run_cli(["list"], env_extra={"PYTHONPATH": os.pathsep.join(filter(None, [str(root),
+                                                                                    os.environ.get("PYTHONPATH")]))})
+    assert proc.returncode == 0, proc.stderr
+    assert "quitter" in proc.stderr and "SystemExit" in proc.stderr and "random" in proc.stdout
+
+
+def test_a_plugin_scorer_named_with_dots_and_slashes_stays_inside_results(tmp_path):
+    source = ("from prefbench.scorers.random import RandomScorer\n\n"
+              "class Escaper(RandomScorer):\n    '''random, under a hostile name'''\n    name = '../../../x'\n")
+    root = _plugin(tmp_path / "p", "escaper_plugin", source, "../../../x = escaper_plugin:Escaper")
+    results = tmp_path / "work" / "results"
+    proc = run_cli(["run", "--scorer", "../../../x", "--limit", "2", "--results", results, "--no-progress",
+                    "--bootstrap-resamples", "10"], cwd=tmp_path,
+                   env_extra={"PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))})
+    records = list(tmp_path.rglob("run.json"))
+    assert records and all(results in r.parents for r in records), (proc.returncode, proc.stderr[-600:], records)
+    assert json.loads(records[0].read_text())["scorer"]["name"] == "../../../x"
