@@ -26,7 +26,10 @@ from prefbench.errors import DataError, MissingDataError
 
 
 def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    try:  # a 400-digit integer overflows a float: not a score
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _annotators(value, path, where, what: str) -> float:

@@ -21,6 +21,13 @@ from prefbench.data.model import ImageRef, Item, Split
 from prefbench.errors import DataError
 
 
+def _finite_number(x) -> bool:
+    try:  # a 400-digit integer overflows a float: not a rating
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    except OverflowError:
+        return False
+
+
 def _ranks(human: list[float]) -> list[float]:
     levels = sorted(set(human), reverse=True)
     return [float(levels.index(h) + 1) for h in human]
@@ -46,8 +53,7 @@ def load(split: str, data_dir: Path, with_images: bool = True) -> Split:
         human = []
         for k in range(1, 10):
             r = ratings.get(str(k))
-            if (not isinstance(r, list) or not r
-                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in r)):
+            if not isinstance(r, list) or not r or not all(_finite_number(x) for x in r):
                 raise DataError(f"{where}: image {k} of {split} needs a non-empty list of numeric ratings, got {r!r}",
                                 path)
             human.append(float(np.mean(r)))  # as the reference reads it (np.mean): equal means tie exactly

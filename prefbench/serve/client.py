@@ -146,6 +146,8 @@ class Client(ScoresAndRanks):
         require("httpx", "tenacity", what="prefbench.serve.Client", kind="class")
         import httpx
 
+        if token is not None and not (token.isascii() and token.isprintable()):
+            raise UsageError("token must be printable ASCII (it travels in an HTTP header)")
         self.url = url.rstrip("/")
         self.retries = None if retries is None else int(retries)
         self.timeout, self.retry_for = float(timeout), float(retry_for)
@@ -417,6 +419,11 @@ def flow_grpo_reward(server: str | Client, *, token: str | None = None, mode: st
         for i, prompt in enumerate(prompts):
             groups.setdefault(prompt if group_by_prompt else i, []).append(i)
         order = list(groups.values())
+        too_big = max(order, key=len)
+        if group_by_prompt and len(too_big) > client.max_request_images:
+            raise UsageError(f"{len(too_big)} images share the prompt {prompts[too_big[0]][:60]!r}, more than one "
+                             f"request holds (max_request_images={client.max_request_images}, the server's "
+                             "--max-images); raise both, or pass group_by_prompt=False for a pointwise scorer")
         scored = client.score_items([(prompts[ix[0]], [pil[i] for i in ix]) for ix in order], on_error="nan",
                                     mode=mode)
         scores: list[float] = [math.nan] * len(pil)

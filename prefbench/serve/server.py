@@ -25,6 +25,8 @@ def read_token(env_name: str | None) -> str | None:
     value = os.environ.get(env_name, "").strip()
     if not value:
         raise UsageError(f"--token-env {env_name}: that environment variable is not set or empty")
+    if not (value.isascii() and value.isprintable()):  # an HTTP header carries ASCII: it could never match
+        raise UsageError(f"--token-env {env_name}: the token must be printable ASCII (it travels in an HTTP header)")
     return value
 
 

@@ -79,3 +79,26 @@ def test_a_plugin_scorer_named_with_dots_and_slashes_stays_inside_results(tmp_pa
     records = list(tmp_path.rglob("run.json"))
     assert records and all(results in r.parents for r in records), (proc.returncode, proc.stderr[-600:], records)
     assert json.loads(records[0].read_text())["scorer"]["name"] == "../../../x"
+
+
+def test_a_non_ascii_token_is_refused_up_front(monkeypatch):
+    pytest.importorskip("httpx")
+    from prefbench.serve import Client
+    from prefbench.serve.server import read_token
+
+    monkeypatch.setenv("PREFBENCH_TEST_TOKEN", "s\u00e9same")
+    with pytest.raises(UsageError, match="printable ASCII"):
+        read_token("PREFBENCH_TEST_TOKEN")
+    with pytest.raises(UsageError, match="printable ASCII"):
+        Client("http://127.0.0.1:9", token="s\u00e9same")
+
+
+def test_flow_grpo_says_why_a_group_is_too_big_for_one_request():
+    pytest.importorskip("httpx")
+    import numpy as np
+
+    from prefbench.serve import flow_grpo_reward
+
+    reward = flow_grpo_reward("http://127.0.0.1:9", max_request_images=4, retry_for=0)
+    with pytest.raises(UsageError, match="5 images share the prompt 'p'.*group_by_prompt=False"):
+        reward(np.zeros((5, 8, 8, 3), np.uint8), ["p"] * 5, {})

@@ -66,3 +66,17 @@ def test_a_key_twice_in_one_object_is_refused_with_its_lines(tmp_path):
     with pytest.raises(DataError, match=r"test\.jsonl.*line 1.*key 'prompt_id' appears twice|key 'prompt_id' appears "
                                         r"twice.*line 1"):
         load_dataset("jsonl", "test", tmp_path / "j", with_images=False)
+
+
+def test_a_400_digit_rating_is_a_clear_error_not_a_traceback(tmp_path):
+    big = int("9" * 400)
+    (tmp_path / "e").mkdir()
+    row = _row("a")
+    row["total_score"] = big
+    with pytest.raises(DataError, match="total_score must be a number"):
+        load_dataset("evalmuse", "test", _evalmuse(tmp_path / "e", [row]), with_images=False)
+    (tmp_path / "g").mkdir()
+    prompt = _prompt("1")
+    prompt["models"]["SDXL_Base"]["3"] = [big]
+    with pytest.raises(DataError, match="image 3 of SDXL_Base needs a non-empty list of numeric ratings"):
+        load_dataset("genai_rank", "SDXL_Base", _genai(tmp_path / "g", json.dumps({"1": prompt})), with_images=False)
