@@ -332,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "round_robin: n(n-1)/2; default 512)")
     p.add_argument("--body-timeout", type=_positive_float, default=60.0,
                    help="seconds a request body may take to arrive before 408 (default 60)")
+    p.add_argument("--max-connections", type=_positive_int, default=1024,
+                   help="open connections past this many get 503 at once (uvicorn's limit_concurrency; slow "
+                        "clients cannot pile up without bound; default 1024)")
     p.add_argument("--shutdown-grace", type=_non_negative_float, default=10.0,
                    help="on SIGTERM: seconds the batch being scored may take to finish; waiting requests get 503 "
                         "at once (default 10)")

@@ -496,7 +496,7 @@ def cmd_serve(args) -> int:
         request_timeout_s=args.timeout, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_images=args.max_images, max_pixels=args.max_pixels, max_queue=args.max_queue,
         max_request_pixels=args.max_request_pixels, max_comparisons=args.max_comparisons,
-        body_timeout_s=args.body_timeout, shutdown_grace_s=args.shutdown_grace,
+        body_timeout_s=args.body_timeout, shutdown_grace_s=args.shutdown_grace, max_connections=args.max_connections,
     )
 
 

@@ -54,7 +54,7 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(scorer_name: str, model: str | None = None, engine: str | None = None, *, options: dict[str, Any] | None = None,
           host: str = "127.0.0.1", port: int = 8000, token_env: str | None = None, seed: int = 0,
           mode: str | None = None, batch_size: int | None = None, log_level: str = "info",
-          shutdown_grace_s: float = 10.0, **limits: Any) -> int:
+          shutdown_grace_s: float = 10.0, max_connections: int = 1024, **limits: Any) -> int:
     """Load the scorer, bind, and serve until SIGINT/SIGTERM. ``limits``: :func:`create_app`'s.
 
     On SIGTERM (or Ctrl-C) the socket stops accepting, waiting requests get 503 with
@@ -90,7 +90,8 @@ def serve(scorer_name: str, model: str | None = None, engine: str | None = None,
         note = f"; {scorer.note}" if scorer.note else ""
         print(f"serving {scorer.name} ({model_id}) on http://{shown}:{bound_port}{note}", file=sys.stderr, flush=True)
         config = uvicorn.Config(app, log_level=log_level, access_log=log_level in ("debug", "info", "trace"),
-                                timeout_graceful_shutdown=shutdown_grace_s + 2, server_header=False)
+                                timeout_graceful_shutdown=shutdown_grace_s + 2, server_header=False,
+                                limit_concurrency=max_connections)
         batcher = app.state.batcher
 
         class Server(uvicorn.Server):

@@ -9,6 +9,7 @@ import math
 import os
 import re
 import threading
+import time
 
 import pytest
 
@@ -230,4 +231,35 @@ def test_sigterm_answers_queued_requests_503_and_exits_within_its_grace(tmp_path
         assert "grace of 1 s" in answers[0].json()["error"]
         assert waited < 4 and exited < 6, (waited, exited)  # the scoring call (6 s) is not waited for
     finally:
+        server.stop()
+
+
+def test_connections_past_the_limit_get_503_and_the_server_recovers(tmp_path):
+    import socket
+
+    import httpx
+
+    server = ServerProcess(["--scorer", "random", "--max-connections", "3", "--log-level", "warning"],
+                           tmp_path / "server.log")
+    host, port = server.url.removeprefix("http://").split(":")
+    held = []
+    try:
+        for _ in range(3):  # three clients that open a connection and send half a request line
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            sock.sendall(b"POST /v1/sc")
+            held.append(sock)
+        time.sleep(0.3)
+        answer = httpx.get(server.url + "/health", timeout=10)
+        assert answer.status_code == 503
+        for sock in held:
+            sock.close()
+        held.clear()
+        for _ in range(50):  # until the server has seen them go (bounded: ~5 s)
+            if httpx.get(server.url + "/health", timeout=10).status_code == 200:
+                break
+            time.sleep(0.1)
+        assert Client(server.url, retry_for=0).score("p", [png(1)])
+    finally:
+        for sock in held:
+            sock.close()
         server.stop()
