@@ -38,6 +38,25 @@ def _domain(values: list[float], pad: float = 0.02, clip: tuple[float, float] = 
     return max(clip[0], lo - pad - 0.05 * span), min(clip[1], hi + pad + 0.05 * span)
 
 
+def _char_w(c: str) -> float:
+    """A generous width of one character of the 12 px sans-serif labels, by glyph class."""
+    if c in "WM@":
+        return 12.0
+    if c in "mw%":
+        return 10.5
+    if c.isupper():
+        return 8.8
+    if c in " ilj.,:;'|!It()[]":
+        return 4.0
+    return 7.2  # other lowercase, digits, '·', '…' and anything else
+
+
+def text_width(text: str, bold: bool = False) -> float:
+    """How wide ``text`` may render: the server cannot measure it, so the layout (a label column
+    as wide as its longest label, a picture as wide as its title) uses this upper estimate."""
+    return sum(map(_char_w, text)) * (1.1 if bold else 1.0)
+
+
 def _short(text: str, n: int = 38) -> str:
     """Cut in the middle: the start names the scorer, the end the options that tell runs apart."""
     if len(text) <= n:
@@ -50,8 +69,12 @@ def ci_plot(rows: list[tuple[str, float, float | None, float | None]], title: st
             clip: tuple[float, float] = (0.0, 1.0)) -> str:
     """Horizontal dot-and-whisker plot: one row per run (label, value, ci_low, ci_high); the axis
     stays inside ``clip`` (an accuracy's [0, 1]; a reward's scale has no bounds: ``(-inf, inf)``)."""
-    left, right, top, row_h = 250, 30, 34, 26
-    width = 760
+    # the label column as wide as its longest label and the picture as wide as its title, so that
+    # neither is clipped at the SVG's edge (Chromium showed "#10 naive_sampling" as "0 naive_sampling")
+    labels = [_short(label) for label, *_ in rows]
+    left = max(120.0, 12 + max((text_width(t) for t in labels), default=0) + 8)
+    right, top, row_h = 30, 34, 26
+    width = max(760.0, left + 360, 8 + text_width(title, bold=True) + 8)
     height = top + row_h * len(rows) + 44
     values = [v for _, a, lo, hi in rows for v in (a, lo, hi) if v is not None]
     x0, x1 = _domain(values, clip=clip)
@@ -61,10 +84,10 @@ def ci_plot(rows: list[tuple[str, float, float | None, float | None]], title: st
     def sx(v: float) -> float:
         return left + (v - x0) / (x1 - x0) * (width - left - right)
 
-    parts = [f'<svg class="plot ci-plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-             f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}" {FONT}>',
+    parts = [f'<svg class="plot ci-plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_f(width)} {height}" '
+             f'width="{_f(width)}" height="{height}" role="img" aria-label="{escape(title)}" {FONT}>',
              f"<title>{escape(title)}</title>",
-             f'<text x="{left}" y="18" font-weight="bold">{escape(title)}</text>']
+             f'<text x="8" y="18" font-weight="bold">{escape(title)}</text>']
     bottom = top + row_h * len(rows)
     for t in ticks:
         x = _f(sx(t))
@@ -77,7 +100,7 @@ def ci_plot(rows: list[tuple[str, float, float | None, float | None]], title: st
         colour = PALETTE[0]
         parts.append(f'<g class="ci-row"><title>{escape(label)}: {acc:.4f}'
                      + (f" [{lo:.4f}, {hi:.4f}]" if lo is not None and hi is not None else "") + "</title>")
-        parts.append(f'<text x="{left - 8}" y="{_f(y + 4)}" text-anchor="end">{escape(_short(label))}</text>')
+        parts.append(f'<text x="{_f(left - 8)}" y="{_f(y + 4)}" text-anchor="end">{escape(labels[k])}</text>')
         if lo is not None and hi is not None:
             parts.append(f'<line x1="{_f(sx(lo))}" y1="{_f(y)}" x2="{_f(sx(hi))}" y2="{_f(y)}" '
                          f'stroke="{colour}" stroke-width="2"/>')

@@ -82,3 +82,33 @@ def test_chromium_screenshot_shows_the_page(rendered, tmp_path):
     assert colours is not None and len(colours) > 200
     # the highlighted best row (#fff6d6) is painted
     assert any(c == (255, 246, 214) for _, c in colours)
+
+
+def _dark_columns(img, y0: int, y1: int) -> list[int]:
+    """x of every column with a dark (text) pixel between rows y0 and y1."""
+    px = img.load()
+    return [x for x in range(img.size[0]) if any(sum(px[x, y]) < 300 for y in range(y0, y1))]
+
+
+def test_plot_labels_and_titles_are_not_clipped(tmp_path):
+    # the longest label the plot shows (cut to 38 characters) and a long generator-plot title: in
+    # Chromium the label's left edge and the title's right end must lie inside the picture
+    from PIL import Image
+
+    from prefbench.report.plots import ci_plot
+
+    labels = ["#10 naive_sampling · prefbench-demo/rating · max_new_tokens=64 · rollouts=3",
+              "#2 WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW", "#3 clip"]
+    title = "demo-test: a generator benchmark with a long prompt-set name: mean score per generator, 95% CI"
+    svg = ci_plot([(label, 0.5 + 0.1 * k, 0.45, 0.75) for k, label in enumerate(labels)], title)
+    width = float(re.search(r'width="([\d.]+)"', svg).group(1))
+    page = tmp_path / "plot.html"
+    page.write_text(f'<!DOCTYPE html><html><body style="margin:0;background:#fff">{svg}</body></html>')
+    shot = tmp_path / "plot.png"
+    proc = _chromium(tmp_path, f"--screenshot={shot}", f"--window-size={int(width) + 200},400", page.as_uri())
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    img = Image.open(shot).convert("RGB")
+    rows = _dark_columns(img, 40, 34 + 26 * len(labels))  # the label column and the whiskers
+    assert rows and min(rows) >= 3, f"a label touches the picture's left edge (first dark column {min(rows)})"
+    heading = _dark_columns(img, 4, 24)
+    assert heading and max(heading) <= width - 3, f"the title runs past the picture ({max(heading)} of {width})"
