@@ -74,39 +74,60 @@ def write_hub_layout(config, processor, out: Path) -> None:
         (out / stray).unlink(missing_ok=True)
 
 
-def build_tiny_hpsv3(out_dir: str | Path, seed: int = SEED) -> Path:
-    """Write the tiny HPSv3 folder to ``out_dir`` and return it."""
+#: Qwen2-VL-7B-Instruct's sizes (its config.json), for speed benchmarks with random weights
+TEXT_7B = dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+               num_key_value_heads=4, max_position_embeddings=32768, rms_norm_eps=1e-6,
+               rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [16, 24, 24]})
+VISION_7B = dict(depth=32, embed_dim=1280, hidden_size=3584, mlp_ratio=4, num_heads=16, patch_size=14,
+                 spatial_merge_size=2, temporal_patch_size=2)
+SHAPES = ("tiny", "7b")
+
+
+def build_tiny_hpsv3(out_dir: str | Path, seed: int = SEED, shape: str = "tiny") -> Path:
+    """Write the tiny HPSv3 folder to ``out_dir`` and return it. ``shape="7b"``: Qwen2-VL-7B's sizes
+    with random bfloat16 weights (about 16 GB; the tiny tokenizer, so the embedding stays small) and
+    no base ``model.safetensors``: for speed benchmarks of prefbench's side on a GPU."""
     import torch
     from safetensors.torch import save_file
 
     from prefbench.scorers.hpsv3.model import build_head, official_keys
     from prefbench.testing.tiny_vlm import QWEN2_VL_VISION_CONFIG, TEXT_CONFIG, new_model_and_processor
 
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model, processor = new_model_and_processor(TEXT_CONFIG, QWEN2_VL_VISION_CONFIG, seed, "qwen2_vl",
-                                               pixels=(56 * 56, 28 * 28 * 1280))
+    previous = torch.get_default_dtype()
+    if shape == "7b":
+        torch.set_default_dtype(torch.bfloat16)
+    try:
+        text, vision = (TEXT_CONFIG, QWEN2_VL_VISION_CONFIG) if shape == "tiny" else (TEXT_7B, VISION_7B)
+        model, processor = new_model_and_processor(text, vision, seed, "qwen2_vl", pixels=(56 * 56, 28 * 28 * 1280))
+    finally:
+        torch.set_default_dtype(previous)
     model.eval()
     hidden = model.config.text_config.hidden_size
-    body = {k: v.detach().clone().contiguous() for k, v in model.model.state_dict().items()}
-    lm_head = model.lm_head.weight.detach().clone()
-    base = official_keys(body, {}, lm_head)
-    save_file({k: v.contiguous() for k, v in base.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    body = {k: v.detach().contiguous() for k, v in model.model.state_dict().items()}
+    lm_head = model.lm_head.weight.detach()
+    if shape == "tiny":  # the official loader reads the base weights before the checkpoint replaces them
+        base = official_keys(body, {}, lm_head)
+        save_file({k: v.contiguous() for k, v in base.items()}, str(out / "model.safetensors"),
+                  metadata={"format": "pt"})
     write_hub_layout(model.config, processor, out)
 
     gen = torch.Generator().manual_seed(seed + 1)
-    extra = lambda w: torch.cat([w, torch.randn(1, w.shape[1], generator=gen) * 0.02])  # noqa: E731 - <|Reward|>'s row
+    extra = lambda w: torch.cat([w, (torch.randn(1, w.shape[1], generator=gen) * 0.02).to(w.dtype)])  # noqa: E731
     body["language_model.embed_tokens.weight"] = extra(body["language_model.embed_tokens.weight"])
     torch.manual_seed(seed + 2)
-    head = build_head(hidden)
+    head = build_head(hidden)  # float32, as the official rm_head
     with torch.no_grad():  # a visible spread of mu and log sigma between images
         head[0].weight.normal_(0.0, 0.5)
         head[5].weight.normal_(0.0, 0.5)
     checkpoint = official_keys(body, {k: v.detach() for k, v in head.state_dict().items()}, extra(lm_head))
     save_file({k: v.contiguous() for k, v in checkpoint.items()}, str(out / "HPSv3.safetensors"),
               metadata={"format": "pt"})
-    (out / "prefbench_tiny.json").write_text(json.dumps({"builder": "prefbench.testing.tiny_hpsv3", "seed": seed},
-                                                        indent=2) + "\n")
+    (out / "prefbench_tiny.json").write_text(json.dumps({"builder": "prefbench.testing.tiny_hpsv3", "seed": seed,
+                                                         "shape": shape}, indent=2) + "\n")
     return out
 
 
@@ -115,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", help="folder to write the checkpoint, base config and processor into")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--shape", choices=SHAPES, default="tiny", help="7b: Qwen2-VL-7B sizes, random bf16 (~16 GB)")
     args = parser.parse_args(argv)
-    path = build_tiny_hpsv3(args.out_dir, seed=args.seed)
+    path = build_tiny_hpsv3(args.out_dir, seed=args.seed, shape=args.shape)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     print(f"wrote tiny HPSv3 to {path} ({size / 1e6:.1f} MB)")
     return 0

@@ -7,6 +7,8 @@ transformers 4.45.2), never in the main one. Usage::
 
 SPEC: ``{"model": DIR, "config": YAML_OUT, "batches": [[{"image": path, "prompt": str}, ...], ...]}``.
 DIR is a tiny HPSv3 folder (prefbench.testing.tiny_hpsv3): the base model and HPSv3.safetensors.
+With ``"timing": {"batch": B}`` it also times ``reward`` over all the cases one image per call and
+in calls of B images (after one warm-up call), for benchmarks/hpsv3_speed.py.
 Output: ``{"outputs": [[[mu, log_sigma] per case] per batch], "versions": {...}, "prompt_source": the
 installed data_collator_qwen.py}``.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -46,10 +49,27 @@ def main(spec_path: str) -> None:
         for batch in spec["batches"]:
             rewards = inferencer.reward([c["image"] for c in batch], [c["prompt"] for c in batch])
             outputs.append(rewards.float().tolist())
+    timing = None
+    if spec.get("timing"):  # benchmarks/hpsv3_speed.py: one image per call, then batches of B
+        cases = [c for batch in spec["batches"] for c in batch]
+        step = int(spec["timing"]["batch"])
+        with torch.no_grad():
+            inferencer.reward([cases[0]["image"]], [cases[0]["prompt"]])  # warm-up
+            start = time.perf_counter()
+            for c in cases:
+                inferencer.reward([c["image"]], [c["prompt"]])
+            single = time.perf_counter() - start
+            start = time.perf_counter()
+            for k in range(0, len(cases), step):
+                chunk = cases[k:k + step]
+                inferencer.reward([c["image"] for c in chunk], [c["prompt"] for c in chunk])
+            batched = time.perf_counter() - start
+        timing = {"images": len(cases), "batch": step, "one_at_a_time_s": single, "batched_s": batched}
     collator = Path(hpsv3.__file__).parent / "dataset" / "data_collator_qwen.py"
     versions = {"transformers": transformers.__version__, "torch": torch.__version__,
                 "dtype": str(next(inferencer.model.parameters()).dtype)}
-    print("@@RESULT@@" + json.dumps({"outputs": outputs, "versions": versions, "prompt_source": str(collator)}))
+    print("@@RESULT@@" + json.dumps({"outputs": outputs, "versions": versions, "prompt_source": str(collator),
+                                     "timing": timing}))
 
 
 if __name__ == "__main__":
