@@ -31,6 +31,9 @@ DEFAULT_BASE = "Qwen/Qwen2-VL-7B-Instruct"
 #: hpsv3/inference.py prepare_batch: min_pixels = max_pixels = 256 * 28 * 28
 PIXELS = 256 * 28 * 28
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+#: what HPSv3 reads of its base model (Qwen/Qwen2-VL-7B-Instruct's file names)
+BASE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+              "preprocessor_config.json", "chat_template.json")
 
 
 def resize_for_hpsv3(image, pixels: int = PIXELS, factor: int = 28):
@@ -111,17 +114,24 @@ class HPSv3Scorer(Scorer):
         device = pick_device(self.device)
         dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(
             self.dtype, torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        checkpoint = hub_file(self.model, CHECKPOINT, "hpsv3 checkpoint")
         base = self._base_source()
-        processor = from_pretrained(AutoProcessor.from_pretrained, base, "hpsv3 base processor", padding_side="right")
+        try:
+            processor = from_pretrained(AutoProcessor.from_pretrained, base, "hpsv3 base processor",
+                                        padding_side="right")
+            config = from_pretrained(AutoConfig.from_pretrained, base, "hpsv3 base config")
+        except WeightsError as exc:
+            raise WeightsError(f"{str(exc).split(';')[0]}. HPSv3 reads only the base's config and processor files, "
+                               "not its weights: "
+                               f"hf download {base} {' '.join(BASE_FILES)} --local-dir DIR, then -S base=DIR "
+                               "(or put them beside HPSv3.safetensors)") from None
         tokenizer = processor.tokenizer
         tokenizer.padding_side = "right"
         tokenizer.add_special_tokens({"additional_special_tokens": [REWARD_TOKEN]})
         reward_id = tokenizer.convert_tokens_to_ids(REWARD_TOKEN)
-        config = from_pretrained(AutoConfig.from_pretrained, base, "hpsv3 base config")
         if getattr(config, "model_type", None) != "qwen2_vl":
             raise WeightsError(f"hpsv3: base {base} is a {getattr(config, 'model_type', None)!r} model; HPSv3 is "
                                "built on Qwen2-VL (HPSv3++ on Qwen3-VL is not supported, see docs/scorers.md)")
-        checkpoint = hub_file(self.model, CHECKPOINT, "hpsv3 checkpoint")
         body_sd, head_sd, _ = map_official_keys(load_state_dict(checkpoint, "hpsv3 checkpoint"))
         embed = body_sd.get("language_model.embed_tokens.weight")
         if embed is None or "5.weight" not in head_sd:

@@ -176,6 +176,30 @@ def _item(images, prompt):
     return Item(item_id="x", prompt=prompt, images=refs, ranks=list(range(1, len(refs) + 1)))
 
 
+def test_a_checkpoint_alone_needs_base_and_base_gives_config_and_processor_only(scorer, tiny_hpsv3_dir,
+                                                                                 hpsv3_prompt_file, tmp_path,
+                                                                                 monkeypatch):
+    import shutil
+
+    from prefbench.scorers.hpsv3.scorer import HPSv3Scorer
+    from prefbench.weights import WeightsError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(tiny_hpsv3_dir / "HPSv3.safetensors", alone)
+    with pytest.raises(WeightsError, match=r"not its weights.*-S base=DIR"):
+        HPSv3Scorer(model=str(alone), prompt_file=str(hpsv3_prompt_file), device="cpu").setup()
+    base = tmp_path / "base"  # the base folder without its model.safetensors
+    shutil.copytree(tiny_hpsv3_dir, base, ignore=shutil.ignore_patterns("*.safetensors"))
+    other = HPSv3Scorer(model=str(alone / "HPSv3.safetensors"), base=str(base), prompt_file=str(hpsv3_prompt_file),
+                        device="cpu")
+    assert other.model_info()["base"] == str(base)
+    images = _images()[:2]
+    got, want = other.forward(images, ["a", "b"]), scorer.forward(images, ["a", "b"])
+    assert [v for pair in got for v in pair] == pytest.approx([v for pair in want for v in pair], abs=1e-6)
+
+
 # -- through the commands ---------------------------------------------------------------------
 def _rows(run_dir):
     return [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
