@@ -162,6 +162,11 @@ def download(name: str, split: str | None = None, data_dir: str | Path | None = 
         raise UsageError(
             f"{dl.repo_id} at {commit[:12]} has no file matching {', '.join(p.globs)}: prefbench's reading of the "
             f"repository may be out of date. Otherwise, {instructions(p, data_dir, endpoint)}")
+    for name in wanted:  # a glob's * matches "/" and "..": a repository's file name must stay under DIR
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or "\0" in name or (len(name) > 1 and name[0].isalpha() and name[1] == ":"):
+            raise DataError(f"{dl.repo_id} at {commit[:12]} lists a file named {name!r}, which would be written "
+                            "outside the data dir ('..' or an absolute path); refused, nothing fetched", data_dir)
     for glob in p.globs:
         if not any(fnmatch.fnmatchcase(f, glob) for f in wanted):
             log(f"warning: {dl.repo_id} has no file matching {glob}")

@@ -161,14 +161,15 @@ class HPSv3Scorer(Scorer):
         """The one user turn of an image (the image part first, then the text)."""
         return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt().text(prompt)}]}]
 
-    def forward(self, images: Sequence, prompts: Sequence[str]) -> list[tuple[float, float]]:
-        """(mu, log sigma) for each (PIL image, prompt): one padded batch."""
+    def forward(self, images: Sequence, prompts: Sequence[str], resized: bool = False) -> list[tuple[float, float]]:
+        """(mu, log sigma) for each (PIL image, prompt): one padded batch (``resized``: the images
+        went through :func:`resize_for_hpsv3` already)."""
         import torch
 
         self.setup()
         texts = [self._processor.apply_chat_template(self.messages(p), tokenize=False, add_generation_prompt=True)
                  for p in prompts]
-        resized = [resize_for_hpsv3(im, self.max_pixels) for im in images]
+        resized = list(images) if resized else [resize_for_hpsv3(im, self.max_pixels) for im in images]
         batch = self._processor(text=texts, images=resized, padding=True, return_tensors="pt")
         batch = {k: v.to(self._device) for k, v in batch.items()}
         with torch.inference_mode():
@@ -183,7 +184,7 @@ class HPSv3Scorer(Scorer):
         def flush():
             if not ready:
                 return
-            pairs = self.forward([im for _, _, im in ready], [tasks[t][0].prompt for t, _, _ in ready])
+            pairs = self.forward([im for _, _, im in ready], [tasks[t][0].prompt for t, _, _ in ready], resized=True)
             for (t, k, _), (mu, log_sigma) in zip(ready, pairs, strict=True):
                 sigma = math.exp(log_sigma) if log_sigma < 700 else math.inf
                 if math.isfinite(mu) and math.isfinite(sigma):
@@ -197,7 +198,12 @@ class HPSv3Scorer(Scorer):
             out[t].update(failed)
             for k in indices:
                 if k in images:
-                    ready.append((t, k, images[k]))
+                    try:  # Qwen's resize refuses an aspect ratio over 200: that image fails alone
+                        image = resize_for_hpsv3(images[k], self.max_pixels)
+                    except ValueError as exc:
+                        out[t][k] = ImageResult.failed(f"cannot resize for HPSv3: {exc}")
+                        continue
+                    ready.append((t, k, image))
                     if len(ready) >= self.image_batch:
                         flush()
         flush()

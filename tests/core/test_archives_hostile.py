@@ -161,3 +161,46 @@ def test_a_tar_cut_at_a_member_boundary_is_refused(tmp_path):
     (tmp_path / "z.tar").write_bytes(buf.getvalue() + b"\0" * 1024 + b"junk" + b"\0" * 508)
     with pytest.raises(DataError, match="data follows the end of the archive"):
         unpack(tmp_path / "d", [tmp_path / "z.tar"], name="z.tar")
+
+
+def test_a_hub_file_name_with_dot_dot_is_refused_before_fetching(tmp_path):
+    """A repository listing a file ``images.tar.gz./../../evil`` (the manifest's ``images.tar.gz.*``
+    matches it): exit 2 naming it, nothing fetched, nothing outside the box."""
+    import dataclasses
+    import json
+    import os
+
+    pytest.importorskip("huggingface_hub")
+    from prefbench.testing.hub_server import HubServer
+    from tests.core.test_download import download
+    from tests.fixtures.benchmarks import write_hpdv3
+
+    src, repo = tmp_path / "src", tmp_path / "repo"
+    write_hpdv3(src, n=2)
+    repo.mkdir()
+    (repo / "test.json").write_bytes((src / "test.json").read_bytes())
+    (repo / "images.tar.gz.00").write_bytes(b"x" * 10)
+    site = tmp_path / "site"
+    (site / "dd_plugin-0.1.dist-info").mkdir(parents=True)
+    (site / "dd_plugin-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: dd-plugin\nVersion: 0.1\n")
+    (site / "dd_plugin-0.1.dist-info" / "entry_points.txt").write_text("[prefbench.datasets]\nhpdv3_dd = dd_plugin:SPEC\n")
+    (site / "dd_plugin.py").write_text(
+        "from dataclasses import replace\n"
+        "from prefbench.data import DATASETS, Download\n"
+        "SPEC = replace(DATASETS['hpdv3'], name='hpdv3_dd', download=Download(\n"
+        "    'MizzenAI/HPDv3', {'*': ('{split}.json', 'images.tar.gz.*')}, archives=('images.tar.gz.*',)))\n")
+    hub = HubServer({"MizzenAI/HPDv3": repo}, max_seconds=120).start()
+    try:
+        served = hub.repos["MizzenAI/HPDv3"]
+        good = served.files["images.tar.gz.00"]
+        evil = "images.tar.gz./../../evil.json"
+        served.files[evil] = dataclasses.replace(good, path=evil)
+        data = tmp_path / "box" / "data"
+        proc = download(["hpdv3_dd", "--data-dir", data, "--json"], tmp_path, hub.url,
+                        PYTHONPATH=os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+        assert proc.returncode == 2, (proc.returncode, proc.stderr[-800:])
+        assert f"lists a file named {json.dumps(evil)}".replace('"', "'") in proc.stderr
+        assert "Traceback" not in proc.stderr and hub.file_gets() == 0
+        assert not (tmp_path / "evil.json").exists() and not (tmp_path / "box" / "evil.json").exists()
+    finally:
+        hub.stop()

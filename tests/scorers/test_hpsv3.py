@@ -152,9 +152,12 @@ def test_batched_equals_one_at_a_time_and_sigma_is_exp_of_the_second_output(scor
     assert len({round(mu, 4) for mu, _ in together}) == 3  # images and prompts move the score
     assert scorer.forward(images[:1], ["another prompt"])[0][0] != pytest.approx(together[0][0], abs=1e-4)
 
-    item = _item(images + [b"not an image"], "a red square")
-    result = scorer.score_batch([(item, [0, 1, 2, 3])])[0]
-    assert [result[k].status for k in range(4)] == ["ok", "ok", "ok", "error"]
+    from PIL import Image
+
+    item = _item(images + [b"not an image", Image.new("RGB", (1, 300))], "a red square")
+    result = scorer.score_batch([(item, [0, 1, 2, 3, 4])])[0]
+    assert [result[k].status for k in range(5)] == ["ok", "ok", "ok", "error", "error"]
+    assert "aspect ratio" in result[4].error
     assert result[0].score == pytest.approx(together[0][0], abs=1e-5)
     assert result[0].sigma == pytest.approx(math.exp(together[0][1]), rel=1e-5) and result[0].sigma > 0
     assert result[0].typed_fields()["sigma"] == result[0].sigma and "sigma" not in result[0].detail
