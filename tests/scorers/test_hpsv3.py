@@ -252,6 +252,7 @@ def test_rank_orders_by_mu(tiny_hpsv3_dir, hpsv3_prompt_file, tmp_path):
     rows = json.loads(proc.stdout)["ranking"]
     scores = [r["score"] for r in rows]
     assert scores == sorted(scores, reverse=True) and [r["rank"] for r in rows] == [1, 2, 3]
+    assert all(r["sigma"] > 0 for r in rows)
 
 
 @needs_extra("serve")
