@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,35 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: a ``\\uD800``-``\\uDFFF`` escape: JSON can spell a lone surrogate, which UTF-8 cannot hold
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _has_surrogate(obj: Any) -> bool:
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(obj, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_has_surrogate(v) for v in obj)
+    return False
+
+
 def loads(text: str, path: Path, line: int | None = None) -> Any:
     """``json.loads`` whose failures (bad syntax, nesting too deep for the parser, a number too
-    long to convert, a key twice in one object) are a DataError naming file and line."""
+    long to convert, a key twice in one object, a lone surrogate such as ``"\\ud800"``, which
+    no UTF-8 file or hash can hold) are a DataError naming file and line."""
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        obj = json.loads(text, object_pairs_hook=_unique_keys)
+        if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _has_surrogate(obj):
+            at = line if line is not None else text.count("\n", 0, _SURROGATE_ESCAPE.search(text).start()) + 1
+            raise DataError("a string holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which "
+                            "is not Unicode text", path, at)
+        return obj
     except _DuplicateKey as exc:
         key = str(exc.args[0])
         found = _key_lines(text, key) if line is None else []

@@ -102,3 +102,21 @@ def test_flow_grpo_says_why_a_group_is_too_big_for_one_request():
     reward = flow_grpo_reward("http://127.0.0.1:9", max_request_images=4, retry_for=0)
     with pytest.raises(UsageError, match="5 images share the prompt 'p'.*group_by_prompt=False"):
         reward(np.zeros((5, 8, 8, 3), np.uint8), ["p"] * 5, {})
+
+
+def test_a_lone_surrogate_in_a_dataset_is_a_clear_error_and_a_pair_is_text(tmp_path):
+    from PIL import Image
+
+    from prefbench.data import load_dataset
+
+    (tmp_path / "img").mkdir()
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8), (1, 2, 3)).save(tmp_path / "img" / f"{name}.png")
+    line = '{"prompt_id": "p", "prompt": "cat %s", "images": ["img/a.png", "img/b.png"], "ranks": [1, 2]}\n'
+    (tmp_path / "test.jsonl").write_text(line % "\\ud83d\\ude00" + line.replace('"p"', '"q"') % "\\ud800")
+    proc = run_cli(["run", "--scorer", "random", "--dataset", "jsonl", "--data-dir", tmp_path, "--out",
+                    tmp_path / "o", "--no-progress", "--bootstrap-resamples", "10"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "test.jsonl, line 2: a string holds a lone surrogate" in proc.stderr
+    (tmp_path / "test.jsonl").write_text(line % "\\ud83d\\ude00")
+    assert load_dataset("jsonl", "test", tmp_path).items[0].prompt == "cat \U0001F600"
