@@ -63,6 +63,11 @@ class ScoredItem:
         return [r.error for r in self.results]
 
     @property
+    def sigmas(self) -> list[float | None]:
+        """Each image's sigma (scorers that give one, such as ``hpsv3``); None elsewhere."""
+        return [getattr(r, "sigma", None) for r in self.results]
+
+    @property
     def details(self) -> list[dict]:
         return [dict(r.detail, **r.typed_fields()) for r in self.results]
 
@@ -219,6 +224,11 @@ class RewardScorer(ScoresAndRanks):
     @property
     def pairwise(self) -> bool:
         return bool(getattr(self._scorer, "anchor_pairwise", False))
+
+    @property
+    def gives_sigma(self) -> bool:
+        """Whether scores come with a standard deviation (``ScoredItem.sigmas``)."""
+        return bool(getattr(self._scorer, "gives_sigma", False))
 
     def _check_mode(self, mode: str | None) -> str:
         mode = _check_choice("mode", mode or "anchor", MODES)

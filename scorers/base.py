@@ -94,6 +94,8 @@ class Scorer:
     batch_size: int = 16
     #: True for scorers whose results carry ``prob`` vs ``anchor_index``
     anchor_pairwise: ClassVar[bool] = False
+    #: True for scorers whose ok results carry ``sigma`` (a score's standard deviation)
+    gives_sigma: ClassVar[bool] = False
 
     def __init__(self, *, seed: int = 0, model: str | None = None):
         self.seed = seed

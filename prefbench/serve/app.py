@@ -90,10 +90,30 @@ def _check_pixels(data: bytes, where: str, max_pixels: int) -> int:
     return width * height
 
 
+#: what a request may ask for in ``"return"``: scores always come; ``sigma`` adds ``"sigmas"``
+RETURN_FIELDS = ("score", "sigma")
+
+
+def return_fields(obj: dict, gives_sigma: bool) -> tuple[str, ...]:
+    """The request's ``"return"`` list, checked: known names only, ``sigma`` only from a scorer
+    that gives one (400 otherwise)."""
+    wanted = obj.get("return", ["score"])
+    if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+        raise ApiError(400, f"\"return\" must be a list of names from {', '.join(RETURN_FIELDS)}")
+    unknown = [w for w in wanted if w not in RETURN_FIELDS]
+    if unknown:
+        raise ApiError(400, f"\"return\": unknown {', '.join(map(repr, unknown))}; known: {', '.join(RETURN_FIELDS)}")
+    if "sigma" in wanted and not gives_sigma:
+        raise ApiError(400, "\"return\": this scorer gives no sigma (hpsv3 does)")
+    return tuple(dict.fromkeys(wanted))
+
+
 def parse_request(body: bytes, *, max_images: int, max_pixels: int, default_mode: str, pairwise: bool,
                   max_request_pixels: int = DEFAULTS["max_request_pixels"],
-                  max_comparisons: int = DEFAULTS["max_comparisons"]) -> tuple[list[WireItem], bool]:
-    """The items of a ``/v1/score`` body and whether it was a single item (not ``{"items": [...]}``).
+                  max_comparisons: int = DEFAULTS["max_comparisons"],
+                  gives_sigma: bool = False) -> tuple[list[WireItem], bool, tuple[str, ...]]:
+    """The items of a ``/v1/score`` body, whether it was a single item (not ``{"items": [...]}``)
+    and the body's ``"return"`` list (:func:`return_fields`).
     The request's work is bounded: all its images' pixels (from their headers) at most
     ``max_request_pixels``, and a pairwise scorer's comparisons (anchor: n-1 per item,
     round_robin: n(n-1)/2) at most ``max_comparisons``; 422 past either."""
@@ -107,6 +127,7 @@ def parse_request(body: bytes, *, max_images: int, max_pixels: int, default_mode
     if not isinstance(obj, dict):
         raise ApiError(400, f"expected a JSON object, got {type(obj).__name__}")
     mode = obj.get("mode") or default_mode
+    wanted = return_fields(obj, gives_sigma)
     if "items" in obj:
         if "prompt" in obj or "images" in obj:
             raise ApiError(400, "send either {\"prompt\", \"images\"} or {\"items\": [...]}, not both")
@@ -159,7 +180,7 @@ def parse_request(body: bytes, *, max_images: int, max_pixels: int, default_mode
                                     "request)")
             images.append(data)
         items.append(WireItem(entry["prompt"], images, item_mode))
-    return items, single
+    return items, single, wanted
 
 
 # -- responses ---------------------------------------------------------------------------------
@@ -179,13 +200,17 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def item_json(scored) -> dict[str, Any]:
-    """One :class:`~prefbench.api.ScoredItem` on the wire; a failed image's error is in its details."""
+def item_json(scored, wanted: tuple[str, ...] = ("score",)) -> dict[str, Any]:
+    """One :class:`~prefbench.api.ScoredItem` on the wire; a failed image's error is in its details;
+    ``"sigmas"`` (one per image, null for a failed one) when ``wanted`` names sigma."""
     details = []
     for detail, error in zip(scored.details, scored.errors):
         details.append(dict(detail, error=error) if error else detail)
-    return jsonable({"item_id": scored.item_id, "mode": scored.mode, "scores": scored.scores,
-                     "statuses": scored.statuses, "details": details})
+    out = {"item_id": scored.item_id, "mode": scored.mode, "scores": scored.scores,
+           "statuses": scored.statuses, "details": details}
+    if "sigma" in wanted:
+        out["sigmas"] = scored.sigmas
+    return jsonable(out)
 
 
 def _redact(value: Any) -> Any:
@@ -350,10 +375,10 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
         except ClientDisconnect:  # gone before its body arrived
             metrics.dropped.labels("disconnected").inc()
             return Response(status_code=499)
-        items, single = await asyncio.to_thread(parse_request, body, max_images=max_images, max_pixels=max_pixels,
-                                                default_mode=default_mode, pairwise=pairwise,
-                                                max_request_pixels=max_request_pixels,
-                                                max_comparisons=max_comparisons)
+        items, single, wanted = await asyncio.to_thread(
+            parse_request, body, max_images=max_images, max_pixels=max_pixels, default_mode=default_mode,
+            pairwise=pairwise, max_request_pixels=max_request_pixels, max_comparisons=max_comparisons,
+            gives_sigma=scorer.gives_sigma)
         try:
             future = batcher.submit(items)
         except QueueFull as exc:
@@ -382,7 +407,7 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
             raise ApiError(400, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the scorer failed on this request as a whole
             raise ApiError(500, f"scoring failed: {exc}") from None
-        out = [item_json(s) for s in scored]
+        out = [item_json(s, wanted) for s in scored]
         for s in scored:
             for status in s.statuses:
                 metrics.images.labels(status).inc()

@@ -52,6 +52,7 @@ class HPSv3Scorer(Scorer):
     name = "hpsv3"
     extra = "vlm"
     batch_size = 16
+    gives_sigma = True
 
     def __init__(self, *, model: str | None = None, base: str | None = None, prompt_file: str | None = None,
                  device: str = "auto", dtype: str = "auto", image_batch: int = 8, max_pixels: int = PIXELS):

@@ -269,9 +269,21 @@ def test_serve_returns_mu_and_sigma_equal_to_the_api(tiny_hpsv3_dir, hpsv3_promp
                        json={"prompt": "a cat", "images": [b64(png(1, size=64)), b64(png(2, size=64))]})
         assert r.status_code == 200, r.text
         body = r.json()
+        r = httpx.post(server.url + "/v1/score", timeout=120, json={
+            "items": [{"prompt": "a cat", "images": [b64(png(1, size=64)), "bm90IGFuIGltYWdl"]}],
+            "return": ["score", "sigma"]})
+        assert r.status_code == 200, r.text
+        asked = r.json()["items"][0]
+        bad = httpx.post(server.url + "/v1/score", timeout=30,
+                         json={"prompt": "a cat", "images": [b64(png(1))], "return": ["score", "mu"]})
     finally:
         server.stop()
     assert body["statuses"] == ["ok", "ok"] and all(d["sigma"] > 0 for d in body["details"])
+    assert "sigmas" not in body  # only when asked
+    assert asked["statuses"] == ["ok", "error"] and asked["sigmas"][1] is None
+    assert asked["sigmas"][0] == pytest.approx(body["details"][0]["sigma"], rel=1e-5)
+    assert asked["scores"][0] == pytest.approx(body["scores"][0], abs=1e-5)
+    assert bad.status_code == 400 and "'mu'" in bad.json()["error"]
     with load_scorer("hpsv3", model=str(tiny_hpsv3_dir), prompt_file=str(hpsv3_prompt_file), device="cpu") as api:
         scored = api.score_items([("a cat", [png(1, size=64), png(2, size=64)])])[0]
     assert body["scores"] == pytest.approx(scored.scores, abs=1e-5)
@@ -293,3 +305,20 @@ def test_bench_generators_with_hpsv3(tiny_hpsv3_dir, hpsv3_prompt_file, tmp_path
 
     rows = _rows(Path(rec["run_dir"]))
     assert len(rows) == 6 and all(r["sigma"] > 0 for r in rows)
+
+
+@needs_extra("serve")
+def test_a_scorer_without_sigma_refuses_return_sigma():
+    from starlette.testclient import TestClient
+
+    from prefbench.api import load_scorer
+    from prefbench.serve.app import create_app
+
+    with load_scorer("random") as scorer, TestClient(create_app(scorer)) as http:
+        assert not scorer.gives_sigma
+        r = http.post("/v1/score", json={"prompt": "x", "images": [b64(png(1))], "return": ["score", "sigma"]})
+        assert r.status_code == 400 and "gives no sigma" in r.json()["error"]
+        r = http.post("/v1/score", json={"prompt": "x", "images": [b64(png(1))], "return": "sigma"})
+        assert r.status_code == 400 and "must be a list" in r.json()["error"]
+        r = http.post("/v1/score", json={"prompt": "x", "images": [b64(png(1))], "return": ["score"]})
+        assert r.status_code == 200 and "sigmas" not in r.json()
