@@ -318,6 +318,7 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
     metrics = ServerMetrics(lambda: batcher.queue_depth, lambda: batcher.queued_images)
     default_mode = mode or scorer.mode
     pairwise = scorer.pairwise
+    gives_sigma = scorer.gives_sigma
     token_bytes = token.encode() if token else None
     settings = {"max_batch_images": max_batch_images, "max_wait_ms": max_wait_ms,
                 "request_timeout_s": request_timeout_s, "max_body_bytes": max_body_bytes, "max_images": max_images,
@@ -378,7 +379,7 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
         items, single, wanted = await asyncio.to_thread(
             parse_request, body, max_images=max_images, max_pixels=max_pixels, default_mode=default_mode,
             pairwise=pairwise, max_request_pixels=max_request_pixels, max_comparisons=max_comparisons,
-            gives_sigma=scorer.gives_sigma)
+            gives_sigma=gives_sigma)
         try:
             future = batcher.submit(items)
         except QueueFull as exc:

@@ -27,6 +27,7 @@ class FakeScorer:
     """Scores image k of a prompt as len(prompt) + k, after ``delay`` seconds per call."""
 
     name, mode, pairwise = "fake", "anchor", False
+    gives_sigma = False  # the server asks whether a scorer can return sigma ("return": ["sigma"])
 
     def __init__(self, delay: float = 0.0):
         self.delay = delay
