@@ -4,10 +4,7 @@ cached, read out of a Python source file with ast; offline errors name the file 
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import threading
 from dataclasses import replace
 
 import pytest
@@ -16,6 +13,7 @@ from prefbench.errors import DataError, MissingDataError, UsageError
 from prefbench.judges import lookup
 from prefbench.judges.base import TemplateSource
 from prefbench.judges.templates import cached_path, extract_literal, source_url, template
+from tests.fixtures.static_server import static_server
 
 #: a stand-in source file shaped like the projects' own (an f-string prompt inside a script)
 STAND_IN = '''import json
@@ -29,23 +27,15 @@ def build(prompt):
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def raw_host(tmp_path, monkeypatch):
     """A GitHub-raw-shaped static server on 127.0.0.1; yields the folder it serves."""
     root = tmp_path / "raw"
     root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("PREFBENCH_GITHUB_RAW", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("PREFBENCH_CACHE", str(tmp_path / "cache"))
-    yield root
-    server.shutdown()
-    server.server_close()
+    with static_server(root) as url:
+        monkeypatch.setenv("PREFBENCH_GITHUB_RAW", url)
+        monkeypatch.setenv("PREFBENCH_CACHE", str(tmp_path / "cache"))
+        yield root
 
 
 def _serve(root, repo, commit, path, data: bytes):
