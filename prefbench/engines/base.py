@@ -16,6 +16,10 @@ The contract every engine keeps (the tests of each engine check it):
   a token swallowed the prefix with more text; ``no_answer_reason``: the engine says why);
 * ``budget`` 0 is prefill-only: the assistant turn is :data:`PREFILL_ANSWER` and only the
   answer distribution is read (one rollout);
+* all of the above reads ``spec.answer`` (:class:`AnswerFormat`): its prefix, forced texts, prefill
+  and tail stop replace ``<answer>``, :data:`FORCE_OPEN`, :data:`FORCE_CLOSED`,
+  :data:`PREFILL_ANSWER` and ``</answer>``; a format without a prefix is free generation (no
+  answer position, nothing forced or masked: only the text);
 * sampled rollouts are seeded from ``(spec.seed, job.key, rollout index)`` through
   :func:`seed_for`, so a resumed or re-batched run asks for the same rollouts;
 * a rollout the engine could not produce at all (a request that failed) has ``error`` set and
@@ -36,13 +40,74 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from prefbench.provenance import model_fingerprint  # noqa: F401  (re-exported: the model-identity helper)
-from prefbench.scorers.vlm.prompts import ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
+
+#: the answer protocol every engine honours: reasoning inside the think tags, then the answer
+#: tags; the token right after :data:`ANSWER_PREFIX` is the answer token (scorers import these
+#: from here, never the other way round)
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+#: the text a rollout must end with for the next token to be the answer token
+ANSWER_PREFIX = ANSWER_OPEN
 
 #: text forced when the reasoning budget runs out, with </think> still open / already closed
 FORCE_OPEN = f"\n{THINK_CLOSE}\n{ANSWER_OPEN}"
 FORCE_CLOSED = f"\n{ANSWER_OPEN}"
 #: assistant text for prefill-only scoring (no reasoning)
 PREFILL_ANSWER = f"{THINK_OPEN}\n{THINK_CLOSE}\n{ANSWER_OPEN}"
+
+
+@dataclass(frozen=True)
+class AnswerFormat:
+    """Where a rollout's answer token sits and how an engine gets a rollout there.
+
+    The default is the seed paper's ``<think>...</think><answer>`` protocol; a generative judge
+    answers elsewhere (UnifiedReward-Think: after ``<answer>Image ``; VQAScore: the first token), so
+    a :class:`GenerationSpec` carries one of these.
+
+    ``prefix``: the text a rollout ends with right before the answer token ("" = the first generated
+    token); ``None`` = **free generation**: no answer position, nothing forced, end-of-sequence
+    allowed, the rollout runs to its end or ``budget`` tokens and only its text is read (a judge's
+    hard read-out). ``force_open`` / ``force_closed``: appended when the budget runs out before the
+    prefix, with ``think_close`` not yet written / already written; ``prefill``: the assistant text
+    of prefill-only scoring (budget 0). All three end with ``prefix``. ``stop``: the text after the
+    answer token ends at this (``tail_tokens``), or runs its full length when None.
+    """
+
+    prefix: str | None = ANSWER_PREFIX
+    force_open: str = FORCE_OPEN
+    force_closed: str = FORCE_CLOSED
+    prefill: str = PREFILL_ANSWER
+    think_close: str = THINK_CLOSE
+    stop: str | None = ANSWER_CLOSE
+
+    def __post_init__(self):
+        if self.prefix is not None:
+            for name in ("force_open", "force_closed", "prefill"):
+                if not getattr(self, name).endswith(self.prefix):
+                    raise ValueError(f"AnswerFormat.{name} {getattr(self, name)!r} must end with the prefix {self.prefix!r}")
+
+    @property
+    def free(self) -> bool:
+        return self.prefix is None
+
+    @classmethod
+    def after(cls, prefix: str | None) -> AnswerFormat:
+        """The format whose answer token follows ``prefix``: one that starts with ``<answer>`` keeps
+        the think protocol (forced as ``</think>\\n<answer>`` plus the rest of the prefix); any other
+        is forced after a new line, and prefilled as itself. None: free generation."""
+        if prefix is None:
+            return cls(prefix=None, stop=None)
+        if prefix == ANSWER_PREFIX:
+            return cls()
+        if prefix.startswith(ANSWER_OPEN):
+            rest = prefix[len(ANSWER_OPEN):]
+            return cls(prefix, FORCE_OPEN + rest, FORCE_CLOSED + rest, PREFILL_ANSWER + rest)
+        forced = "\n" + prefix if prefix else ""
+        return cls(prefix, forced, forced, prefix, stop=None)
+
+
+#: the paper's answer format (what every scorer used before judges)
+DEFAULT_ANSWER = AnswerFormat()
 
 
 @dataclass
@@ -71,6 +136,8 @@ class GenerationSpec:
     #: tokens the engine may generate after the answer token (the hard read-out reads them)
     tail_tokens: int = 0
     seed: int = 0
+    #: where the answer token sits (default: right after ``<answer>``; see :class:`AnswerFormat`)
+    answer: AnswerFormat = DEFAULT_ANSWER
 
     @property
     def prefill(self) -> bool:
@@ -150,8 +217,9 @@ class Engine:
     def check_spec(self, budget: int) -> None:
         """Refuse, at construction, a reasoning budget this engine cannot serve (default: any is fine)."""
 
-    def load(self, candidates: Sequence[str]) -> None:
-        """Load the model (or connect) and check that every candidate can be read."""
+    def load(self, candidates: Sequence[str], answer: AnswerFormat = DEFAULT_ANSWER) -> None:
+        """Load the model (or connect) and check that every candidate can be read right after
+        ``answer.prefix``."""
         raise NotImplementedError
 
     def generate(self, jobs: Sequence[Job], spec: GenerationSpec, stats: dict | None = None) -> list[list[Rollout]]:

@@ -33,8 +33,7 @@ from collections.abc import Sequence
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
-from prefbench.engines.base import Rollout
-from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
+from prefbench.engines.base import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE, Rollout
 
 THINKING, FORCING, TAIL, DONE = 0, 1, 2, 3
 _TAIL_CHARS = 64

@@ -44,16 +44,18 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from prefbench.engines.base import (
+    ANSWER_CLOSE,
+    ANSWER_PREFIX,
     FORCE_CLOSED,
     FORCE_OPEN,
     PREFILL_ANSWER,
+    THINK_CLOSE,
     Engine,
     GenerationSpec,
     Job,
     Rollout,
     seed_for,
 )
-from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
 
 LOGIT_BIAS_MASK = -100
 #: end-of-turn tokens masked while reasoning (looked up with the server's /tokenize; absent ones are skipped)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from prefbench.engines.base import (
+    ANSWER_OPEN,
     FORCE_CLOSED,
     FORCE_OPEN,
     PREFILL_ANSWER,
@@ -31,7 +32,6 @@ from prefbench.engines.base import (
     model_fingerprint,
     seed_for,
 )
-from prefbench.scorers.vlm.prompts import ANSWER_OPEN
 
 CPU_BATCH_TOKENS = 16384
 DTYPES = ("auto", "float32", "bfloat16", "float16")

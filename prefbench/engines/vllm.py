@@ -42,9 +42,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from prefbench.engines.base import (
+    ANSWER_CLOSE,
+    ANSWER_PREFIX,
     FORCE_CLOSED,
     FORCE_OPEN,
     PREFILL_ANSWER,
+    THINK_CLOSE,
     Engine,
     GenerationSpec,
     Job,
@@ -52,7 +55,6 @@ from prefbench.engines.base import (
     model_fingerprint,
     seed_for,
 )
-from prefbench.scorers.vlm.prompts import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE
 
 LOGIT_BIAS_MASK = -100.0
 CPU_BATCHED_TOKENS = 65536

@@ -23,10 +23,9 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
-#: the text a rollout must end with for the next token to be the answer token
-ANSWER_PREFIX = ANSWER_OPEN
+# the answer protocol lives in the engine layer (engines/ never imports scorers/)
+from prefbench.engines.base import ANSWER_CLOSE, ANSWER_OPEN, ANSWER_PREFIX, THINK_CLOSE, THINK_OPEN  # noqa: F401
+
 IMAGE_MARKER = "<image>"
 
 #: pairwise answer tokens: index 0 = Image 1 better, index 1 = Image 2 better

@@ -163,7 +163,7 @@ def answer_token_id(tokenizer, text: str) -> int:
     plus "1"; after ``<answer>`` it is one token. So the answer token is the one token that
     ``<answer>`` + text adds to ``<answer>``; a text that is more than one token there cannot be
     read softly."""
-    from prefbench.scorers.vlm.prompts import ANSWER_OPEN
+    from prefbench.engines.base import ANSWER_OPEN
 
     ids = tokenizer.encode(text, add_special_tokens=False)
     if len(ids) == 1:
