@@ -25,8 +25,8 @@ from typing import Any
 
 from prefbench.errors import DataError, UsageError
 from prefbench.provenance import git_commit, package_versions, redact_url  # noqa: F401  (re-exported)
+from prefbench.record import RUN_SCHEMA_VERSION, RunRecord  # noqa: F401  (re-exported)
 
-RUN_SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
 #: bad lines found in samples.jsonl on resume, moved here with their line numbers
@@ -103,6 +103,24 @@ def read_run(path: Path) -> dict:
     if not isinstance(data, dict) or "schema_version" not in data:
         raise DataError("not a prefbench run record (no schema_version)", path)
     return data
+
+
+def read_record(path: Path) -> RunRecord:
+    """The typed record of a run.json (or of the run.json inside a run folder): every reader of
+    run records goes through here. A file that is not a record, or a block that is not an object,
+    is a :class:`DataError` naming the file; older records upgrade on read (see
+    :mod:`prefbench.record`)."""
+    path = Path(path)
+    data = read_run(path)
+    try:
+        return RunRecord.read(data)
+    except DataError as exc:
+        raise DataError(str(exc), path / RUN_FILE if path.is_dir() else path) from None
+
+
+def write_record(path: Path, record: RunRecord) -> None:
+    """Replace ``path`` (a run.json) with ``record``, atomically (never through a symlink)."""
+    write_json_atomic(path, record.to_json())
 
 
 def row_problem(row: Any) -> str | None:
