@@ -194,7 +194,7 @@ class ModelInfo(Block):
 
 
 @block
-class ScorerSpec(Block):
+class ScorerInfo(Block):
     """Which scorer ran, with the options a user passed and those it resolved (enough to replay it)."""
 
     name: str | None = doc("the scorer's registry name")
@@ -291,7 +291,7 @@ class RunRecord(Block):
     run_dir: str | None = doc("the run folder (portable); a cached answer says where the folder is now")
     config_hash: str | None = doc("sha256 of everything that changes the scores: the run folder's identity")
     created: str | None = doc("when the folder was first written (UTC, ISO 8601)")
-    scorer: ScorerSpec | None = doc("the scorer and its options")
+    scorer: ScorerInfo | None = doc("the scorer and its options")
     model: ModelInfo | None = doc("the model the scorer ran")
     prompt_template_hash: str | None = doc("sha256 of the prompt templates (None for scorers without prompts)")
     prompts: dict | None = doc("generator runs: the prompt file (path, format, hashes, count)")
