@@ -210,9 +210,10 @@ def cmd_run(args) -> int:
 
             raise UsageError("--shard splits one run: give one --scorer, --dataset and --split")
     if args.scorer is None:
-        from prefbench.demo_zoo.suite import leaderboard_text, run_suite
+        from prefbench.suites import suite_for
 
-        if args.dataset != "demo" or args.model:
+        suite = None if args.model else suite_for(args.dataset)  # the bundled demo's, registered by the demo
+        if suite is None:
             from prefbench.errors import UsageError
 
             raise UsageError("--scorer is required unless you run the bundled demo suite (no --model, --dataset demo)")
@@ -221,11 +222,11 @@ def cmd_run(args) -> int:
 
             raise UsageError("the demo suite (no --scorer) runs on one split; for several, name the scorers: "
                              f"prefbench run --scorer random,clip --split {args.split}")
-        rows = run_suite(cfg)
+        rows = suite.run(cfg)
         if args.json:
             _print_json(_clean(rows))
         else:
-            print(leaderboard_text(rows))
+            print(suite.leaderboard_text(rows))
         return 0
     from prefbench.matrix import is_matrix
 

@@ -34,8 +34,23 @@ class MissingDataError(UsageError):
     """Dataset files are not on disk (no hub here); the message says which files go where."""
 
 
-class UnknownScorerError(UsageError):
-    """A scorer name that is neither built in nor provided by an installed plugin."""
+class UnknownNameError(UsageError):
+    """A name that no registry of its kind knows (scorer, engine, dataset, convention, model alias,
+    model profile, judge protocol, suite), neither built in nor from an installed plugin. The
+    message names the closest known names; ``close`` holds them."""
+
+    def __init__(self, kind: str, name: str, known) -> None:
+        import difflib
+
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        super().__init__(f"unknown {kind} {name!r}.{hint} Known: {', '.join(known) or '(none)'}")
+        self.kind, self.name, self.close = kind, name, close
+
+
+#: the scorer registry's name for it, from before every registry shared one error
+UnknownScorerError = UnknownNameError
 
 
 class MissingExtraError(PrefbenchError):

@@ -213,7 +213,7 @@ PINNED: dict[str, PinnedModel] = {m.name: m for m in (
                "size and sha256 read from that repository's git blob at 6934dd8"),
 )}
 
-#: the module attributes the model-alias registry names (prefbench.models.BUILTIN_ALIASES)
+#: the module attributes the model-alias registry names (prefbench.models.MANIFEST)
 IMAGEREWARD_V1_0 = PINNED["ImageReward-v1.0"]
 HPSV2_1 = PINNED["HPSv2.1"]
 HPSV2_0 = PINNED["HPSv2"]

@@ -15,6 +15,8 @@ from prefbench.scorers.base import ImageResult, Scorer
 
 class DemoOracle(Scorer):
     name = "demo_oracle"
+    #: what ``prefbench list`` shows (registered by this distribution's ``prefbench.scorers`` entry point)
+    description = "the demo world's noise-free utility: the accuracy ceiling of the demo splits"
     batch_size = 256
 
     def __init__(self, *, seed: int = 0):

@@ -34,6 +34,15 @@ from pathlib import Path
 import numpy as np
 
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec
+
+#: registered by the distribution's own entry point (pyproject.toml, ``prefbench.datasets``), as a
+#: plugin's dataset is: no core module names the demo world
+SPEC = DatasetSpec(
+    "demo", ("test", "train", "ood"), "imagereward", "prefbench.data.demo",
+    "synthetic preference world generated offline from a seed: known truth, 4-6 images per prompt",
+    needs_data_dir=False, rating_rows="prefbench.data.demo:rating_rows",
+)
 
 VERSION = "demo-v4"
 SEED = 20250325

@@ -22,7 +22,17 @@ import numpy as np
 
 from prefbench.data._io import check_text, read_json, require_file
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec, Download
 from prefbench.errors import DataError, MissingDataError
+
+SPEC = DatasetSpec(
+    "evalmuse", ("train", "test"), "srcc", "prefbench.data.evalmuse",
+    "EvalMuse-40K (Han et al. 2024): pointwise 1-5 alignment scores and element labels per image",
+    kind="pointwise", default_split="train",
+    download=Download("DY-Evalab/EvalMuse", {"train": ("train_list.json",), "test": ("test.json",)},
+                      note="the annotation files; the images come as the repository's archives"),
+    rating_rows="prefbench.data.evalmuse:rating_rows", rating_scale=(1, 5),
+)
 
 
 def _number(v) -> bool:

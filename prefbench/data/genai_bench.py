@@ -14,7 +14,16 @@ from pathlib import Path
 
 from prefbench.data._io import image_cell, parquet_files, read_parquet
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec, Download
 from prefbench.errors import DataError
+
+SPEC = DatasetSpec(
+    "genai_bench", ("test_v1",), "tau", "prefbench.data.genai_bench",
+    "GenAI-Bench image generation (Jiang et al. 2024): 1,735 votes left / right / tie / both-bad",
+    kind="pair", default_split="test_v1",
+    download=Download("TIGER-Lab/GenAI-Bench", {"*": ("image_generation/{split}-*.parquet",)}),
+)
+
 
 VOTE_RANKS = {"leftvote": [1, 2], "rightvote": [2, 1], "tievote": [1, 1], "bothbad_vote": [1, 1]}
 

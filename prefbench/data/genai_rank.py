@@ -18,7 +18,17 @@ import numpy as np
 
 from prefbench.data._io import read_json, require_file
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec, Download
 from prefbench.errors import DataError
+
+SPEC = DatasetSpec(
+    "genai_rank", ("DALLE_3", "SDXL_Base"), "genai_rank_top1", "prefbench.data.genai_rank",
+    "GenAI-Bench-Rank (Lin et al. 2024): 800 prompts x 9 images of one generator, human ratings",
+    default_split="DALLE_3",
+    download=Download("zhiqiulin/GenAI-Image-Ranking-800", {"*": ("human_rating.json", "{split}.zip")},
+                      archives=("*.zip",)),
+    rating_rows="prefbench.data.genai_rank:rating_rows", rating_scale=(1, 5),
+)
 
 
 def _finite_number(x) -> bool:

@@ -14,7 +14,19 @@ from pathlib import Path
 
 from prefbench.data._io import check_ranks, read_json, require_file
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec, Download
 from prefbench.errors import DataError, MissingDataError
+
+SPEC = DatasetSpec(
+    "hpdv2", ("test", "train"), "hpdv2", "prefbench.data.hpdv2",
+    "HPDv2 test: 400 prompts x 9 images, ranked (Wu et al. 2023); train: preference pairs",
+    # HPSv2's README (866735e) links test.json in the dataset repository zhwang/HPDv2; the name
+    # of its test image archive is our reading, not verified
+    download=Download("zhwang/HPDv2", {"test": ("test.json", "test.tar.gz", "test.zip")},
+                      archives=("*.tar.gz", "*.zip"),
+                      note="test.json and the test images' archive (unpacked so that test/<image> exists); "
+                           "the archive's name is not verified"),
+)
 
 
 def load(split: str, data_dir: Path, with_images: bool = True) -> Split:

@@ -14,7 +14,19 @@ from pathlib import Path
 
 from prefbench.data._io import check_text, read_json, require_file
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec, Download
 from prefbench.errors import DataError
+
+SPEC = DatasetSpec(
+    "hpdv3", ("test",), "hpdv3", "prefbench.data.hpdv3",
+    "HPDv3 test pairs (HPSv3, Ma et al. 2025): path1 is the preferred image", kind="pair",
+    # the images ship only as one split tar archive of the whole set (images.tar.gz.00, .01, ...;
+    # 1.08M images per the HPSv3 README): the test pairs need it all
+    download=Download("MizzenAI/HPDv3", {"*": ("{split}.json", "images.tar.gz.*")}, archives=("images.tar.gz.*",),
+                      note="the split's JSON and the image archive parts images.tar.gz.* (the whole image set, "
+                           "unpacked into images/; hundreds of GB)"),
+    train_splits={"pairwise": ("train", "test")},  # the repository's train.json has test.json's layout
+)
 
 
 def load(split: str, data_dir: Path, with_images: bool = True) -> Split:

@@ -20,7 +20,30 @@ from pathlib import Path
 
 from prefbench.data._io import check_item_id, check_ranks, read_json, require_file
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec, Download
 from prefbench.errors import DataError
+from prefbench.pinned import PinnedFile
+
+#: ImageReward's official test annotation, data/test.json of github.com/THUDM/ImageReward at c1392c6
+#: (its size and sha256 read from that commit's file; identical to ../shared/data/imagereward/test.json)
+IMAGEREWARD_TEST_JSON = PinnedFile(
+    "github:THUDM/ImageReward", ("data/test.json",), revision="c1392c6dd0fd6ecd6d416c96959ab744a6d0a8fb",
+    sha256="77cff6c2d0522006f52f0b637ef8302db1782b2b761e378c124a012a3c7fc58e", size=391362, dest="test.json")
+
+SPEC = DatasetSpec(
+    "imagereward", ("test",), "imagereward", "prefbench.data.imagereward",
+    "ImageReward test: 466 prompts, 2,720 images, human ranks with ties (Xu et al. 2023)",
+    # ImageReward's README (c1392c6): data/test.json in the GitHub repository, the images as
+    # test_images.zip in the hub model repository THUDM/ImageReward, unpacked to test_images/
+    download=Download("THUDM/ImageReward", {"test": ("test_images.zip",)}, archives=("*.zip",), repo_type="model",
+                      github={"test": (IMAGEREWARD_TEST_JSON,)},
+                      note="test.json from the GitHub repository THUDM/ImageReward at c1392c6 (sha256 checked); "
+                           "test_images.zip from the hub model repository, to be unpacked so that "
+                           "test_images/<generation path> exists (its member layout is not verified)"),
+    rating_rows="prefbench.data.imagereward:rating_rows", rating_scale=(1, 7),
+    train_splits={"rating": ("train", "validation", "test")},  # ImageRewardDB's metadata files
+)
+
 
 #: the metadata columns the rating task reads
 RATING_COLUMNS = ("prompt", "image_path", "overall_rating")

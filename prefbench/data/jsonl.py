@@ -20,7 +20,14 @@ from pathlib import Path
 
 from prefbench.data._io import check_item_id, check_ranks, read_jsonl, require_file
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec
 from prefbench.errors import DataError
+
+SPEC = DatasetSpec(
+    "jsonl", ("test",), "imagereward", "prefbench.data.jsonl",
+    "your own data: one JSON object per line (see docs/datasets.md, 'Your own data')",
+    rating_rows="prefbench.data.jsonl:rating_rows", train_splits={"rating": ("*",), "pairwise": ("*",)},
+)
 
 
 def resolve(split: str, data_dir: Path) -> Path:

@@ -18,7 +18,19 @@ from pathlib import Path
 
 from prefbench.data._io import check_item_id, image_cell, parquet_files, read_json, read_parquet
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec, Download
 from prefbench.errors import DataError
+
+SPEC = DatasetSpec(
+    "mmrb2", ("t2i",), "mmrb2", "prefbench.data.mmrb2",
+    "Multimodal RewardBench 2, text-to-image (Meta 2025): 1,000 expert pairs; CC BY-NC, evaluation only",
+    kind="pair", default_split="t2i",
+    download=Download("rl-research/multimodal-rewardbench-2", {"*": ("{split}/test-*.parquet",)}),
+    trainable=False,
+    train_note="Multimodal RewardBench 2 is CC BY-NC 4.0, for evaluation only: it is not to be used "
+               "for training (prefbench/data/mmrb2.py)",
+)
+
 
 CHOSEN_RANKS = {"A": [1, 2], "B": [2, 1]}
 

@@ -12,7 +12,18 @@ from pathlib import Path
 
 from prefbench.data._io import parquet_files, read_parquet
 from prefbench.data.model import ImageRef, Item, Split
+from prefbench.data.spec import DatasetSpec, Download
 from prefbench.errors import DataError
+
+SPEC = DatasetSpec(
+    "pickapic", ("test", "test_unique", "validation_unique"), "pickapic", "prefbench.data.pickapic",
+    "Pick-a-Pic: image pairs with label_0 in {0, 0.5, 1} (Kirstain et al. 2023)", kind="pair",
+    # PickScore (f79607f) evaluates yuvalkirstain/pickapic_v1's test_unique / validation_unique;
+    # the shard names are the hub's parquet layout, not verified
+    download=Download("yuvalkirstain/pickapic_v1", {"*": ("data/{split}-*.parquet",)},
+                      note="the split's parquet shards, images inside (the full test split is large)"),
+)
+
 
 LABEL_TO_RANKS = {1.0: [1, 2], 0.5: [1, 1], 0.0: [2, 1]}
 

@@ -1,6 +1,6 @@
 """Judge protocols: how to prompt a generative judge, parse its text and handle a parse failure.
 
-A registry like the scorers' (:class:`prefbench.registry.Kind`): the built-in manifest below maps
+A registry like the scorers' (:class:`prefbench.registry.Registry`): the built-in manifest below maps
 names to ``"module:PROTOCOL"`` strings (one module per protocol, imported when used), and installed
 packages add :class:`~prefbench.judges.base.JudgeProtocol` objects under the ``prefbench.judges``
 entry-point group. Built-in names win a clash; a broken plugin is a warning. See docs/judges.md.
@@ -8,7 +8,7 @@ entry-point group. Built-in names win a clash; a broken plugin is a warning. See
 
 from __future__ import annotations
 
-from prefbench.registry import Entry, Kind
+from prefbench.registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "prefbench.judges"
 
@@ -27,39 +27,36 @@ BUILTIN: dict[str, Entry] = {e.name: e for e in [
           "pointwise; P('Yes') to 'Does this figure show ...?' (soft); text yes/no; unparsed: 0.0"),
 ]}
 
-JUDGES = Kind("judge protocol", ENTRY_POINT_GROUP, BUILTIN)
+def _with_source(protocol, entry):
+    return protocol if entry.source == "builtin" else protocol.with_source(entry.source)
+
+
+_REGISTRY = None
+
+
+def registry() -> Registry:
+    """The judge-protocol registry (:class:`prefbench.registry.Registry` of JudgeProtocol)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        from prefbench.judges.base import JudgeProtocol
+
+        _REGISTRY = Registry("judge protocol", ENTRY_POINT_GROUP, BUILTIN, expect=JudgeProtocol, adapt=_with_source)
+    return _REGISTRY
 
 
 def entries(include_plugins: bool = True) -> dict[str, Entry]:
     """Every judge protocol's entry (built-ins first), without importing any."""
-    return JUDGES.entries(include_plugins)
+    return registry().entries(include_plugins)
 
 
 def lookup(name: str):
     """The :class:`~prefbench.judges.base.JudgeProtocol` ``name``; a clear error with close names."""
-    from prefbench.judges.base import JudgeProtocol
-
-    entry = JUDGES.lookup(name)
-    if name in BUILTIN:
-        return entry.load(kind="judge protocol")
-    obj = JUDGES.loaded(name)
-    if not isinstance(obj, JudgeProtocol):
-        from prefbench.errors import UsageError
-
-        raise UsageError(f"plugin judge protocol {name!r} ({entry.target}) is a {type(obj).__name__}, "
-                         "not a JudgeProtocol")
-    return obj.with_source(entry.source)
+    return registry().get(name)
 
 
 def protocols(include_plugins: bool = True) -> dict:
     """Every judge protocol, loaded (plugins that are not a JudgeProtocol are warned about and skipped)."""
-    from prefbench.judges.base import JudgeProtocol
-
-    out = {name: lookup(name) for name in BUILTIN}
-    if include_plugins:
-        for name, (obj, entry) in JUDGES.plugin_objects(JudgeProtocol).items():
-            out[name] = obj.with_source(entry.source)
-    return out
+    return registry().all(include_plugins)
 
 
 def describe(include_plugins: bool = True) -> list[dict]:

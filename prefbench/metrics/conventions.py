@@ -1,5 +1,5 @@
-"""The original official accuracy conventions (the 2025-26 ones are in ``pairs``, ``bestofn`` and
-``pointwise``), each reduced to per-prompt (numerator, denominator).
+"""The convention registry, and the original official accuracy conventions (the 2025-26 ones are
+in ``pairs``, ``bestofn`` and ``pointwise``), each reduced to per-prompt (numerator, denominator).
 
 Accuracy is ``sum(num) / sum(den)`` over prompts, so one function serves the point estimate
 and the cluster bootstrap (which resamples prompts). A missing score (NaN: the image failed or
@@ -21,14 +21,15 @@ replaced by a neutral value.
   equals the label (a predicted tie on a tied label included), 0.5 when only one of label and
   prediction is a tie, 0 otherwise; mean over rows.
 
-Conventions are registered like scorers: :data:`BUILTIN` here, plus :class:`Convention`
-objects that installed packages declare under the ``prefbench.conventions`` entry-point group.
+Conventions are registered like scorers: :data:`MANIFEST` here names each built-in one
+(``"name": "module:ATTR"``, wherever it is defined), and installed packages declare
+:class:`Convention` objects under the ``prefbench.conventions`` entry-point group.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -239,62 +240,74 @@ def _pickapic(r, s, label_0, tie_threshold):
     return num, den, 1
 
 
-BUILTIN: dict[str, Convention] = {c.name: c for c in [
-    Convention("imagereward", "ImageReward's test script: pooled pair accuracy, human ties skipped, model ties wrong",
-               _imagereward),
-    Convention("hpdv2", "HPSv2's inversion score: mean over prompts of 1 - inversions / C(n, 2), model ties "
-               "broken by image index as evaluate_rank's argsort does", _hpdv2),
-    Convention("hpdv2_expected_ties", "HPSv2's inversion score with a model tie counted as half an inversion "
-               "(the expectation over random tie orders; not the official rule)", _hpdv2_expected),
-    Convention("pickapic", "PickScore's evaluation: softmax of the pair, tie when |p0 - p1| <= tie_threshold, "
-               "half credit for a tie on one side", _pickapic, n_images=2, options=("tie_threshold",)),
-]}
+IMAGEREWARD = Convention(
+    "imagereward", "ImageReward's test script: pooled pair accuracy, human ties skipped, model ties wrong",
+    _imagereward)
+HPDV2 = Convention(
+    "hpdv2", "HPSv2's inversion score: mean over prompts of 1 - inversions / C(n, 2), model ties broken by image "
+    "index as evaluate_rank's argsort does", _hpdv2)
+HPDV2_EXPECTED_TIES = Convention(
+    "hpdv2_expected_ties", "HPSv2's inversion score with a model tie counted as half an inversion (the expectation "
+    "over random tie orders; not the official rule)", _hpdv2_expected)
+PICKAPIC = Convention(
+    "pickapic", "PickScore's evaluation: softmax of the pair, tie when |p0 - p1| <= tie_threshold, half credit "
+    "for a tie on one side", _pickapic, n_images=2, options=("tie_threshold",))
 
-
-def _add_builtin() -> None:
-    from prefbench.metrics.bestofn import CONVENTIONS as ranked
-    from prefbench.metrics.pairs import CONVENTIONS as pairs
-    from prefbench.metrics.pointwise import CONVENTIONS as pointwise
-
-    for c in (*pairs, *ranked, *pointwise):
-        BUILTIN[c.name] = c
-
-
-_add_builtin()
+#: the built-in conventions: name -> the module attribute holding it (imported when used, so this
+#: module imports none of the modules that define them: no import cycle)
+MANIFEST: dict[str, str] = {
+    "imagereward": "prefbench.metrics.conventions:IMAGEREWARD",
+    "hpdv2": "prefbench.metrics.conventions:HPDV2",
+    "hpdv2_expected_ties": "prefbench.metrics.conventions:HPDV2_EXPECTED_TIES",
+    "pickapic": "prefbench.metrics.conventions:PICKAPIC",
+    "hpdv3": "prefbench.metrics.pairs:HPDV3",
+    "tau": "prefbench.metrics.pairs:TAU",
+    "diff": "prefbench.metrics.pairs:DIFF",
+    "acc_with_ties_wrong": "prefbench.metrics.pairs:ACC_WITH_TIES_WRONG",
+    "genai_judge": "prefbench.metrics.pairs:GENAI_JUDGE",
+    "mmrb2": "prefbench.metrics.pairs:MMRB2",
+    "imagereward_per_prompt": "prefbench.metrics.pairs:IMAGEREWARD_PER_PROMPT",
+    "genai_rank_top1": "prefbench.metrics.bestofn:GENAI_RANK_TOP1",
+    "genai_rank_top1_by3": "prefbench.metrics.bestofn:GENAI_RANK_TOP1_BY3",
+    "genai_rank_best9": "prefbench.metrics.bestofn:GENAI_RANK_BEST9",
+    "genai_rank_best3": "prefbench.metrics.bestofn:GENAI_RANK_BEST3",
+    "srcc": "prefbench.metrics.pointwise:SRCC",
+    "plcc": "prefbench.metrics.pointwise:PLCC",
+    "evalmuse_element": "prefbench.metrics.pointwise:EVALMUSE_ELEMENT",
+    "evalmuse": "prefbench.metrics.pointwise:EVALMUSE",
+}
 #: the built-in names (kept for code that imported the old tuple)
-CONVENTIONS = tuple(BUILTIN)
-_KIND = None
+CONVENTIONS = tuple(MANIFEST)
 
 
-def _registry():
-    from prefbench.registry import Entry, Kind
+def _named(rule: Convention, entry) -> Convention:
+    """A plugin's convention under its registered name, stamped with where it came from."""
+    return rule if (rule.name, rule.source) == (entry.name, entry.source) else replace(
+        rule, name=entry.name, source=entry.source)
 
-    global _KIND
-    if _KIND is None:
-        _KIND = Kind("convention", ENTRY_POINT_GROUP, {n: Entry(n, "prefbench.metrics.conventions", c.description)
-                                                       for n, c in BUILTIN.items()})
-    return _KIND
+
+_REGISTRY = None
+
+
+def registry():
+    """The convention registry (:class:`prefbench.registry.Registry` of Convention)."""
+    from prefbench.registry import Registry
+
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = Registry("convention", ENTRY_POINT_GROUP, MANIFEST, expect=Convention, adapt=_named)
+    return _REGISTRY
 
 
 def conventions(include_plugins: bool = True) -> dict[str, Convention]:
     """Every convention, built-ins first (plugins: the ``prefbench.conventions`` group)."""
-    from dataclasses import replace
-
-    out = dict(BUILTIN)
-    if include_plugins:
-        for name, (obj, entry) in _registry().plugin_objects(Convention).items():
-            out[name] = replace(obj, name=name, source=entry.source)
-    return out
+    return registry().all(include_plugins)
 
 
 def lookup(name: str) -> Convention:
-    """The convention ``name``; a clear error (with close names) when there is none."""
-    if name in BUILTIN:
-        return BUILTIN[name]
-    known = conventions()
-    if name in known:
-        return known[name]
-    raise _registry().unknown(name, known)
+    """The convention ``name``; :class:`~prefbench.errors.UnknownNameError` (with close names) when
+    there is none."""
+    return registry().get(name)
 
 
 def per_prompt(

@@ -18,8 +18,10 @@ A :class:`ModelProfile` per ``config.model_type`` says:
 * ``fix_messages``: chat-template quirks (Mistral 3's dated default system prompt);
 * ``requires``: Python modules its processor imports (a missing one is named, not a traceback).
 
-The transformers engine and the trainer read profiles; adding a family is one profile here plus
-one tiny-checkpoint builder in :mod:`prefbench.testing.tiny_families`.
+The transformers engine and the trainer read profiles; adding a family is one profile (in
+:mod:`prefbench.engines.profiles.families`, or a package's ``prefbench.model_profiles`` entry
+point), one line of :data:`MANIFEST` per model type, and one tiny-checkpoint builder in
+:mod:`prefbench.testing.tiny_families`.
 """
 
 from __future__ import annotations
@@ -106,25 +108,46 @@ class ModelProfile:
 
 GENERIC = ModelProfile("generic", (), notes="no profile for this model type: generic defaults, no image sharing")
 
-_PROFILES: dict[str, ModelProfile] = {}
+#: the built-in profiles: model type -> the module attribute holding its profile (a family with
+#: several model types is one profile named on several lines)
+MANIFEST: dict[str, str] = {
+    "qwen2_vl": "prefbench.engines.profiles.families:QWEN2_VL",
+    "qwen2_5_vl": "prefbench.engines.profiles.families:QWEN2_VL",
+    "qwen3_vl": "prefbench.engines.profiles.families:QWEN3_VL",
+    "qwen3_vl_moe": "prefbench.engines.profiles.families:QWEN3_VL",
+    "gemma3": "prefbench.engines.profiles.families:GEMMA3",
+    "idefics3": "prefbench.engines.profiles.families:IDEFICS3",
+    "smolvlm": "prefbench.engines.profiles.families:SMOLVLM",
+    "llava_onevision": "prefbench.engines.profiles.families:LLAVA_ONEVISION",
+    "llava_next": "prefbench.engines.profiles.families:LLAVA_NEXT",
+    "internvl": "prefbench.engines.profiles.families:INTERNVL",
+    "mistral3": "prefbench.engines.profiles.families:MISTRAL3",
+    "llama4": "prefbench.engines.profiles.families:LLAMA4",
+}
+ENTRY_POINT_GROUP = "prefbench.model_profiles"
+_REGISTRY = None
 
 
-def register(profile: ModelProfile) -> ModelProfile:
-    for model_type in profile.model_types:
-        _PROFILES[model_type] = profile
-    return profile
+def registry():
+    """The profile registry (:class:`prefbench.registry.Registry` of ModelProfile, keyed by
+    ``config.model_type``); a package adds a family under the ``prefbench.model_profiles`` group."""
+    from prefbench.registry import Registry
+
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = Registry("model profile", ENTRY_POINT_GROUP, MANIFEST, expect=ModelProfile)
+    return _REGISTRY
 
 
 def profiles() -> dict[str, ModelProfile]:
     """Every known profile by model type."""
-    _load_builtin()
-    return dict(_PROFILES)
+    return registry().all()
 
 
 def profile_for(model_type: str | None) -> ModelProfile:
     """The profile of ``config.model_type`` (:data:`GENERIC` when none is known)."""
-    _load_builtin()
-    return _PROFILES.get(model_type or "", GENERIC)
+    reg = registry()
+    return reg.get(model_type) if model_type and model_type in reg else GENERIC
 
 
 def profile_of(config) -> ModelProfile:
@@ -198,13 +221,3 @@ def model_type_of(path: str) -> str | None:
         return json.loads(cfg.read_text()).get("model_type") if cfg.is_file() else None
     except (OSError, ValueError):
         return None
-
-
-_LOADED = False
-
-
-def _load_builtin() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        from prefbench.engines.profiles import families  # noqa: F401 (registers the built-in profiles)

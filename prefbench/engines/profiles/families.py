@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from prefbench.engines.profiles import ModelProfile, register
+from prefbench.engines.profiles import ModelProfile
 
 QWEN_END = ("<|im_end|>", "<|endoftext|>")
 
@@ -75,13 +75,13 @@ def _qwen_sharing(engine, model) -> bool:
     return _wrap_image_features(engine, getattr(model, "model", None), _qwen_split)
 
 
-register(ModelProfile(
+QWEN2_VL = ModelProfile(
     "Qwen2-VL / Qwen2.5-VL", ("qwen2_vl", "qwen2_5_vl"), end_tokens=QWEN_END,
-    image_kwargs=lambda n: {"max_pixels": n}, batching="concat", share_images=_qwen_sharing))
+    image_kwargs=lambda n: {"max_pixels": n}, batching="concat", share_images=_qwen_sharing)
 
-register(ModelProfile(
+QWEN3_VL = ModelProfile(
     "Qwen3-VL", ("qwen3_vl", "qwen3_vl_moe"), end_tokens=QWEN_END,
-    image_kwargs=lambda n: {"max_pixels": n}, batching="concat", share_images=_qwen_sharing))
+    image_kwargs=lambda n: {"max_pixels": n}, batching="concat", share_images=_qwen_sharing)
 
 
 def _gemma_split(keys, first, args, kwargs, orig):
@@ -101,43 +101,43 @@ def _gemma_sharing(engine, model) -> bool:
     return _wrap_image_features(engine, getattr(model, "model", None), _gemma_split)
 
 
-register(ModelProfile(
+GEMMA3 = ModelProfile(
     "Gemma 3", ("gemma3",), end_tokens=("<end_of_turn>", "<eos>"), image_kwargs=None, batching="concat",
     share_images=_gemma_sharing,
     notes="the processor resizes every image to the vision tower's fixed size (896 x 896 on the real "
-          "checkpoints): there is no pixel budget to set"))
+          "checkpoints): there is no pixel budget to set")
 
 #: Idefics3 / SmolVLM keep the language model under ``model.text_model``
 TEXT_MODEL_LORA = r".*text_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
-register(ModelProfile(
+IDEFICS3 = ModelProfile(
     "Idefics3", ("idefics3",), end_tokens=("<end_of_utterance>", "<|end_of_text|>"),
     image_kwargs=lambda n: {"size": {"longest_edge": max(1, int(n ** 0.5))}}, lora_targets=TEXT_MODEL_LORA,
     notes="max_pixels becomes the processor's longest edge (sqrt of the budget); images are split into "
-          "tiles of the vision tower's size, so an image costs a whole number of tiles"))
+          "tiles of the vision tower's size, so an image costs a whole number of tiles")
 
-register(ModelProfile(
+SMOLVLM = ModelProfile(
     "SmolVLM", ("smolvlm",), end_tokens=("<end_of_utterance>", "<|im_end|>"),
     image_kwargs=lambda n: {"size": {"longest_edge": max(1, int(n ** 0.5))}}, lora_targets=TEXT_MODEL_LORA,
     requires=("num2words",),
-    notes="as Idefics3; its processor imports num2words"))
+    notes="as Idefics3; its processor imports num2words")
 
 _LLAVA_SIZE = ("the resolution is set by image_grid_pinpoints, which the model's config must match too: "
                "there is no processor-only pixel budget")
-register(ModelProfile(
+LLAVA_ONEVISION = ModelProfile(
     "LLaVA-OneVision", ("llava_onevision",), end_tokens=("<|im_end|>", "<|endoftext|>"), image_kwargs=None,
     train_refuse="TRL's GRPOTrainer passes the processor's batch_num_images output on to its own log-prob "
                  "function, which does not accept it (TypeError inside TRL 1.16)",
-    notes=_LLAVA_SIZE + "; its chat template puts a turn's images before its text"))
-register(ModelProfile(
+    notes=_LLAVA_SIZE + "; its chat template puts a turn's images before its text")
+LLAVA_NEXT = ModelProfile(
     "LLaVA-NeXT", ("llava_next",), end_tokens=("</s>",), image_kwargs=None,
-    notes=_LLAVA_SIZE + "; its chat template puts a turn's images before its text"))
+    notes=_LLAVA_SIZE + "; its chat template puts a turn's images before its text")
 
-register(ModelProfile(
+INTERNVL = ModelProfile(
     "InternVL", ("internvl",), end_tokens=("<|im_end|>", "<|endoftext|>"), batching="concat",
     image_kwargs=lambda n: {"max_patches": max(1, n // (448 * 448))},
     notes="max_pixels becomes max_patches (448 x 448 tiles on the real checkpoints); image features "
-          "are per tile, so they are not shared"))
+          "are per tile, so they are not shared")
 
 
 def _mistral_messages(messages):
@@ -149,13 +149,13 @@ def _mistral_messages(messages):
     return [{"role": "system", "content": [{"type": "text", "text": ""}]}, *messages]
 
 
-register(ModelProfile(
+MISTRAL3 = ModelProfile(
     "Mistral 3 / Pixtral", ("mistral3",), end_tokens=("</s>",),
     image_kwargs=lambda n: {"size": {"longest_edge": max(1, int(n ** 0.5))}}, fix_messages=_mistral_messages,
     notes="max_pixels becomes the processor's longest edge; an empty system turn replaces the template's "
-          "dated default"))
+          "dated default")
 
-register(ModelProfile(
+LLAMA4 = ModelProfile(
     "Llama 4", ("llama4",), end_tokens=("<|eot|>", "<|eom|>", "<|end_of_text|>"),
     refuse="every forward pass fails inside transformers 5.24 itself ('MoeCausalLMOutputWithPast' object "
-           "has no attribute 'image_outputs', Llama4ForConditionalGeneration.forward)"))
+           "has no attribute 'image_outputs', Llama4ForConditionalGeneration.forward)")
