@@ -330,8 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-comparisons", type=_positive_int, default=512,
                    help="pairwise scorers: most comparisons one request may ask for (anchor: n-1 per item, "
                         "round_robin: n(n-1)/2; default 512)")
-    p.add_argument("--body-timeout", type=_positive_float, default=60.0,
-                   help="seconds a request body may take to arrive before 408 (default 60)")
+    p.add_argument("--receive-timeout", "--body-timeout", dest="body_timeout", type=_positive_float, default=60.0,
+                   help="seconds a request, headers and body, may take to arrive (from its first byte; a new "
+                        "connection's from its opening) before 408 and a closed connection (default 60)")
     p.add_argument("--max-connections", type=_positive_int, default=1024,
                    help="open connections past this many get 503 at once (uvicorn's limit_concurrency; slow "
                         "clients cannot pile up without bound; default 1024)")

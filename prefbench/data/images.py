@@ -135,20 +135,71 @@ def open_checked(fp: BinaryIO, name: str = "<image>", limit: int | None = None):
 
 
 def count_jpeg_scans(fp: BinaryIO, start: int = 0) -> int:
-    """How many start-of-scan markers (``FF DA``) the file holds from ``start``: an upper bound
-    of its scans (entropy-coded data never holds ``FF DA``: a data ``FF`` is written ``FF 00``).
-    Read in chunks; the file position is restored."""
+    """How many scans (start-of-scan segments, ``FF DA``) the JPEG from ``start`` holds, read as a
+    decoder reads them: marker segments are skipped by their length fields (so an EXIF or other
+    APPn payload holding ``FF DA`` bytes counts nothing), and inside a scan's entropy-coded data a
+    stuffed ``FF 00``, an ``FF D0``-``FF D7`` restart marker or ``FF`` fill bytes do not end it.
+    Bytes where a marker should be are skipped to the next ``FF``, as libjpeg does; an MPO's
+    further frames are counted too. The file position is restored."""
     pos = fp.tell()
-    fp.seek(start)
-    count, tail = 0, b""
     try:
-        while chunk := fp.read(1 << 20):
-            data = tail + chunk
-            count += data.count(b"\xff\xda")
-            tail = data[-1:] if data.endswith(b"\xff") else b""
+        data, close = _jpeg_bytes(fp)
+        try:
+            return _count_scans(data, start)
+        finally:
+            close()
     finally:
         fp.seek(pos)
-    return count
+
+
+def _jpeg_bytes(fp: BinaryIO):
+    """The whole of ``fp`` as something with ``find`` and ``[i]`` (a mapped file where it can be:
+    no copy), and how to let it go."""
+    import mmap
+
+    try:
+        mapped = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        fp.seek(0)
+        return fp.read(), lambda: None
+    return mapped, mapped.close
+
+
+#: markers that stand alone (no length field): TEM, RST0-7, SOI, EOI
+_STANDALONE = frozenset([0x01, *range(0xD0, 0xDA)])
+
+
+def _count_scans(data, i: int) -> int:
+    n, count = len(data), 0
+    while True:
+        i = data.find(b"\xff", i)  # the next marker (bytes before it are skipped, as libjpeg does)
+        if i < 0 or i + 1 >= n:
+            return count
+        marker = data[i + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            i += 1
+            continue
+        if marker == 0x00 or marker in _STANDALONE:
+            i += 2
+            continue
+        if i + 3 >= n:
+            return count
+        length = (data[i + 2] << 8) | data[i + 3]
+        i += 2 + max(length, 2)  # the segment's payload (an APPn's EXIF included), by its length field
+        if marker != 0xDA:
+            continue
+        count += 1
+        while True:  # entropy-coded data: until an FF followed by a byte that is not 00, RSTn or FF
+            i = data.find(b"\xff", i)
+            if i < 0 or i + 1 >= n:
+                return count
+            following = data[i + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                i += 2
+            elif following == 0xFF:
+                i += 1
+            else:
+                break
 
 
 def _check_jpeg_scans(fp: BinaryIO, start: int, pixels: int, name: str) -> None:

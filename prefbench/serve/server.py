@@ -68,7 +68,9 @@ def serve(scorer_name: str, model: str | None = None, engine: str | None = None,
     from prometheus_client import disable_created_metrics
 
     from prefbench.api import load_scorer
-    from prefbench.serve.app import create_app
+    from prefbench.serve.app import DEFAULTS, create_app
+    from prefbench.serve.logs import install as limit_log
+    from prefbench.serve.protocol import deadline_protocol
 
     disable_created_metrics()  # no *_created series: this process is the server alone
     for key, flag in (("request_timeout_s", "--timeout"), ("max_body_bytes", "--max-body-mb")):
@@ -89,9 +91,12 @@ def serve(scorer_name: str, model: str | None = None, engine: str | None = None,
                   "port can use the scorer", file=sys.stderr)
         note = f"; {scorer.note}" if scorer.note else ""
         print(f"serving {scorer.name} ({model_id}) on http://{shown}:{bound_port}{note}", file=sys.stderr, flush=True)
+        # a request must arrive whole, headers and body, within --receive-timeout (protocol.py)
+        receive_s = limits.get("body_timeout_s", DEFAULTS["body_timeout_s"])
         config = uvicorn.Config(app, log_level=log_level, access_log=log_level in ("debug", "info", "trace"),
                                 timeout_graceful_shutdown=shutdown_grace_s + 2, server_header=False,
-                                limit_concurrency=max_connections)
+                                limit_concurrency=max_connections, http=deadline_protocol(receive_s))
+        log_limit = limit_log()  # uvicorn's handlers exist now: a flood of bad connections writes a bounded log
         batcher = app.state.batcher
 
         class Server(uvicorn.Server):
@@ -117,6 +122,7 @@ def serve(scorer_name: str, model: str | None = None, engine: str | None = None,
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, on_sigterm)
         server.run(sockets=[sock])
+        log_limit.flush()
         if batcher.scoring_now:  # a scoring call outlived the grace: do not wait for it (nor close under it)
             print(f"prefbench serve: a scoring call was still running {shutdown_grace_s:g} s after the shutdown "
                   "began; exiting without waiting for it", file=sys.stderr, flush=True)

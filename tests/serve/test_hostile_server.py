@@ -263,3 +263,45 @@ def test_connections_past_the_limit_get_503_and_the_server_recovers(tmp_path):
         for sock in held:
             sock.close()
         server.stop()
+
+
+def _exif_full_of_sos(size: int = 256) -> bytes:
+    """A progressive JPEG written by Pillow whose EXIF (APP1) payload is 30,000 ``FF DA`` pairs:
+    bytes that look like start-of-scan markers but lie inside a segment's length."""
+    import io
+
+    from PIL import Image
+
+    exif = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00" + b"\xff\xda" * 30000
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), (9, 99, 199)).save(buf, "JPEG", progressive=True, exif=exif)
+    return buf.getvalue()
+
+
+def test_jpeg_scans_are_counted_as_a_decoder_reads_them(tmp_path):
+    import io
+    import json
+
+    from prefbench.data.images import count_jpeg_scans, decode_image
+    from tests.fixtures.hostile import jpeg_scan_bomb
+    from tests.fixtures.serve import b64
+
+    data = _exif_full_of_sos()
+    assert data.count(b"\xff\xda") == 30010  # what a byte count reads: 30,000 of them in the EXIF
+    assert count_jpeg_scans(io.BytesIO(data)) == 10  # the real scans of a progressive JPEG
+    path = tmp_path / "exif.jpg"
+    path.write_bytes(data)
+    with path.open("rb") as fp:  # a file is mapped, not read
+        assert count_jpeg_scans(fp) == 10 and fp.tell() == 0
+    assert decode_image(io.BytesIO(data)).size == (256, 256)
+    bomb = jpeg_scan_bomb()
+    assert count_jpeg_scans(io.BytesIO(bomb)) == 2010
+
+    server = ServerProcess(["--scorer", "random", "--log-level", "warning"], tmp_path / "server.log")
+    try:
+        answer = _post(server.url, json.dumps({"prompt": "p", "images": [b64(data), b64(png(1))]}).encode())
+        assert answer.status_code == 200 and answer.json()["statuses"] == ["ok", "ok"], answer.text
+        answer = _post(server.url, json.dumps({"prompt": "p", "images": [b64(bomb)]}).encode())
+        assert answer.status_code == 422 and "2010 scans exceeds the limit of 64" in answer.json()["error"]
+    finally:
+        server.stop()
