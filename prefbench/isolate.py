@@ -6,13 +6,38 @@ batch is scored again item by item, and an item that still raises image by image
 exception becomes the error of the image (or images) that cause it and the neighbours keep their
 scores. Every result is also checked: a missing result, or an ``ok`` score (or ``prob``) that is
 not a finite number (NaN, inf from an encoder or a plugin), is that image's ``error``.
+
+A caller with a deadline (the reward server) sets :func:`stop_when` around its scoring call:
+before each scorer batch (a round-robin item's pairs included, and each retry of a split batch)
+the check runs, and :class:`Stopped` ends the call once it says so. A batch already running is
+not interrupted.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
+
+_stop = threading.local()
+
+
+class Stopped(Exception):
+    """The caller's :func:`stop_when` check said to stop before the next scorer batch."""
+
+
+@contextmanager
+def stop_when(check: Callable[[], bool]) -> Iterator[None]:
+    """In this thread, every :func:`score_isolated` call first asks ``check()`` and raises
+    :class:`Stopped` when it is true (the work's deadline has passed, nobody waits for it)."""
+    previous = getattr(_stop, "check", None)
+    _stop.check = check
+    try:
+        yield
+    finally:
+        _stop.check = previous
 
 
 def describe(exc: BaseException) -> str:
@@ -72,6 +97,9 @@ def score_isolated(scorer, tasks: Sequence, log: Callable[[str], Any] | None = N
     tasks = [(item, list(indices)) for item, indices in tasks]
     if not tasks:
         return []
+    check = getattr(_stop, "check", None)
+    if check is not None and check():
+        raise Stopped("stopped before a scorer batch: the work is no longer wanted")
     try:
         return _checked(tasks, scorer.score_batch(tasks))
     except Exception as exc:  # noqa: BLE001 - split the batch to find the culprit

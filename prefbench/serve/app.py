@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from prefbench.api import MODES, check_unicode
 from prefbench.errors import UsageError
-from prefbench.serve.batcher import MicroBatcher, QueueFull, WireItem
+from prefbench.serve.batcher import Expired, MicroBatcher, QueueFull, WireItem
 from prefbench.serve.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 
 #: defaults shared by the CLI and :func:`create_app`
@@ -381,7 +381,7 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
             pairwise=pairwise, max_request_pixels=max_request_pixels, max_comparisons=max_comparisons,
             gives_sigma=gives_sigma)
         try:
-            future = batcher.submit(items)
+            future = batcher.submit(items, timeout_s=request_timeout_s)
         except QueueFull as exc:
             raise ApiError(503, str(exc), {"Retry-After": "1"}) from None
         gone = asyncio.ensure_future(_until_disconnected(request))
@@ -402,6 +402,10 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
             raise ApiError(504, f"not scored within the server's timeout of {request_timeout_s:g} s; retry later")
         try:
             scored = future.result()
+        except Expired:  # its deadline passed in the queue or between the scorer's batches: its work stopped
+            metrics.dropped.labels("timeout").inc()
+            raise ApiError(504, f"not scored within the server's timeout of {request_timeout_s:g} s; retry later") \
+                from None
         except QueueFull as exc:
             raise ApiError(503, str(exc), {"Retry-After": "1"}) from None
         except UsageError as exc:  # an item the scorer refuses as a whole

@@ -6,8 +6,12 @@ scores the batch with one :meth:`~prefbench.api.RewardScorer.score_items` call o
 scoring thread (the model is not thread-safe: exactly one scoring call runs at a time). Each
 request's future gets its own slice of the results.
 
-A request whose client went away or timed out before its batch ran is dropped, never scored;
-one already inside a running batch has its results discarded, harming no other request.
+A request whose client went away or whose deadline passed before its batch ran is dropped,
+never scored. Inside a running batch the work is stopped between the scorer's batches: each
+call covers at most the scorer's ``batch_size`` items (as ``score_items`` would split them), the
+items of requests that are gone are left out of the next call, and a round-robin item's pairs
+stop once its request is gone (:func:`prefbench.isolate.stop_when`). A scorer batch already
+running is not interrupted; its results for a gone request are discarded, harming no other.
 Because an image's score depends only on its content (see :mod:`prefbench.api`), the batch a
 request lands in changes none of its scores.
 """
@@ -39,10 +43,21 @@ class Pending:
     items: list[WireItem]
     future: asyncio.Future
     enqueued: float = field(default_factory=time.monotonic)
+    #: time.monotonic() past which nobody waits for the answer (None: no deadline)
+    deadline: float | None = None
 
     @property
     def n_images(self) -> int:
         return sum(len(item.images) for item in self.items)
+
+    def gone(self) -> bool:
+        """Whether its answer is no longer wanted: answered, cancelled, or past its deadline
+        (read from the scoring thread too)."""
+        return self.future.done() or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+
+class Expired(Exception):
+    """The request's deadline passed before it was scored (answered with 504)."""
 
 
 class QueueFull(Exception):
@@ -130,15 +145,17 @@ class MicroBatcher:
             self._executor = None
 
     # -- requests --------------------------------------------------------------------------------
-    def submit(self, items: list[WireItem]) -> asyncio.Future:
-        """Queue one request; its future resolves to one :class:`~prefbench.api.ScoredItem` per item.
-        Cancel the future to drop the request."""
+    def submit(self, items: list[WireItem], timeout_s: float | None = None) -> asyncio.Future:
+        """Queue one request; its future resolves to one :class:`~prefbench.api.ScoredItem` per item,
+        or fails with :class:`Expired` when ``timeout_s`` passes before it is scored (its work is
+        dropped, or stopped between scorer batches). Cancel the future to drop the request."""
         if self.closing:
             raise QueueFull("the server is shutting down; retry later")
         self._start()
         if self.queue_depth >= self.max_queue:
             raise QueueFull(f"the server is busy: {self.max_queue} requests are already waiting; retry later")
-        pending = Pending(items, asyncio.get_running_loop().create_future())
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        pending = Pending(items, asyncio.get_running_loop().create_future(), deadline=deadline)
         self._waiting.append(pending)
         self._wakeup.set()
         return pending.future
@@ -146,8 +163,10 @@ class MicroBatcher:
     def _pop_live(self) -> Pending | None:
         while self._waiting:
             p = self._waiting[0]
-            if p.future.done():  # its client left or timed out before it was batched: drop it
+            if p.gone():  # its client left or its deadline passed before it was batched: drop it
                 self._waiting.popleft()
+                if not p.future.done():
+                    p.future.set_exception(Expired("the request's deadline passed while it waited"))
                 continue
             return p
         return None
@@ -204,8 +223,9 @@ class MicroBatcher:
 
     # -- the scoring thread ----------------------------------------------------------------------
     def _score_batch(self, batch: list[Pending]) -> list[Any]:
-        """Score every item of ``batch`` with one ``score_items`` call per mode; if a call
-        fails as a whole, score its requests one by one so only the culprit fails."""
+        """Score every item of ``batch``: per mode, one ``score_items`` call per scorer batch
+        (``batch_size`` items; a round-robin item alone), leaving out the requests that are gone;
+        if a call fails as a whole, its requests are scored one by one so only the culprit fails."""
         self.scoring_now = True
         try:
             return self._score_batch_now(batch)
@@ -216,26 +236,51 @@ class MicroBatcher:
         outcomes: list[Any] = [[None] * len(p.items) for p in batch]
         by_mode: dict[str, list[tuple[int, int, WireItem]]] = {}
         for r, pending in enumerate(batch):
-            if pending.future.done():
-                continue
             for k, item in enumerate(pending.items):
                 by_mode.setdefault(item.mode, []).append((r, k, item))
+        per_call = getattr(self.scorer, "batch_size", None)  # the items score_items would give one scorer batch
+        per_call = per_call if isinstance(per_call, int) and per_call > 0 else None
         for mode, entries in by_mode.items():
-            try:
+            size = 1 if mode == "round_robin" else per_call or len(entries)
+            for start in range(0, len(entries), size):
+                live = [e for e in entries[start:start + size]
+                        if not batch[e[0]].gone() and not isinstance(outcomes[e[0]], BaseException)]
+                self._score_chunk(mode, live, batch, outcomes)
+        for r in range(len(batch)):
+            if not isinstance(outcomes[r], BaseException) and any(o is None for o in outcomes[r]):
+                outcomes[r] = Expired("the request's deadline passed while its batch was scored; the rest of "
+                                      "its work was stopped")
+        return outcomes
+
+    def _score_chunk(self, mode: str, entries: list[tuple[int, int, WireItem]], batch: list[Pending],
+                     outcomes: list[Any]) -> None:
+        """One scorer call over ``entries`` (stopped between scorer batches once every request it
+        serves is gone); if it fails as a whole, each request's entries are scored alone."""
+        from prefbench.isolate import Stopped, stop_when
+
+        if not entries:
+            return
+        requests = sorted({e[0] for e in entries})
+        try:
+            with stop_when(lambda: all(batch[r].gone() for r in requests)):
                 scored = self._call(mode, [e[2] for e in entries])
-            except Exception:
-                for r in sorted({e[0] for e in entries}):
-                    mine = [e for e in entries if e[0] == r]
-                    try:
+        except Stopped:
+            return  # every request it served is gone: nothing to answer
+        except Exception:
+            for r in requests:
+                mine = [e for e in entries if e[0] == r]
+                try:
+                    with stop_when(batch[r].gone):
                         for (_, k, _), res in zip(mine, self._call(mode, [e[2] for e in mine])):
                             outcomes[r][k] = res
-                    except Exception as exc:  # noqa: BLE001 - reported to that request alone
-                        outcomes[r] = exc
-                continue
-            for (r, k, _), res in zip(entries, scored):
-                if not isinstance(outcomes[r], BaseException):
-                    outcomes[r][k] = res
-        return outcomes
+                except Stopped:
+                    pass
+                except Exception as exc:  # noqa: BLE001 - reported to that request alone
+                    outcomes[r] = exc
+            return
+        for (r, k, _), res in zip(entries, scored):
+            if not isinstance(outcomes[r], BaseException):
+                outcomes[r][k] = res
 
     def _call(self, mode: str, items: list[WireItem]) -> list[Any]:
         return self.scorer.score_items([{"prompt": i.prompt, "images": i.images} for i in items],
