@@ -353,17 +353,17 @@ def load_scorer(name: str, model: str | None = None, engine: str | None = None, 
     as ``prefbench run --engine`` and ``-S`` (e.g. ``rollouts=3``, ``base_url=[...]``).
     ``mode``: ``anchor`` (pairwise scorers: N-1 comparisons with a seeded anchor, the paper's
     rule) or ``round_robin`` (all pairs; score = win rate). ``on_error``: ``raise`` or ``nan``."""
-    from prefbench.runner import RunConfig, build_scorer
+    from prefbench.scorer_spec import ScorerSpec, build_scorer
 
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise UsageError(f"batch_size must be a whole number >= 1 (or None: the scorer's), got {batch_size!r}")
-    cfg = RunConfig(scorer=name, model=model, dataset=None, engine=engine, params=dict(options), seed=seed)
-    scorer, spec, model_info = build_scorer(cfg)
+    built = build_scorer(ScorerSpec(name, model, engine, dict(options), seed=seed))
     note = None
-    if model is None and cfg.model is not None:
-        note = (f"no model given: using the bundled checkpoint {cfg.model} (a tiny model trained on the synthetic "
+    if built.model_defaulted:
+        note = (f"no model given: using the bundled checkpoint {built.model} (a tiny model trained on the synthetic "
                 "demo world, for trying prefbench out; not a reward model for real images)")
-    return RewardScorer(scorer, spec, model_info, on_error=on_error, mode=mode, note=note, batch_size=batch_size)
+    return RewardScorer(built.scorer, built.record, built.model_info, on_error=on_error, mode=mode, note=note,
+                        batch_size=batch_size)
 
 
 def ranking(item: ScoredItem, names: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -1,10 +1,11 @@
 """``prefbench run --executor ray``: a run's todo list scored by actors on a Ray cluster.
 
-Each actor builds the run's scorer from its RunConfig and loads the model once; this process keeps
-the run folder (its lock, the one sample writer, the record) and streams each finished batch into
-``samples.jsonl`` as it comes back. So the store's guarantees hold as in one process: resume skips
-what is written, a batch is written once, when it comes back, and a batch whose actor died is
-retried on another actor (a replacement is started while fewer than ``--workers`` are alive).
+Each actor builds the run's scorer from its typed ScorerSpec (prefbench.scorer_spec) and loads the
+model once; this process keeps the run folder (its lock, the one sample writer, the record) and
+streams each finished batch into ``samples.jsonl`` as it comes back. So the store's guarantees hold
+as in one process: resume skips what is written, a batch is written once, when it comes back, and a
+batch whose actor died is retried on another actor (a replacement is started while fewer than
+``--workers`` are alive).
 
 Why actors and not Ray Data's ``map_batches``: the unit of work is prefbench's own batch of items
 (the same batches one process scores, so prefill-only scores are the same to the last digit and
@@ -34,11 +35,10 @@ MAX_BATCH_RETRIES = 3
 class ScorerWorker:
     """One actor: the run's scorer with its model loaded."""
 
-    def __init__(self, cfg_fields: dict):
-        from prefbench.runner import RunConfig, build_scorer
+    def __init__(self, spec):
+        from prefbench.scorer_spec import build_scorer
 
-        cfg = RunConfig(**cfg_fields)
-        self.scorer, _, _ = build_scorer(cfg)
+        self.scorer = build_scorer(spec).scorer
         self.scorer.setup()
         self.log: list[str] = []
 
@@ -73,14 +73,6 @@ def _connect(ray, cfg) -> bool:
     return True
 
 
-def _replay(cfg) -> dict:
-    from dataclasses import asdict
-
-    fields = asdict(cfg)
-    fields.update(executor="local", progress=False, out=None, shard=None)
-    return fields
-
-
 class RewardWorker:
     """One actor for ``bench-generators``: the API's reward scorer with its model loaded."""
 
@@ -99,7 +91,7 @@ class RewardWorker:
         return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def dispatch(cfg, worker_cls, fields: dict, n_jobs: int, payload, size, handle, failed, describe, desc: str,
+def dispatch(cfg, worker_cls, fields, n_jobs: int, payload, size, handle, failed, describe, desc: str,
              log) -> dict:
     """Run ``n_jobs`` jobs on ``cfg.workers`` actors of ``worker_cls(fields)``; ``payload(i)`` is
     what job i sends (built when it is sent: a retry builds it again). Each finished job goes to
@@ -184,7 +176,7 @@ def score_on_ray(cfg, scorer, tasks: list, writer, log) -> tuple[int, float, dic
     """A scoring run's ``tasks`` on ``cfg.workers`` actors; each finished batch goes to ``writer``.
 
     Returns (images scored, wall seconds, the record's ``executor`` block)."""
-    from prefbench.runner import chunks_of, failed_rows
+    from prefbench.runner import chunks_of, failed_rows, scorer_spec
 
     batch = cfg.batch_size or getattr(scorer, "batch_size", 16) or 16
     chunks = chunks_of(tasks, batch)
@@ -206,6 +198,6 @@ def score_on_ray(cfg, scorer, tasks: list, writer, log) -> tuple[int, float, dic
         writer.write(failed_rows(chunks[i], reason))
         scored += size(i)
 
-    info = dispatch(cfg, ScorerWorker, _replay(cfg), len(chunks), lambda i: chunks[i], size, handle, failed,
+    info = dispatch(cfg, ScorerWorker, scorer_spec(cfg), len(chunks), lambda i: chunks[i], size, handle, failed,
                     lambda i: f"item {chunks[i][0][0].item_id}", f"{scorer.name} on ray", log)
     return scored, info.pop("wall_s"), info

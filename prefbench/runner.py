@@ -39,8 +39,9 @@ from prefbench.provenance import (
     package_versions,
     portable_command,
     portable_path,
-    portable_values,
 )
+from prefbench.scorer_spec import ScorerSpec
+from prefbench.scorer_spec import build_scorer as resolve
 from prefbench.store import (
     RUN_FILE,
     RUN_SCHEMA_VERSION,
@@ -98,61 +99,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[-48:] or "model"
 
 
+def scorer_spec(cfg: RunConfig) -> ScorerSpec:
+    """The run's scorer request (:mod:`prefbench.scorer_spec` resolves it, as for the API and serve)."""
+    return ScorerSpec(cfg.scorer, cfg.model, cfg.engine, dict(cfg.params), cfg.rollouts, cfg.seed,
+                      tuple(cfg.base_urls), cfg.api_key_env, cfg.dataset)
+
+
 def build_scorer(cfg: RunConfig):
-    from prefbench.registry import build, engine_options, load_engine, lookup, options
-
-    params = dict(cfg.params)
-    cls = lookup(cfg.scorer).load()
-    accepted = options(cls)
-    engine = cfg.engine
-    if engine and not getattr(cls, "uses_engine", False):
-        raise UsageError(f"scorer {cfg.scorer!r} runs in-process only; --engine applies to the VLM scorers")
-    engine_name = (engine or getattr(cls, "default_engine", None)) if getattr(cls, "uses_engine", False) else None
-    for flag, key, value in (("--base-url", "base_url", list(cfg.base_urls)), ("--api-key-env", "api_key_env",
-                                                                                cfg.api_key_env)):
-        if not value:
-            continue
-        if engine_name is None or key not in engine_options(engine_name):
-            raise UsageError(f"{flag} is an option of the openai engine: add --engine openai")
-        params[key] = value
-    in_process = bool(engine_name is None or load_engine(engine_name).in_process)
-    from prefbench.models import default_model, resolve_model
-
-    if cfg.model is None and "model" in accepted and "model" not in params and in_process:
-        cfg.model = default_model(cfg.scorer, cfg.dataset)  # a model alias's default (the demo zoo)
-        if cfg.dataset == "demo" and cfg.model is not None:
-            from prefbench.demo_zoo.suite import demo_options
-
-            # the demo suite's options for its bundled checkpoint (the token budget it was trained
-            # with): `run --scorer X` on the demo is the suite's row, answered by the same run
-            params = {**demo_options(cfg.scorer, cfg.model), **params}
-    aliased = resolve_model(cfg.model, cfg.scorer)
-    for key, value in (aliased.params.items() if aliased else ()):  # a pinned name's options (HPSv2: v2.0)
-        params.setdefault(key, value)
-    for key, value in (("model", str(aliased.path) if aliased else cfg.model), ("rollouts", cfg.rollouts)):
-        if value is None:
-            continue
-        if key not in accepted:
-            raise UsageError(f"scorer {cfg.scorer!r} does not take --{key}")
-        params[key] = value
-    if "seed" in accepted:
-        params.setdefault("seed", cfg.seed)
-    scorer, spec = build(cfg.scorer, params, engine)
-    # record portable forms (an aliased checkpoint's id, paths relative to the current directory),
-    # never this machine's paths: they enter the config hash and the run folder's name
-    for key in ("passed", "resolved"):
-        spec[key] = portable_values(spec[key])
-    return scorer, spec, model_record(scorer, aliased)
-
-
-def model_record(scorer, aliased=None) -> dict:
-    """The scorer's model id and revision; a model alias's checkpoint gets its portable id
-    (``prefbench-demo/<name>``) and its weights' hash as revision, so that runs, config hashes
-    and CI baselines match across machines."""
-    info = portable_values(dict(scorer.model_info()))
-    if aliased is not None:
-        info.update({"id": aliased.id, "revision": aliased.revision})
-    return info
+    """(scorer, the record's scorer spec, model info) for a run's config."""
+    built = resolve(scorer_spec(cfg))
+    return built.scorer, built.record, built.model_info
 
 
 def scorer_identity(spec: dict, scorer, model_info: dict) -> dict:

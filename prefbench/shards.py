@@ -149,7 +149,7 @@ def merge(dirs: list[Path], into: Path | None = None, results_root: str = "resul
         raise UsageError(f"{len(missing)} item(s) are in no shard (gap), e.g. {missing[:3]}")
     from prefbench.runner import build_scorer, config_hash_of
 
-    scorer, spec, model_info = build_scorer(dataclasses.replace(cfg))  # builds only: no weights load
+    scorer, spec, model_info = build_scorer(cfg)  # builds only: no weights load
     now = config_hash_of(spec, scorer, split, cfg, model_info)
     if now != config_hash:
         raise UsageError(f"this configuration's hash here is {now[:8]}, the shards' {config_hash[:8]}: the data, the "

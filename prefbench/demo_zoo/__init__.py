@@ -28,8 +28,19 @@ BUNDLED = {
 
 #: the ``prefbench-demo`` model alias (:mod:`prefbench.models`): ids, the per-scorer defaults on the
 #: demo dataset (and in the API, ``rank`` and ``serve``), portable run records
+#: the options each bundled checkpoint is scored with on the demo (the token budget it was trained
+#: with; the demo CLIP was trained on transformers' CLIPImageProcessor output): the suite's rows
+#: and a lone ``prefbench run --scorer X`` on the demo both use them, so they are the same run
+SUITE_OPTIONS: dict[str, dict] = {
+    "zero_shot": {"max_new_tokens": 64},
+    "expected_rating": {"max_new_tokens": 64},
+    "naive_sampling": {"max_new_tokens": 64},
+    "anchor_pairwise": {"max_new_tokens": 96},
+    "clip": {"preprocess": "processor"},
+}
+
 ALIAS = ModelAlias(BUNDLED_PREFIX.rstrip("/"), ASSETS, "the demo world's checkpoints, trained by prefbench",
-                   defaults=BUNDLED, default_datasets=("demo", None))
+                   defaults=BUNDLED, default_datasets=("demo", None), default_options=SUITE_OPTIONS)
 
 
 def bundled_model(scorer: str) -> Path | None:

@@ -12,7 +12,7 @@ import math
 import sys
 from typing import Any
 
-from prefbench.demo_zoo import bundled_model
+from prefbench.demo_zoo import SUITE_OPTIONS, bundled_model
 
 #: (label, scorer, options) — the demo leaderboard's rows. max_new_tokens is also the budget the
 #: scorers are trained with (recipe.py reads it from here). Measured on the base's pre-training
@@ -21,12 +21,11 @@ from prefbench.demo_zoo import bundled_model
 ROWS: list[tuple[str, str, dict[str, Any]]] = [
     ("random floor", "random", {}),
     ("ceiling (noise-free utility)", "demo_oracle", {}),
-    ("zero-shot base VLM", "zero_shot", {"max_new_tokens": 64}),
-    ("GRPO expected_rating", "expected_rating", {"max_new_tokens": 64}),
-    ("GRPO naive_sampling", "naive_sampling", {"max_new_tokens": 64}),
-    ("GRPO anchor_pairwise", "anchor_pairwise", {"max_new_tokens": 96}),
-    # the demo CLIP was trained on transformers' CLIPImageProcessor output, so score it with that
-    ("CLIP (contrastive, demo)", "clip", {"preprocess": "processor"}),
+    ("zero-shot base VLM", "zero_shot", SUITE_OPTIONS["zero_shot"]),
+    ("GRPO expected_rating", "expected_rating", SUITE_OPTIONS["expected_rating"]),
+    ("GRPO naive_sampling", "naive_sampling", SUITE_OPTIONS["naive_sampling"]),
+    ("GRPO anchor_pairwise", "anchor_pairwise", SUITE_OPTIONS["anchor_pairwise"]),
+    ("CLIP (contrastive, demo)", "clip", SUITE_OPTIONS["clip"]),
 ]
 
 
@@ -39,14 +38,11 @@ BELOW_FLOOR = {
 
 
 def demo_options(scorer: str, model: str) -> dict[str, Any]:
-    """The suite row's options for ``scorer`` when it runs the bundled checkpoint ``model`` (an
-    id ``prefbench-demo/<name>``): what a lone ``prefbench run --scorer X`` on the demo uses, so
-    that it is the suite's run (same config hash, answered from the committed record)."""
-    from prefbench.demo_zoo import ALIAS, BUNDLED_PREFIX
+    """The suite row's options for ``scorer`` when it runs the bundled checkpoint ``model`` (the
+    model alias hands them to a lone ``prefbench run --scorer X`` on the demo: SUITE_OPTIONS)."""
+    from prefbench.demo_zoo import ALIAS
 
-    if not model.startswith(BUNDLED_PREFIX) or ALIAS.defaults.get(scorer) != model[len(BUNDLED_PREFIX):]:
-        return {}
-    return next((dict(params) for _, name, params in ROWS if name == scorer), {})
+    return dict(SUITE_OPTIONS.get(scorer, {})) if ALIAS.default(scorer, "demo") == model else {}
 
 
 def _fmt(x) -> str:
