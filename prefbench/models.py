@@ -1,8 +1,9 @@
 """Model aliases: model ids that name local checkpoint folders (``prefbench-demo/rating``).
 
-One registry mechanism (:class:`prefbench.registry.Kind`) like scorers, engines and datasets:
-the built-in manifest maps an alias prefix to a ``"module:attr"`` string naming a
-:class:`ModelAlias`, and a package adds its own under the ``prefbench.models`` entry-point group.
+One registry mechanism (:class:`prefbench.registry.Registry`) like scorers, engines and datasets:
+the built-in :data:`MANIFEST` maps an alias prefix to a ``"module:attr"`` string naming a
+:class:`ModelAlias` (or a pinned name, :class:`prefbench.pinned.PinnedModel`), and a package adds
+its own under the ``prefbench.models`` entry-point group.
 An alias does three things, so that no other layer special-cases a set of bundled models:
 
 - it resolves ``<prefix>/<name>`` to a folder (``--model``, ``load_scorer(model=)``);
@@ -23,16 +24,16 @@ from prefbench.errors import UsageError
 
 ENTRY_POINT_GROUP = "prefbench.models"
 
-#: built-in aliases: prefix -> "module:attr" of a ModelAlias
-BUILTIN_ALIASES = {
-    "prefbench-demo": ("prefbench.demo_zoo:ALIAS", "the demo world's bundled checkpoints (trained by prefbench)"),
+#: built-in aliases: prefix -> the module attribute holding its alias (the demo world's
+#: ``prefbench-demo`` is registered by this distribution's entry point, as a plugin's alias is)
+MANIFEST: dict[str, str] = {
     # familiar names pinned to hub files, fetched by `prefbench download --weights NAME` (prefbench.pinned)
-    "ImageReward-v1.0": ("prefbench.pinned:IMAGEREWARD_V1_0", "ImageReward v1.0 (THUDM/ImageReward)"),
-    "HPSv2.1": ("prefbench.pinned:HPSV2_1", "HPS v2.1 (xswu/HPSv2)"),
-    "HPSv2": ("prefbench.pinned:HPSV2_0", "HPS v2.0 (xswu/HPSv2)"),
-    "PickScore_v1": ("prefbench.pinned:PICKSCORE_V1", "PickScore v1 (yuvalkirstain/PickScore_v1)"),
-    "CLIP": ("prefbench.pinned:CLIP_L14", "CLIP ViT-L/14 (openai/clip-vit-large-patch14)"),
-    "Aesthetic": ("prefbench.pinned:AESTHETIC", "LAION's aesthetic predictor on CLIP ViT-L/14"),
+    "ImageReward-v1.0": "prefbench.pinned:IMAGEREWARD_V1_0",
+    "HPSv2.1": "prefbench.pinned:HPSV2_1",
+    "HPSv2": "prefbench.pinned:HPSV2_0",
+    "PickScore_v1": "prefbench.pinned:PICKSCORE_V1",
+    "CLIP": "prefbench.pinned:CLIP_L14",
+    "Aesthetic": "prefbench.pinned:AESTHETIC",
 }
 
 
@@ -101,27 +102,23 @@ class ResolvedModel:
         return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else None
 
 
-_KIND = None
+_REGISTRY = None
 
 
-def _kind():
-    global _KIND
-    if _KIND is None:
-        from prefbench.registry import Entry, Kind
+def registry():
+    """The model-alias registry (:class:`prefbench.registry.Registry`, keyed by prefix)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        from prefbench.pinned import PinnedModel
+        from prefbench.registry import Registry
 
-        _KIND = Kind("model alias", ENTRY_POINT_GROUP,
-                     {p: Entry(p, target, desc) for p, (target, desc) in BUILTIN_ALIASES.items()})
-    return _KIND
+        _REGISTRY = Registry("model alias", ENTRY_POINT_GROUP, MANIFEST, expect=(ModelAlias, PinnedModel))
+    return _REGISTRY
 
 
 def aliases() -> dict[str, ModelAlias]:
     """Every model alias by prefix, built-ins first (a plugin that is not a ModelAlias is skipped)."""
-    from prefbench.registry import import_target
-
-    out = {prefix: import_target(target) for prefix, (target, _) in BUILTIN_ALIASES.items()}
-    for prefix, (alias, _) in _kind().plugin_objects(ModelAlias).items():
-        out.setdefault(prefix, alias)
-    return out
+    return registry().all()
 
 
 def resolve_model(model: str | None, scorer: str | None = None) -> ResolvedModel | None:
