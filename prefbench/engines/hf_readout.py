@@ -18,6 +18,11 @@ by token, then reads the next-token distribution as usual; the row is flagged ``
 a row is still reasoning, end-of-sequence tokens are masked so that every row reaches an answer
 (either by itself or forced).
 
+The prefix, the forced texts and the tail's stop come from the spec's
+:class:`~prefbench.engines.base.AnswerFormat`; with no prefix (free generation) every row is a tail
+from its first token: nothing is captured, forced or masked, and a row ends at an end token or the
+budget.
+
 The processor must see raw logits: the transformers engine replaces the model's ``generation_config`` with a
 neutral one so that no repetition penalty or other processor runs before it. Sampling
 (temperature, top-p) also happens here, per row, from counter-based noise keyed by the row's
@@ -51,8 +56,9 @@ class AnswerReadout(LogitsProcessor):
 
     def __init__(self, token_texts: Sequence[str], prompt_len: int, n_rows: int, candidate_ids: Sequence[int],
                  budget: int, force_open: Sequence[int], force_closed: Sequence[int], end_ids: Sequence[int],
-                 tail_tokens: int = 0, prefix: str = ANSWER_PREFIX, temperature: float = 0.0,
-                 top_p: float = 1.0, row_seeds: Sequence[int] | None = None):
+                 tail_tokens: int = 0, prefix: str | None = ANSWER_PREFIX, temperature: float = 0.0,
+                 top_p: float = 1.0, row_seeds: Sequence[int] | None = None, stop: str | None = ANSWER_CLOSE,
+                 think_close: str = THINK_CLOSE):
         self.token_texts = token_texts
         self.temperature, self.top_p = float(temperature), float(top_p)
         if self.temperature > 0 and (row_seeds is None or len(row_seeds) != n_rows):
@@ -67,17 +73,23 @@ class AnswerReadout(LogitsProcessor):
         self.end_set = set(self.end_ids)
         self.tail_tokens = tail_tokens
         self.prefix = prefix
-        self.phase = [THINKING] * n_rows
+        self.stop, self.think_close = stop, think_close
+        # no prefix: free generation, every row a tail from its first token to an end token or the budget
+        self.free = prefix is None
+        if self.free:
+            self.tail_tokens = tail_tokens = budget
+        self.phase = [TAIL if self.free else THINKING] * n_rows
         self.tails = [""] * n_rows
         self.closed_think = [False] * n_rows
         self.queue: list[list[int]] = [[] for _ in range(n_rows)]
         self.forced = [False] * n_rows
         self.missed = [False] * n_rows
-        self.answer_step: list[int | None] = [None] * n_rows
+        self.answer_step: list[int | None] = [0 if self.free else None] * n_rows
         self.end_step = [0] * n_rows  # generated tokens to keep (exclusive)
         self.answer_logits: list[list[float] | None] = [None] * n_rows
         self.answer_mass: list[float | None] = [None] * n_rows
-        self.max_new_tokens = budget + max(len(self.force_open), len(self.force_closed)) + 1 + tail_tokens
+        self.max_new_tokens = budget if self.free else (
+            budget + max(len(self.force_open), len(self.force_closed)) + 1 + tail_tokens)
 
     # called by generate after each forward, before sampling
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -88,15 +100,19 @@ class AnswerReadout(LogitsProcessor):
             phase = self.phase[r]
             if phase == DONE:
                 continue
+            if self.free and last is None:
+                tail_rows.append(r)
+                continue
             if last is not None:
                 tok = last[r]
                 self.tails[r] = (self.tails[r] + self.token_texts[tok])[-_TAIL_CHARS:]
                 if phase == TAIL:
-                    if tok in self.end_set or self.tails[r].endswith(ANSWER_CLOSE) or t - self.answer_step[r] > self.tail_tokens:
+                    if (tok in self.end_set or (self.stop and self.tails[r].endswith(self.stop))
+                            or t - self.answer_step[r] >= self.tail_tokens + (not self.free)):
                         self._finish(r, t)
                         continue
                     tail_rows.append(r)
-                if THINK_CLOSE in self.tails[r]:
+                if self.think_close in self.tails[r]:
                     self.closed_think[r] = True
             if phase in (THINKING, FORCING):
                 if self.tails[r].endswith(self.prefix):

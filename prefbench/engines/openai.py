@@ -21,6 +21,12 @@ read-out stay the scorers'. Per rollout the engine sends two requests to the sam
 Softmax over log-probabilities equals softmax over logits restricted to the same tokens, so
 the soft scores follow the transformers engine's formula exactly.
 
+``<answer>``, the forced texts and the prefill above are the defaults of the spec's
+:class:`~prefbench.engines.base.AnswerFormat`; a judge's format replaces them (e.g. the prefix
+``<answer>Image ``; an empty prefix skips step 1 and reads the assistant turn's first token). A
+format without a prefix is free generation: one plain request per rollout (no stop string, no
+logit bias, no log-probabilities), the text as the model writes it.
+
 Step 2 uses vLLM's extensions of the chat API (``continue_final_message``,
 ``add_generation_prompt``, ``include_stop_str_in_output``, ``logprob_token_ids``), so the
 engine targets vLLM (and servers that accept the same fields). With ``max_new_tokens=0`` only
@@ -44,12 +50,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from prefbench.engines.base import (
-    ANSWER_CLOSE,
-    ANSWER_PREFIX,
-    FORCE_CLOSED,
-    FORCE_OPEN,
-    PREFILL_ANSWER,
-    THINK_CLOSE,
+    DEFAULT_ANSWER,
+    AnswerFormat,
     Engine,
     GenerationSpec,
     Job,
@@ -191,7 +193,7 @@ class OpenAIEngine(Engine):
             raise ValueError("answer_request=inline cannot score prefill-only (max_new_tokens=0): it needs continue")
 
     # -- set-up -----------------------------------------------------------------------------
-    def load(self, candidates: Sequence[str]) -> None:
+    def load(self, candidates: Sequence[str], answer: AnswerFormat = DEFAULT_ANSWER) -> None:
         from prefbench.engines.openai_client import ServerPool, read_api_key
 
         key = read_api_key(self.api_key_env, explicit=self.api_key_env is not None)
@@ -199,6 +201,8 @@ class OpenAIEngine(Engine):
                                timeout=self.request_timeout, max_retries=self.max_retries,
                                backoff_initial=self.backoff_initial, backoff_max=self.backoff_max)
         self._key = key
+        if answer.free:
+            return
         if self.answer_request == "continue" and self.logprob_token_ids in (True, "auto", "true"):
             for text in (*candidates, *END_TOKENS):
                 self._token_ids[text] = self._tokenize(text)
@@ -280,6 +284,8 @@ class OpenAIEngine(Engine):
     def generate(self, jobs: Sequence[Job], spec: GenerationSpec, stats: dict | None = None) -> list[list[Rollout]]:
         """``spec.rows_per_job`` rollouts per job (a failed request is a rollout with ``error``)."""
         self.check_spec(spec.budget)
+        if spec.answer.free and spec.prefill:
+            raise ValueError("free generation (an answer format without a prefix) needs a budget > 0")
         candidates, budget, seed = spec.candidates, spec.budget, spec.seed
         temperature, top_p, tail_tokens = spec.temperature, spec.top_p, spec.tail_tokens
         urls: dict[str, str] = {}
@@ -292,7 +298,7 @@ class OpenAIEngine(Engine):
         async def run_all(pool):
             return await asyncio.gather(*[
                 self._rollout(pool, msgs[i], seed_for(seed, [jobs[i].key, f"rollout{j}"]), server, candidates,
-                              budget, temperature, top_p, tail_tokens, restricted, end_ids)
+                              budget, temperature, top_p, tail_tokens, restricted, end_ids, spec.answer)
                 for i, j, server in plan])
 
         rows = self.pool.run(run_all)
@@ -302,19 +308,23 @@ class OpenAIEngine(Engine):
         return out
 
     async def _rollout(self, pool, messages, rollout_seed, server, candidates, budget, temperature, top_p,
-                       tail_tokens, restricted, end_ids) -> Rollout:
+                       tail_tokens, restricted, end_ids, fmt: AnswerFormat = DEFAULT_ANSWER) -> Rollout:
         sampling: dict[str, Any] = {"temperature": temperature, "top_p": top_p}
         if temperature > 0 and self.request_seed:
             sampling["seed"] = rollout_seed
+        if fmt.free:
+            return await self._free_rollout(pool, messages, sampling, server, budget)
         if self.answer_request == "inline":
-            return await self._inline_rollout(pool, messages, sampling, server, candidates, budget, tail_tokens)
+            return await self._inline_rollout(pool, messages, sampling, server, candidates, budget, tail_tokens, fmt)
         n_tokens, ids = 0, []
         forced = False
         prompt_tokens = None
         if budget == 0:
-            prefix = PREFILL_ANSWER
+            prefix = fmt.prefill
+        elif fmt.prefix == "":  # the answer is the first token: nothing to reason before it
+            prefix = ""
         else:
-            payload = {"model": self.model, "messages": messages, "max_tokens": budget, "stop": [ANSWER_PREFIX],
+            payload = {"model": self.model, "messages": messages, "max_tokens": budget, "stop": [fmt.prefix],
                        **sampling, "extra_body": {"include_stop_str_in_output": True, "return_token_ids": True}}
             if end_ids:
                 payload["logit_bias"] = {str(t): LOGIT_BIAS_MASK for t in end_ids}
@@ -326,17 +336,20 @@ class OpenAIEngine(Engine):
             n_tokens += int((gen.data.get("usage") or {}).get("completion_tokens") or 0)
             prompt_tokens = _usage(gen.data, "prompt_tokens")
             ids += list(choice.get("token_ids") or [])
-            if text.endswith(ANSWER_PREFIX):
+            if text.endswith(fmt.prefix):
                 prefix = text
             else:  # budget spent (or the server ended the turn): force the answer prefix
                 forced = True
-                prefix = text + (FORCE_CLOSED if THINK_CLOSE in text else FORCE_OPEN)
+                prefix = text + (fmt.force_closed if fmt.think_close in text else fmt.force_open)
         extra_body: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False,
                                       "include_stop_str_in_output": True, "return_token_ids": True}
-        payload = {"model": self.model, "messages": [*messages, {"role": "assistant", "content": prefix}],
+        turn = [{"role": "assistant", "content": prefix}] if prefix else []
+        if not prefix:  # nothing to continue: the answer is the assistant turn's first token
+            extra_body.update(continue_final_message=False, add_generation_prompt=True)
+        payload = {"model": self.model, "messages": [*messages, *turn],
                    "max_tokens": 1 + tail_tokens, **sampling, "logprobs": True, "extra_body": extra_body}
-        if tail_tokens:
-            payload["stop"] = [ANSWER_CLOSE]
+        if tail_tokens and fmt.stop:
+            payload["stop"] = [fmt.stop]
         if restricted:
             extra_body["logprob_token_ids"] = restricted
         else:
@@ -365,12 +378,28 @@ class OpenAIEngine(Engine):
         st["no_answer_token"] += logits is None
         # generated ids as the server reports them; -1 stands for tokens it did not list
         ids = ids + [-1] * max(0, n_tokens - len(ids))
-        text = (prefix if budget else prefix.removeprefix(PREFILL_ANSWER)) + answer_text
+        text = (prefix if budget else prefix.removeprefix(fmt.prefill)) + answer_text
         return Rollout(text=text, answer_logits=logits, answer_mass=mass, generated_tokens=len(ids),
                        generated_ids=ids, answer_step=n_tokens - len(content), forced=forced,
                        no_answer_reason=reason, trace=info, prompt_tokens=prompt_tokens)
 
-    async def _inline_rollout(self, pool, messages, sampling, server, candidates, budget, tail_tokens) -> Rollout:
+    async def _free_rollout(self, pool, messages, sampling, server, budget) -> Rollout:
+        """One standard request: the rollout's text as the model writes it, up to ``budget`` tokens
+        (a judge's hard read-out: no answer position, nothing forced or masked)."""
+        payload = {"model": self.model, "messages": messages, "max_tokens": budget, **sampling}
+        reply = await pool.chat(payload, server)
+        if reply.data is None:
+            return self._failed(reply)
+        choice = reply.data["choices"][0]
+        text = choice["message"].get("content") or ""
+        n = int((reply.data.get("usage") or {}).get("completion_tokens") or 0)
+        self.readout_stats["rollouts"] += 1
+        return Rollout(text=text, generated_tokens=n, generated_ids=[-1] * n,
+                       trace={"finish_reason": choice.get("finish_reason")},
+                       prompt_tokens=_usage(reply.data, "prompt_tokens"))
+
+    async def _inline_rollout(self, pool, messages, sampling, server, candidates, budget, tail_tokens,
+                              fmt: AnswerFormat = DEFAULT_ANSWER) -> Rollout:
         """One standard request (any OpenAI-compatible API): the rollout with ``logprobs`` at every
         token; the answer position is the token after the text ending in ``<answer>``. Nothing
         can be forced here: a rollout without that position has no soft score (``no_answer_position``,
@@ -389,11 +418,11 @@ class OpenAIEngine(Engine):
         st["rollouts"] += 1
         seen, position, missed = "", None, False
         for i, tok in enumerate(tokens):
-            if seen.endswith(ANSWER_PREFIX):
+            if seen.endswith(fmt.prefix):
                 position = i
                 break
             seen += tok.get("token") or ""
-            if ANSWER_PREFIX in seen and not seen.endswith(ANSWER_PREFIX):
+            if fmt.prefix in seen and not seen.endswith(fmt.prefix):
                 missed = True
                 break
         info: dict[str, Any] = {"answer_token_source": f"top_logprobs={self.top_logprobs} (inline)"}

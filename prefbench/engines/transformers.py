@@ -22,9 +22,10 @@ from typing import Any, ClassVar
 
 from prefbench.engines.base import (
     ANSWER_OPEN,
+    DEFAULT_ANSWER,
     FORCE_CLOSED,
     FORCE_OPEN,
-    PREFILL_ANSWER,
+    AnswerFormat,
     Engine,
     GenerationSpec,
     Job,
@@ -77,7 +78,7 @@ class TransformersEngine(Engine):
         self.batch_stats: dict[str, int] = {}
 
     # -- loading --------------------------------------------------------------------------
-    def load(self, candidates: Sequence[str] = ()) -> None:
+    def load(self, candidates: Sequence[str] = (), answer: AnswerFormat = DEFAULT_ANSWER) -> None:
         from prefbench.engines.profiles import model_type_of, profile_for
         from prefbench.weights import check_model_folder, from_pretrained
 
@@ -102,8 +103,10 @@ class TransformersEngine(Engine):
         profile.cap_images(processor, self.max_pixels)
         model = from_pretrained(AutoModelForImageTextToText.from_pretrained, self.model, "VLM model", **kwargs)
         self.attach(model.to(device), processor)
-        for token in candidates:
-            self.single_token_id(token)
+        if not answer.free:
+            for token in candidates:
+                self.single_token_id(token, answer.prefix)
+            self.forced_ids(answer)
 
     def attach(self, model, processor) -> None:
         """Use an already-built model and processor (benchmarks build random-weight models in
@@ -134,23 +137,32 @@ class TransformersEngine(Engine):
         texts = self.tokenizer.batch_decode([[i] for i in range(min(vocab, n_tok))], skip_special_tokens=False,
                                             clean_up_tokenization_spaces=False)
         self.token_texts = texts + [""] * max(0, vocab - n_tok)
+        self._forced: dict[tuple[str, str], list[int]] = {}
         self.force_open = self._forced_ids(FORCE_OPEN)
         self.force_closed = self._forced_ids(FORCE_CLOSED)
         hook = self.profile.share_images
         self.sharing = bool(self.share_images and hook is not None and hook(self, model))
 
-    def _forced_ids(self, text: str) -> list[int]:
+    def _forced_ids(self, text: str, prefix: str = ANSWER_OPEN) -> list[int]:
+        if (text, prefix) in self._forced:
+            return self._forced[(text, prefix)]
         ids = self.tokenizer.encode(text, add_special_tokens=False)
         decoded = "".join(self.token_texts[i] for i in ids)
-        if not decoded.endswith(ANSWER_OPEN):
+        if not decoded.endswith(prefix):
             raise RuntimeError(f"tokenizer cannot force {text!r}: its tokens decode to {decoded!r}")
+        self._forced[(text, prefix)] = ids
         return ids
 
-    def single_token_id(self, text: str) -> int:
-        """The id of answer token ``text`` (see :func:`prefbench.engines.profiles.answer_token_id`)."""
+    def forced_ids(self, answer: AnswerFormat) -> tuple[list[int], list[int]]:
+        """The token ids forced when the budget runs out (think still open, think closed)."""
+        return self._forced_ids(answer.force_open, answer.prefix), self._forced_ids(answer.force_closed, answer.prefix)
+
+    def single_token_id(self, text: str, context: str | None = None) -> int:
+        """The id of answer token ``text`` after ``context`` (default ``<answer>``; see
+        :func:`prefbench.engines.profiles.answer_token_id`)."""
         from prefbench.engines.profiles import answer_token_id
 
-        return answer_token_id(self.tokenizer, text)
+        return answer_token_id(self.tokenizer, text, context)
 
     def model_info(self) -> dict:
         info = {"id": self.model, "revision": model_fingerprint(self.model)}
@@ -278,15 +290,19 @@ class TransformersEngine(Engine):
         from prefbench.engines.hf_readout import AnswerReadout
 
         stats = self.batch_stats if stats is None else stats
-        cand_ids = [self.single_token_id(c) for c in spec.candidates]
+        fmt = spec.answer
+        if fmt.free and spec.prefill:
+            raise ValueError("free generation (an answer format without a prefix) needs a budget > 0")
+        cand_ids = [] if fmt.free else [self.single_token_id(c, fmt.prefix) for c in spec.candidates]
+        force_open, force_closed = ([], []) if fmt.free else self.forced_ids(fmt)
         prefill = spec.prefill
-        prefix = PREFILL_ANSWER if prefill else ""
+        prefix = fmt.prefill if prefill else ""
         encs = [self.encode(j, prefix) for j in jobs]
         lengths = [e["input_ids"].shape[1] for e in encs]
         vision = self._vision_tokens(encs)
         k = spec.rows_per_job
         budget, tail_tokens = spec.budget, spec.tail_tokens
-        new_tokens = 1 if prefill else budget + len(self.force_open) + 1 + tail_tokens
+        new_tokens = 1 if prefill else (budget if fmt.free else budget + len(force_open) + 1 + tail_tokens)
         results: list[list[Rollout]] = [[] for _ in jobs]
         for chunk in self.plan(lengths, k, new_tokens):
             # rollouts are rows of their own (job-major); the image-sharing hook encodes each
@@ -314,9 +330,10 @@ class TransformersEngine(Engine):
                     # hf_readout.sample_rows); generate itself only takes the argmax it is left with
                     row_seeds = [seed_for(spec.seed, [jobs[i].key, str(r)]) for i in chunk for r in range(k)]
                     readout = AnswerReadout(self.token_texts, width, len(chunk) * k, cand_ids, budget,
-                                            self.force_open, self.force_closed, self.end_ids,
-                                            tail_tokens=tail_tokens, temperature=spec.temperature,
-                                            top_p=spec.top_p, row_seeds=row_seeds)
+                                            force_open, force_closed, self.end_ids,
+                                            tail_tokens=tail_tokens, prefix=fmt.prefix, temperature=spec.temperature,
+                                            top_p=spec.top_p, row_seeds=row_seeds, stop=fmt.stop,
+                                            think_close=fmt.think_close)
                     gen_cfg = GenerationConfig(
                         max_new_tokens=readout.max_new_tokens, do_sample=False,
                         pad_token_id=self.pad_id, eos_token_id=self.end_ids, repetition_penalty=1.0,

@@ -27,6 +27,10 @@ bound on a missing token's log-probability), as the openai engine does; the soft
 over the candidates that were returned, and a rollout with none has no score
 (``no_answer_reason``). Nothing is invented.
 
+The answer prefix, forced texts and prefill come from the spec's
+:class:`~prefbench.engines.base.AnswerFormat` (default ``<answer>``, as above); a format without a
+prefix is free generation: one request per rollout, end-of-sequence allowed, only the text read.
+
 Step 2 re-encodes the rollout's text, where the transformers engine continues from the sampled
 ids; when a token swallowed ``<answer>`` together with more text, vLLM's stop string cuts the
 text right after ``<answer>``, so step 2 still reads the answer position (never ``missed``).
@@ -42,12 +46,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from prefbench.engines.base import (
-    ANSWER_CLOSE,
-    ANSWER_PREFIX,
-    FORCE_CLOSED,
-    FORCE_OPEN,
-    PREFILL_ANSWER,
-    THINK_CLOSE,
+    DEFAULT_ANSWER,
+    AnswerFormat,
     Engine,
     GenerationSpec,
     Job,
@@ -105,7 +105,7 @@ class VLLMEngine(Engine):
         self._summary: dict | None = None
 
     # -- loading --------------------------------------------------------------------------
-    def load(self, candidates: Sequence[str]) -> None:
+    def load(self, candidates: Sequence[str], answer: AnswerFormat = DEFAULT_ANSWER) -> None:
         import os
 
         from prefbench.engines.profiles import model_type_of, profile_for
@@ -164,12 +164,13 @@ class VLLMEngine(Engine):
         from prefbench.engines.profiles import end_token_ids
 
         self.end_ids = end_token_ids(self.tokenizer, self.profile)
-        self.candidate_ids = {c: self.single_token_id(c) for c in candidates}
+        self.candidate_ids = {} if answer.free else {(c, answer.prefix): self.single_token_id(c, answer.prefix)
+                                                     for c in candidates}
 
-    def single_token_id(self, text: str) -> int:
+    def single_token_id(self, text: str, context: str | None = None) -> int:
         from prefbench.engines.profiles import answer_token_id
 
-        return answer_token_id(self.tokenizer, text)
+        return answer_token_id(self.tokenizer, text, context)
 
     def model_info(self) -> dict:
         info: dict[str, Any] = {"id": self.model, "revision": model_fingerprint(self.model), "engine": "vllm"}
@@ -209,17 +210,22 @@ class VLLMEngine(Engine):
         return vllm.SamplingParams(**kw)
 
     def generate(self, jobs: Sequence[Job], spec: GenerationSpec, stats: dict | None = None) -> list[list[Rollout]]:
+        fmt = spec.answer
+        if fmt.free and spec.prefill:
+            raise ValueError("free generation (an answer format without a prefix) needs a budget > 0")
         k = spec.rows_per_job
         plan = [(i, r) for i in range(len(jobs)) for r in range(k)]
         groups = [self._prefix_group(jobs[i]) for i, _ in plan]
         seeds = [seed_for(spec.seed, [jobs[i].key, f"rollout{r}"]) for i, r in plan]
         sampling: dict[str, Any] = {"temperature": spec.temperature, "top_p": spec.top_p}
-        texts = [PREFILL_ANSWER] * len(plan)
+        if fmt.free:
+            return self._free(jobs, spec, plan, groups, seeds, sampling)
+        texts = [fmt.prefill if spec.prefill else ""] * len(plan)
         forced = [False] * len(plan)
         reasoning_tokens = [0] * len(plan)
-        if not spec.prefill:
+        if not spec.prefill and fmt.prefix:  # prefix "": the answer is the first token, nothing before it
             params = [self._params(**sampling, seed=seed if spec.temperature > 0 else None, max_tokens=spec.budget,
-                                   stop=[ANSWER_PREFIX], include_stop_str_in_output=True,
+                                   stop=[fmt.prefix], include_stop_str_in_output=True,
                                    logit_bias={t: LOGIT_BIAS_MASK for t in self.end_ids} or None)
                       for seed in seeds]
             outs = self._run([self._prompt(jobs[i], "") for i, _ in plan], params, seeded=spec.temperature > 0,
@@ -228,19 +234,19 @@ class VLLMEngine(Engine):
                 comp = out.outputs[0]
                 text = comp.text
                 reasoning_tokens[n] = len(comp.token_ids)
-                if not text.endswith(ANSWER_PREFIX):  # the budget ran out (or the turn ended): force
+                if not text.endswith(fmt.prefix):  # the budget ran out (or the turn ended): force
                     forced[n] = True
-                    text += FORCE_CLOSED if THINK_CLOSE in text else FORCE_OPEN
+                    text += fmt.force_closed if fmt.think_close in text else fmt.force_open
                 texts[n] = text
-        cand = [self.candidate_ids[c] for c in spec.candidates]
+        cand = [self._candidate_id(c, fmt.prefix) for c in spec.candidates]
         answer_kw: dict[str, Any] = {"max_tokens": 1 + spec.tail_tokens}
         if self.exact_candidates:
             answer_kw["logprobs"] = len(cand)
             answer_kw["logprob_token_ids"] = cand
         else:
             answer_kw["logprobs"] = self.top_logprobs
-        if spec.tail_tokens:
-            answer_kw["stop"] = [ANSWER_CLOSE]
+        if spec.tail_tokens and fmt.stop:
+            answer_kw["stop"] = [fmt.stop]
             answer_kw["include_stop_str_in_output"] = True
         if spec.tail_tokens:  # the hard read-out reads the sampled answer text: sampled as the rollout
             params = [self._params(**sampling, seed=seed if spec.temperature > 0 else None, **answer_kw)
@@ -252,6 +258,28 @@ class VLLMEngine(Engine):
         results: list[list[Rollout]] = [[] for _ in jobs]
         for n, ((i, _), out) in enumerate(zip(plan, outs)):
             results[i].append(self._rollout(out, spec, cand, texts[n], forced[n], reasoning_tokens[n]))
+        return results
+
+    def _candidate_id(self, text: str, prefix: str) -> int:
+        if (text, prefix) not in self.candidate_ids:
+            self.candidate_ids[(text, prefix)] = self.single_token_id(text, prefix)
+        return self.candidate_ids[(text, prefix)]
+
+    def _free(self, jobs, spec: GenerationSpec, plan, groups, seeds, sampling) -> list[list[Rollout]]:
+        """Free generation (no answer prefix): one request per rollout, up to ``budget`` tokens,
+        end-of-sequence allowed; only the text is read."""
+        params = [self._params(**sampling, seed=seed if spec.temperature > 0 else None, max_tokens=spec.budget)
+                  for seed in seeds]
+        outs = self._run([self._prompt(jobs[i], "") for i, _ in plan], params, seeded=spec.temperature > 0,
+                         groups=groups)
+        results: list[list[Rollout]] = [[] for _ in jobs]
+        for (i, _), out in zip(plan, outs):
+            comp = out.outputs[0]
+            self.stats["rollouts"] += 1
+            n = len(comp.token_ids)
+            results[i].append(Rollout(text=comp.text, generated_tokens=n, generated_ids=list(comp.token_ids),
+                                      trace={"finish_reason": getattr(comp, "finish_reason", None)},
+                                      prompt_tokens=len(out.prompt_token_ids) if out.prompt_token_ids else None))
         return results
 
     @staticmethod
@@ -327,7 +355,7 @@ class VLLMEngine(Engine):
             logits_out, mass = None, None
         else:
             logits_out, mass = logits, sum(math.exp(v) for v in found)
-        text = (prefix if not spec.prefill else prefix.removeprefix(PREFILL_ANSWER)) + comp.text
+        text = (prefix if not spec.prefill else prefix.removeprefix(spec.answer.prefill)) + comp.text
         # prefill-only: nothing generated (the transformers engine counts it so too)
         n_tokens = reasoning_tokens + (0 if spec.prefill else len(comp.token_ids))
         # the answer request's prompt holds the reasoning the first request generated: the prompt

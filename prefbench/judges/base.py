@@ -112,6 +112,20 @@ class AnswerPosition:
 
 
 @dataclass(frozen=True)
+class PromptLayout:
+    """How the ``judge`` scorer fills a protocol's template. ``prompt``: the placeholder, as written
+    in the template, that the text prompt replaces (a plain string replacement: braces elsewhere stay
+    literal); ``images``: the markers where the images go, as written (one marker repeated once per
+    image, or one marker per image in the order shown); empty = the images come before the text
+    (as UnifiedReward-Think and t2v_metrics send them); ``suffix``: text prefbench appends after the
+    template (same placeholders), where a project's harness adds the prompt itself."""
+
+    prompt: str = "{prompt}"
+    images: tuple[str, ...] = ()
+    suffix: str = ""
+
+
+@dataclass(frozen=True)
 class Parsed:
     """One judge text as a protocol read it.
 
@@ -163,6 +177,10 @@ class JudgeProtocol:
     neutral_score: float | None = None
     #: the official parsing code this protocol follows (repository file @ commit)
     parser_source: str = ""
+    #: how the ``judge`` scorer renders the template (prompt placeholder, image markers)
+    layout: PromptLayout = PromptLayout()
+    #: the read-out the project itself reports (``hard``: the parsed text; ``soft``: VQAScore's P("Yes"))
+    readout: str = "hard"
     #: where prefbench's reading differs from, or goes beyond, the official code
     notes: tuple[str, ...] = ()
     source: str = "builtin"
@@ -174,6 +192,8 @@ class JudgeProtocol:
             raise ValueError(f"judge protocol {self.name!r}: official_policy must be one of {POLICIES}")
         if self.official_policy == "fallback" and self.fallback is None:
             raise ValueError(f"judge protocol {self.name!r}: a 'fallback' policy needs a fallback function")
+        if self.readout not in ("hard", "soft") or (self.readout == "soft" and self.answer is None):
+            raise ValueError(f"judge protocol {self.name!r}: readout must be 'hard', or 'soft' with an answer position")
         if self.kind == "pointwise" and self.neutral_score is None:
             raise ValueError(f"judge protocol {self.name!r}: a pointwise protocol needs neutral_score")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from prefbench.judges.base import JudgeProtocol, Parsed, TemplateSource, failed
+from prefbench.judges.base import JudgeProtocol, Parsed, PromptLayout, TemplateSource, failed
 
 _SPAN = re.compile(r"\[\[.*\]\]")
 _VERDICTS = {"[[A>B]]": "first", "[[A>>B]]": "first", "[[B>A]]": "second", "[[B>>A]]": "second",
@@ -47,6 +47,7 @@ PROTOCOL = JudgeProtocol(
         "cde56b9546e5fa3cc98d19b36be6922c89ccb49b56edf0b65f098e6774ce1222",
         fields=("<prompt>", "<left_image>", "<right_image>")),
     answer=None,
+    layout=PromptLayout("<prompt>", ("<left_image>", "<right_image>")),
     parser_source="TIGER-AI-Lab/GenAI-Bench@f0b0334d inference.py parse_response",
     notes=("no soft read-out: the four verdicts share their first tokens ('[[', 'A'), so no single answer "
            "position separates them",),

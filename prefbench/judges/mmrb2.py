@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 
-from prefbench.judges.base import AnswerPosition, JudgeProtocol, Parsed, TemplateSource, failed
+from prefbench.judges.base import AnswerPosition, JudgeProtocol, Parsed, PromptLayout, TemplateSource, failed
 
 _FENCE_OPEN = re.compile(r"^```(?:json)?\s*\n?")
 _FENCE_CLOSE = re.compile(r"\n?```\s*$")
@@ -83,6 +83,9 @@ PROTOCOL = JudgeProtocol(
         note="get_image_gen_prompt(); the harness appends the prompt and the two responses after it"),
     answer=AnswerPosition('"better_response": "', ("A", "B"), (1.0, 0.0),
                           note="P('A') vs P('B') inside the better_response string"),
+    # MMRB2's harness appends the prompt and the two responses after the judge prompt; this
+    # wording is prefbench's (the harness's own is not copied)
+    layout=PromptLayout("{prompt}", ("<image>",), suffix="\n\nPrompt: {prompt}\nResponse A: <image>\nResponse B: <image>\n"),
     parser_source="facebookresearch/MMRB2@7ff0552c evaluate/generate_judgements/evaluator_apis/llm_judges/"
                   "local_pairwise_evaluator.py parse_llm_json",
     notes=("a better_response that is present but neither 'A' nor 'B' is a parse failure here; MMRB2's "

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from prefbench.judges.base import JudgeProtocol, Parsed, TemplateSource, failed
+from prefbench.judges.base import JudgeProtocol, Parsed, PromptLayout, TemplateSource, failed
 
 FALLBACK = 2.5
 #: (aspect key, the headings that open its section)
@@ -131,6 +131,7 @@ PROTOCOL = JudgeProtocol(
         literal="You are an expert image evaluator.", fields=("{request}", "<image>"),
         note="GEN_PROMPT_TEMPLATE; each <image> is where an image goes (A, then B)"),
     answer=None,
+    layout=PromptLayout("{request}", ("<image>",)),
     parser_source="TIGER-AI-Lab/RationalRewards@44e27ab6 reward_model_evaluation/modular_rm_eval/parsing.py and "
                   "scoring.py",
     notes=("no soft read-out: the verdict is a sum of free-form float scores",

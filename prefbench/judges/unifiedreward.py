@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from prefbench.judges.base import AnswerPosition, JudgeProtocol, Parsed, TemplateSource, failed
+from prefbench.judges.base import AnswerPosition, JudgeProtocol, Parsed, PromptLayout, TemplateSource, failed
 
 _FINAL = re.compile(r"Final Score:\s*([1-5](?:\.\d+)?)")
 _ASPECTS = {
@@ -70,6 +70,7 @@ PROTOCOL = JudgeProtocol(
         note="the UnifiedReward 1.0 question of flow_grpo's reward function"),
     answer=AnswerPosition("Final Score: ", ("1", "2", "3", "4", "5"), (1.0, 2.0, 3.0, 4.0, 5.0),
                           note="expected rating over '1'..'5' after 'Final Score: ' (1.0 format only)"),
+    layout=PromptLayout("{prompt}", ("<image>",)),
     parser_source="yifan123/flow_grpo@ac4c86e8 flow_grpo/rewards.py (_extract_scores)",
     notes=("flow_grpo's pattern reads 'Final Score: 10' as 1 (one digit 1-5); prefbench keeps its pattern",
            "2.0 answers score the mean of the three aspects (prefbench's choice)"),

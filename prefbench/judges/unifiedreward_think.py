@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from prefbench.judges.base import AnswerPosition, JudgeProtocol, Parsed, TemplateSource, failed
+from prefbench.judges.base import AnswerPosition, JudgeProtocol, Parsed, PromptLayout, TemplateSource, failed
 
 _THINK = re.compile(r"<think>.*?(</think>|\Z)", re.S)
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.S)
@@ -65,6 +65,7 @@ PROTOCOL = JudgeProtocol(
         note="the f-string of the GenAI-Bench evaluation script; the two images precede the text"),
     answer=AnswerPosition("<answer>Image ", ("1", "2"), (1.0, 0.0),
                           note="P('1') vs P('2') after 'Image ' in <answer>: P(the image shown first wins)"),
+    layout=PromptLayout("{prompt}"),  # the two images, then the text
     parser_source="CodeGoat24/UnifiedReward@ff6f5202 UnifiedReward-Think/benchmark_evaluation/GenAI-Bench-Image/"
                   "test_qwen25_cot_genAI_bench_image.py (substring test)",
     notes=("the official test looks for the sentence anywhere in the output, <think> included; prefbench reads "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from prefbench.judges.base import AnswerPosition, JudgeProtocol, Parsed, TemplateSource, failed
+from prefbench.judges.base import AnswerPosition, JudgeProtocol, Parsed, PromptLayout, TemplateSource, failed
 
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 
@@ -54,6 +54,8 @@ PROTOCOL = JudgeProtocol(
         note="the default question_template; '{}' is the prompt"),
     answer=AnswerPosition("", ("Yes", "No"), (1.0, 0.0), score="first",
                           note="P('Yes') over the full vocabulary at the first generated token"),
+    layout=PromptLayout("{}"),  # the image, then the question
+    readout="soft",
     parser_source="linzhiqiu/t2v_metrics@6ecb74f9 t2v_metrics/models/vqascore_models/qwen2vl_model.py",
     notes=("the text read-out (first word yes/no) is prefbench's; VQAScore itself is the soft read-out",),
 )

@@ -179,24 +179,28 @@ def _adds_bos(tok) -> bool:
     return cached
 
 
-def answer_token_id(tokenizer, text: str) -> int:
-    """The id of answer token ``text`` as the model would write it right after ``<answer>``.
+def answer_token_id(tokenizer, text: str, context: str | None = None) -> int:
+    """The id of answer token ``text`` as the model would write it right after ``context`` (the
+    answer prefix; default ``<answer>``).
 
     Alone, a SentencePiece tokenizer (Llama-2, Mistral v0.x) encodes "1" as a word-start marker
     plus "1"; after ``<answer>`` it is one token. So the answer token is the one token that
-    ``<answer>`` + text adds to ``<answer>``; a text that is more than one token there cannot be
+    ``context`` + text adds to ``context``; a text that is more than one token there cannot be
     read softly."""
     from prefbench.engines.base import ANSWER_OPEN
 
+    context = ANSWER_OPEN if context is None else context
     ids = tokenizer.encode(text, add_special_tokens=False)
     if len(ids) == 1:
         return ids[0]
-    ctx = tokenizer.encode(ANSWER_OPEN, add_special_tokens=False)
-    both = tokenizer.encode(ANSWER_OPEN + text, add_special_tokens=False)
-    if len(both) == len(ctx) + 1 and both[:len(ctx)] == ctx:
-        return both[-1]
-    raise ValueError(f"answer token {text!r} is {len(ids)} tokens in this tokenizer (also after {ANSWER_OPEN!r}); "
-                     "the soft read-out needs single-token answers")
+    if context:
+        ctx = tokenizer.encode(context, add_special_tokens=False)
+        both = tokenizer.encode(context + text, add_special_tokens=False)
+        if len(both) == len(ctx) + 1 and both[:len(ctx)] == ctx:
+            return both[-1]
+    raise ValueError(f"answer token {text!r} is {len(ids)} tokens in this tokenizer"
+                     + (f" (also after {context!r})" if context else "")
+                     + "; the soft read-out needs single-token answers")
 
 
 def end_token_ids(tokenizer, profile: ModelProfile, eos=None) -> list[int]:
