@@ -215,8 +215,11 @@ def cmd_run(args) -> int:
         suite = None if args.model else suite_for(args.dataset)  # the bundled demo's, registered by the demo
         if suite is None:
             from prefbench.errors import UsageError
+            from prefbench.registry import stale_metadata
 
-            raise UsageError("--scorer is required unless you run the bundled demo suite (no --model, --dataset demo)")
+            raise UsageError("--scorer is required unless you run the bundled demo suite (no --model, --dataset demo)"
+                             + ("; prefbench's installed metadata predates the demo's entry points: reinstall with "
+                                "`pip install --no-deps -e .`" if stale_metadata() else ""))
         if "," in (args.split or ""):
             from prefbench.errors import UsageError
 

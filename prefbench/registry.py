@@ -196,7 +196,12 @@ class Registry(Generic[T]):
 
     def unknown(self, name: str, known=None) -> UnknownNameError:
         """The error for a name that is not registered, with the closest known names."""
-        return UnknownNameError(self.kind, name, list(self.entries() if known is None else known))
+        err = UnknownNameError(self.kind, name, list(self.entries() if known is None else known))
+        if stale_metadata():
+            err.args = (f"{err.args[0]}. prefbench's installed metadata has none of its own entry points "
+                        "(the demo world's dataset, scorer, models and suite): it predates them; reinstall with "
+                        "`pip install --no-deps -e .`",)
+        return err
 
     # --- objects ------------------------------------------------------------------------------
 
@@ -252,6 +257,15 @@ class Registry(Generic[T]):
             raise ValueError(f"the {self.kind} registry holds {self.expect}, not {cls}")
         return {name: (obj, self.plugins()[name]) for name, obj in self.all().items()
                 if name in self.plugins()}
+
+
+def stale_metadata() -> bool:
+    """Whether the installed ``prefbench`` metadata lacks the entry points its pyproject.toml
+    declares (an editable install from before they were added): the demo's suite is one of them."""
+    from importlib.metadata import entry_points
+
+    return not any(ep.dist is not None and ep.dist.name == DISTRIBUTION
+                   for ep in entry_points(group="prefbench.suites"))
 
 
 # --- scorers and engines --------------------------------------------------------------------

@@ -18,6 +18,10 @@ MARKER="$VENV/.prefbench-vllm"
 STAMP="$VLLM_SPEC+prefbench2"
 
 if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$STAMP" ] && "$VENV/bin/python" -c "import vllm, prefbench" 2>/dev/null; then
+  # prefbench's own entry points (the demo world's dataset, scorer, models and suite) live in its
+  # installed metadata: refresh an editable install that predates them (cheap; vLLM untouched)
+  "$VENV/bin/python" -I -c "import importlib.metadata as m, sys; sys.exit(not m.entry_points(group='prefbench.suites'))" \
+    || "$VENV/bin/python" -m pip install -q --no-deps -e .
   echo "vLLM env ready: $VENV ($VLLM_SPEC)"
   exit 0
 fi

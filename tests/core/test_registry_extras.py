@@ -95,3 +95,14 @@ def test_the_demo_world_is_registered_by_entry_points_as_builtins():
     assert aliases()["prefbench-demo"].prefix == "prefbench-demo"
     suite = suite_for("demo")
     assert suite is not None and suite.dataset == "demo" and suite_for("imagereward") is None
+
+
+def test_an_install_older_than_its_entry_points_says_to_reinstall(monkeypatch):
+    import importlib.metadata as metadata
+
+    from prefbench.errors import UnknownNameError
+    from prefbench.registry import Registry
+
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [])  # metadata without prefbench's own
+    with pytest.raises(UnknownNameError, match=r"unknown dataset 'demo'.*pip install --no-deps -e \."):
+        Registry("dataset", "prefbench.datasets", {}).get("demo")

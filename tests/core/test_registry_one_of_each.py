@@ -243,13 +243,12 @@ def test_the_model_family_is_what_an_engine_finds_for_a_checkpoint(one_of_each, 
 
 def test_one_unknown_name_error_for_every_kind(one_of_each):
     from prefbench.data import dataset_info
+    from prefbench.engines.profiles import registry as profiles
     from prefbench.errors import UnknownNameError
     from prefbench.judges import lookup as judge
     from prefbench.metrics import lookup_convention
     from prefbench.models import registry as aliases
     from prefbench.registry import ENGINES, SCORERS
-
-    from prefbench.engines.profiles import registry as profiles
 
     for kind, get, typo, close in [("scorer", SCORERS.get, "rednes", "redness"),
                                    ("engine", ENGINES.get, "reddst", "reddest"),
