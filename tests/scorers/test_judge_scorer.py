@@ -325,3 +325,43 @@ def test_plan_and_outcomes_without_a_model():
     tally.add(js)
     assert tally.to_json() == {"n_decided": 2, "first_shown_win_rate": 1.0, "n_pairs_both_orders": 1,
                                "order_agreement": 0.0}
+
+
+@pytest.mark.parametrize("mode,policy", [("anchor", "wrong"), ("round_robin", "official"), ("anchor", "exclude")])
+def test_a_runs_judgements_score_the_same_through_evaluate_judge_outputs(templates, tmp_path, mode, policy):
+    """The texts a run got, written as a --judge-outputs file, give the run's accuracy: one rule set."""
+    from prefbench.engines.openai import image_data_url
+    from prefbench.judges.outputs import evaluate_judge_outputs
+    from prefbench.runner import RunConfig, run
+    from prefbench.store import read_samples
+    from tests.fixtures import benchmarks as bm
+
+    bm.write_evalmuse(tmp_path / "data", n_prompts=6)
+    data = load_dataset("evalmuse", None, tmp_path / "data")
+    urls = {image_data_url(im.open()): k for it in data.items for k, im in enumerate(it.images)}
+    # prefers the higher index, except that it cannot decide between images 1 and 2
+    reply = _quality_judge({u: (None, k) for u, k in urls.items()}, garbage=lambda a, b: {a, b} == {1, 2})
+    with JudgeServer(reply) as server:
+        rec = run(RunConfig(scorer="judge", model="judge", dataset="evalmuse", data_dir=str(tmp_path / "data"),
+                            engine="openai",
+                            params={"protocol": "unifiedreward_think", "mode": mode, "both_orders": True,
+                                    "on_parse_failure": policy, "template": str(templates["unifiedreward_think"]),
+                                    "max_new_tokens": 64, "base_url": server.url},
+                            progress=False, bootstrap_resamples=100, out=str(tmp_path / "run")), log=lambda m: None)
+    rec = rec if isinstance(rec, dict) else rec.to_json()
+    rows = read_samples(tmp_path / "run" / "samples.jsonl")
+    judged = {}
+    for r in rows.values():
+        for j in r["detail"]["judgements"]:
+            a, b = sorted(j["shown"])
+            judged[(r["item_id"], tuple(j["shown"]))] = {
+                "prompt_id": r["item_id"], "image_a": a, "image_b": b,
+                "order": "forward" if j["shown"][0] == a else "reverse", "text": j["text"]}
+    path = tmp_path / "judge.jsonl"
+    path.write_text("".join(json.dumps(v) + "\n" for v in judged.values()))
+    out = evaluate_judge_outputs("evalmuse", path, "unifiedreward_think", data_dir=tmp_path / "data",
+                                 on_parse_failure=policy, n_resamples=100)
+    summary = json.loads((tmp_path / "run" / "run.json").read_text())["scorer_summary"]
+    assert out["n_parse_failures"] == summary["n_parse_failures"] > 0
+    if policy != "exclude":  # evaluate drops an item whose image lost every judgement; a run cannot
+        assert out["accuracy"] == pytest.approx(rec["metrics"]["accuracy"])
