@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from prefbench.data import demo, ratings
+from prefbench.data import DatasetSpec, demo, ratings
 from prefbench.errors import DataError, MissingDataError, UsageError
 from prefbench.training import backends, config, progress, rewards, tasks, trainer
 from prefbench.training.config import TrainConfig
@@ -281,17 +281,22 @@ def _bad_rating_rows(split, data_dir, rating_min, rating_max):
     return [rows[0]._replace(rating=rating_max + 1)], source, root
 
 
+#: the specs the ``stars_plugin`` fixture's entry points name
+STARS = DatasetSpec("stars", ("train",), "imagereward", "tests.training.test_train_tasks", "a plugin's stars",
+                    rating_rows="tests.training.test_train_tasks:_plugin_rating_rows")
+BAD_STARS = DatasetSpec("bad_stars", ("train",), "imagereward", "tests.training.test_train_tasks", "wrong ratings",
+                        rating_rows=_bad_rating_rows)  # a callable works too
+
+
 @pytest.fixture
 def stars_plugin(monkeypatch, tmp_path):
-    """A dataset plugin, registered as the entry-point scan would return it."""
-    from prefbench import data
-    from prefbench.data import DatasetSpec
-
-    spec = DatasetSpec("stars", ("train",), "imagereward", "tests.training.test_train_tasks", "a plugin's stars",
-                       source="plugin: test", rating_rows="tests.training.test_train_tasks:_plugin_rating_rows")
-    bad = DatasetSpec("bad_stars", ("train",), "imagereward", "tests.training.test_train_tasks", "wrong ratings",
-                      source="plugin: test", rating_rows=_bad_rating_rows)  # a callable works too
-    monkeypatch.setattr(data, "plugin_datasets", lambda: {"stars": spec, "bad_stars": bad})
+    """A dataset plugin: a distribution on sys.path whose entry points declare STARS and BAD_STARS."""
+    info = tmp_path / "site" / "stars_test-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: stars-test\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[prefbench.datasets]\nstars = tests.training.test_train_tasks:STARS\n"
+                                           "bad_stars = tests.training.test_train_tasks:BAD_STARS\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))  # a new sys.path: the registry scans again
     _images(tmp_path, ["a.png", "b.png", "c.png"])
     (tmp_path / "train.tsv").write_text("a cat\ta.png\t0\na cat\tb.png\t10\na dog\tc.png\t5\n")
     return tmp_path
