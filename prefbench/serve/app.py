@@ -310,7 +310,8 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
     ``token``: when set, every endpoint but ``/health`` needs ``Authorization: Bearer <token>``.
     ``max_queue``: requests waiting past this many get 503 (retry later).
     ``max_request_pixels``, ``max_comparisons``: the work of one request (422 past them);
-    ``body_timeout_s``: seconds a body may take to arrive (408 past it).
+    ``body_timeout_s``: seconds a body may take to arrive (408 past it; ``prefbench serve``'s
+    connections apply it to the headers too, from the request's first byte: :mod:`prefbench.serve.protocol`).
     ``mode``: the default scoring mode (default: the scorer's). The app does not close the scorer."""
     metrics: ServerMetrics
     batcher = MicroBatcher(scorer, max_batch_images=max_batch_images, max_wait_s=max_wait_ms / 1000.0,
