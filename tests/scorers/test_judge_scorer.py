@@ -365,3 +365,36 @@ def test_a_runs_judgements_score_the_same_through_evaluate_judge_outputs(templat
     assert out["n_parse_failures"] == summary["n_parse_failures"] > 0
     if policy != "exclude":  # evaluate drops an item whose image lost every judgement; a run cannot
         assert out["accuracy"] == pytest.approx(rec["metrics"]["accuracy"])
+
+
+def _rationale(a: str, b: str) -> str:
+    """A RationalRewards-shaped judgement: per aspect Score A / Score B (text rendering not applicable)."""
+    def block(n, title, ab):
+        return f"{n}. {title}:\n## Justification: compared.\n## Score A: {ab[0]}\n## Score B: {ab[1]}\n## Winner: -\n"
+    return ("# User Request Analysis\nThe request.\n# Detailed Judgement\n" + block(1, "Text Faithfulness", (a, b))
+            + block(2, "Physical and Visual Quality", ("3", "3")) + block(3, "Text Rendering", ("N/A", "N/A"))
+            + "# Summary: done.\n")
+
+
+def test_rationalrewards_sums_aspects_and_fills_an_unreadable_one_with_its_fallback(templates, demo):
+    data, urls = demo
+
+    def reply(images, body):
+        (_, a), (_, b) = urls[images[0]], urls[images[1]]
+        if {a, b} == {0, 1}:  # an unreadable aspect: the official fallback scores it 2.5
+            return _rationale("unclear", "2"), None
+        return _rationale(str(1.0 + a), str(1.0 + b)), None
+
+    with JudgeServer(reply) as server:
+        scorer = _scorer(server, templates, protocol="rationalrewards", mode="round_robin")
+        results = _score(scorer, data)
+    for item, res in zip(data.items, results):
+        n = item.n_images
+        # the higher index wins every pair, except (0, 1): 2.5 + 3 + 2.5 against 2 + 3 + 2.5 gives 0 the win
+        expected = [(k - (k == 1) + (k == 0)) / (n - 1) for k in range(n)]
+        assert [res[k].score for k in range(n)] == pytest.approx(expected)
+        j = next(j for j in res[0].detail["judgements"] if set(j["shown"]) == {0, 1})
+        assert j["status"] == "parse_failure" and j["policy"] == "fallback" and not j["parsed"]["ok"]
+        assert j["counted_as"] == {"winner": "first", "p_first": 1.0}  # 8.0 (with the 2.5 filled in) > 7.5
+    s = scorer.summary()
+    assert s["n_parse_failures"] == s["n_filled_by_fallback"] == len(data.items) and s["policy"] == "fallback"
