@@ -69,14 +69,18 @@ def _baselines(size):
     return fn
 
 
-GENAI_RANK_TOP1 = Convention("genai_rank_top1", "GenAI-Bench-Rank top-1: the scorer's best of N is among the human-best images",
-                             per_item=_top1(None), needs=("human",), min_images=2)
-GENAI_RANK_TOP1_BY3 = Convention("genai_rank_top1_by3", "GenAI-Bench-Rank top-1 within each group of 3 images, pooled over groups",
-                                 per_item=_top1(3), needs=("human",), min_images=3)
-GENAI_RANK_BEST9 = Convention("genai_rank_best9", "GenAI-Bench-Rank best-of-N: mean human score of the scorer's pick",
-                              per_item=_best(None), needs=("human",), measure="human score", summary=_baselines(None), min_images=2)
-GENAI_RANK_BEST3 = Convention("genai_rank_best3", "GenAI-Bench-Rank best-of-3: mean human score of the scorer's pick per group of 3",
-                              per_item=_best(3), needs=("human",), measure="human score", summary=_baselines(3), min_images=3)
+GENAI_RANK_TOP1 = Convention(
+    "genai_rank_top1", "GenAI-Bench-Rank top-1: the scorer's best of N is among the human-best images",
+    per_item=_top1(None), needs=("human",), min_images=2)
+GENAI_RANK_TOP1_BY3 = Convention(
+    "genai_rank_top1_by3", "GenAI-Bench-Rank top-1 within each group of 3 images, pooled over groups",
+    per_item=_top1(3), needs=("human",), min_images=3)
+GENAI_RANK_BEST9 = Convention(
+    "genai_rank_best9", "GenAI-Bench-Rank best-of-N: mean human score of the scorer's pick",
+    per_item=_best(None), needs=("human",), measure="human score", summary=_baselines(None), min_images=2)
+GENAI_RANK_BEST3 = Convention(
+    "genai_rank_best3", "GenAI-Bench-Rank best-of-3: mean human score of the scorer's pick per group of 3",
+    per_item=_best(3), needs=("human",), measure="human score", summary=_baselines(3), min_images=3)
 
 #: this module's conventions (each also named in prefbench.metrics.conventions.MANIFEST)
 CONVENTIONS = [GENAI_RANK_TOP1, GENAI_RANK_TOP1_BY3, GENAI_RANK_BEST9, GENAI_RANK_BEST3]

@@ -204,22 +204,29 @@ def _ir_per_prompt(d: ItemData):
     return num / den, 1.0, int(den)
 
 
-HPDV3 = Convention("hpdv3", "HPDv3 pair accuracy: the preferred image (path1) scored strictly higher; a model tie is wrong",
-                   per_item=_pair_accuracy, n_images=2)
-TAU = Convention("tau", "GenAI-Bench tau: tie-calibrated accuracy with ties (Deutsch et al. 2023), threshold swept "
-                 "over |s0 - s1|; both-bad counts as a tie", rows=_hm_rows, statistic=_tau, n_images=2,
-                 summary=_tau_summary)
-DIFF = Convention("diff", "GenAI-Bench diff: human ties excluded, model ties wrong", per_item=_diff, n_images=2)
-ACC_WITH_TIES_WRONG = Convention("acc_with_ties_wrong", "UnifiedReward's Acc.: human ties stay in the denominator and count wrong",
-                                 per_item=_ties_wrong, n_images=2)
-GENAI_JUDGE = Convention("genai_judge", "GenAI-Bench's judge rule: [[A>B]] / [[B>A]] / [[A=B=Good]] / [[A=B=Bad]] against "
-                         "the 4-way vote, unparsed = wrong", per_item=_judge, n_images=2, needs=("label",),
-                         summary=_judge_summary, verdict_keys=("verdict",), verdicts_required=True)
-MMRB2 = Convention("mmrb2", "MMRB2's position-consistent accuracy: each pair judged forward and reversed, each "
-                   "judgement counts once", per_item=_mmrb2, n_images=2, summary=_mmrb2_summary,
-                   verdict_keys=("forward", "reverse"))
-IMAGEREWARD_PER_PROMPT = Convention("imagereward_per_prompt", "HPSv2's evaluate_IR: ImageReward's pair rule averaged per prompt",
-                                    per_item=_ir_per_prompt)
+HPDV3 = Convention(
+    "hpdv3", "HPDv3 pair accuracy: the preferred image (path1) scored strictly higher; a model tie is wrong",
+    per_item=_pair_accuracy, n_images=2)
+TAU = Convention(
+    "tau", "GenAI-Bench tau: tie-calibrated accuracy with ties (Deutsch et al. 2023), threshold swept "
+    "over |s0 - s1|; both-bad counts as a tie", rows=_hm_rows, statistic=_tau, n_images=2,
+    summary=_tau_summary)
+DIFF = Convention(
+    "diff", "GenAI-Bench diff: human ties excluded, model ties wrong", per_item=_diff, n_images=2)
+ACC_WITH_TIES_WRONG = Convention(
+    "acc_with_ties_wrong", "UnifiedReward's Acc.: human ties stay in the denominator and count wrong",
+    per_item=_ties_wrong, n_images=2)
+GENAI_JUDGE = Convention(
+    "genai_judge", "GenAI-Bench's judge rule: [[A>B]] / [[B>A]] / [[A=B=Good]] / [[A=B=Bad]] against "
+    "the 4-way vote, unparsed = wrong", per_item=_judge, n_images=2, needs=("label",),
+    summary=_judge_summary, verdict_keys=("verdict",), verdicts_required=True)
+MMRB2 = Convention(
+    "mmrb2", "MMRB2's position-consistent accuracy: each pair judged forward and reversed, each "
+    "judgement counts once", per_item=_mmrb2, n_images=2, summary=_mmrb2_summary,
+    verdict_keys=("forward", "reverse"))
+IMAGEREWARD_PER_PROMPT = Convention(
+    "imagereward_per_prompt", "HPSv2's evaluate_IR: ImageReward's pair rule averaged per prompt",
+    per_item=_ir_per_prompt)
 
 #: this module's conventions (each also named in prefbench.metrics.conventions.MANIFEST)
 CONVENTIONS = [HPDV3, TAU, DIFF, ACC_WITH_TIES_WRONG, GENAI_JUDGE, MMRB2, IMAGEREWARD_PER_PROMPT]

@@ -112,11 +112,13 @@ def _final_summary(datas: list[ItemData]) -> dict:
 SRCC = Convention("srcc", "Spearman correlation of scores with the human scores, over all images (EvalMuse)",
                   rows=_hs, statistic=lambda r, o: srcc(r["h"], r["s"]), needs=("human",), measure="SRCC",
                   summary=_missing_summary)
-PLCC = Convention("plcc", "Pearson correlation after the four-parameter logistic fit of the scores (EvalMuse)",
-                  rows=_hs, statistic=lambda r, o: plcc(r["h"], r["s"]), needs=("human",), measure="PLCC",
-                  summary=_missing_summary, max_resamples=1000)
-EVALMUSE_ELEMENT = Convention("evalmuse_element", "EvalMuse element accuracy: element labels and predictions binarised at 0.5",
-                              per_item=_elements, needs=("elements", "element_scores"))
+PLCC = Convention(
+    "plcc", "Pearson correlation after the four-parameter logistic fit of the scores (EvalMuse)",
+    rows=_hs, statistic=lambda r, o: plcc(r["h"], r["s"]), needs=("human",), measure="PLCC",
+    summary=_missing_summary, max_resamples=1000)
+EVALMUSE_ELEMENT = Convention(
+    "evalmuse_element", "EvalMuse element accuracy: element labels and predictions binarised at 0.5",
+    per_item=_elements, needs=("elements", "element_scores"))
 EVALMUSE = Convention("evalmuse", "EvalMuse challenge score: PLCC/4 + SRCC/4 + element accuracy/2",
                       rows=_all_rows, statistic=_final, needs=("human", "elements", "element_scores"),
                       measure="final score", summary=_final_summary, max_resamples=1000)
