@@ -5,6 +5,7 @@ policy applied. The row format and the policies are described in :mod:`prefbench
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -75,6 +76,35 @@ def _answer_probs(row: dict, path: Path, line: int) -> dict[str, float]:
     return probs
 
 
+def run_rows(rows, pairwise: bool):
+    """The rows of a judge-outputs file; a ``judge`` run's ``samples.jsonl`` row stands for the
+    judgements it lists (each once: a round-robin judgement sits in both images' rows), so a run's
+    texts can be scored again under another policy or convention without re-inference."""
+    done: set[tuple] = set()
+    for line, row in rows:
+        judged = row.get("detail", {}).get("judgements") if isinstance(row.get("detail"), dict) else None
+        if "item_id" not in row or not isinstance(judged, list):
+            yield line, row
+            continue
+        for j in judged:
+            if not isinstance(j, dict):
+                continue
+            key = (row["item_id"], tuple(j.get("shown") or ()), j.get("text"), json.dumps(j.get("answer_probs")))
+            if key in done:
+                continue
+            done.add(key)
+            shown = list(j.get("shown") or ())
+            out = {"prompt_id": row["item_id"], "text": j.get("text")}
+            if "answer_probs" in j:
+                out["answer_probs"] = j["answer_probs"]
+            if pairwise and len(shown) == 2:
+                a, b = sorted(shown)
+                out.update(image_a=a, image_b=b, order="forward" if shown[0] == a else "reverse")
+            elif len(shown) == 1:
+                out["image_index"] = shown[0]
+            yield line, out
+
+
 def read_soft(protocol: JudgeProtocol, probs: dict[str, float]) -> Parsed:
     """A soft judgement: the value at the protocol's answer position (pairwise: P(shown first wins))."""
     value = protocol.answer.read(probs)
@@ -102,7 +132,7 @@ def read_judgements(path: Path, split: Split, protocol: JudgeProtocol, policy: s
     keys = ("prompt_id", "image_a", "image_b", "order", "text") if pairwise else ("prompt_id", "image_index", "text")
     seen: dict[tuple, int] = {}
     out = []
-    for line, row in read_jsonl(path):
+    for line, row in run_rows(read_jsonl(path), pairwise):
         missing = [k for k in keys if k not in row]
         if missing:
             raise DataError(f"missing key(s) {', '.join(missing)}: a {protocol.kind} protocol ({protocol.name}) reads "

@@ -7,6 +7,8 @@ The file is JSONL, one judgement per row:
   (the judge was shown ``image_a`` first: "Image 1", "A") or ``reverse`` (``image_b`` first);
 - pointwise protocols: ``{"prompt_id", "image_index", "text"}``.
 
+A ``judge`` run's ``samples.jsonl`` is read as such a file too (each judgement its rows list, once).
+
 Each text is parsed by the protocol (:class:`~prefbench.judges.base.Parsed`). A text that does not
 parse is a **parse failure**: counted, and handled by the policy (``official`` = the protocol's
 own; ``wrong``, ``exclude``, ``neutral`` override it). The judgements then become what the

@@ -207,6 +207,7 @@ class JudgeScorer(VLMScorer):
             record["forced"] = True
         if self.readout == "soft":
             if row.answer_logits is None:
+                record["answer_probs"] = {}
                 parsed = Parsed(False, reason=row.no_answer_reason or ("a token swallowed the answer prefix"
                                                                        if row.missed else "no answer position"))
             else:

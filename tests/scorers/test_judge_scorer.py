@@ -357,12 +357,18 @@ def test_a_runs_judgements_score_the_same_through_evaluate_judge_outputs(templat
             judged[(r["item_id"], tuple(j["shown"]))] = {
                 "prompt_id": r["item_id"], "image_a": a, "image_b": b,
                 "order": "forward" if j["shown"][0] == a else "reverse", "text": j["text"]}
-    path = tmp_path / "judge.jsonl"
-    path.write_text("".join(json.dumps(v) + "\n" for v in judged.values()))
-    out = evaluate_judge_outputs("evalmuse", path, "unifiedreward_think", data_dir=tmp_path / "data",
-                                 on_parse_failure=policy, n_resamples=100)
+    written = tmp_path / "judge.jsonl"
+    written.write_text("".join(json.dumps(v) + "\n" for v in judged.values()))
+    # the run's samples.jsonl is read as a judge-outputs file too: each judgement once
+    for path in (written, tmp_path / "run" / "samples.jsonl"):
+        _same_as_the_run(evaluate_judge_outputs("evalmuse", path, "unifiedreward_think", data_dir=tmp_path / "data",
+                                     on_parse_failure=policy, n_resamples=100), rec, tmp_path, policy)
+
+
+def _same_as_the_run(out, rec, tmp_path, policy):
     summary = json.loads((tmp_path / "run" / "run.json").read_text())["scorer_summary"]
     assert out["n_parse_failures"] == summary["n_parse_failures"] > 0
+    assert out["n_judgements"] == summary["n_judgements"]
     if policy != "exclude":  # evaluate drops an item whose image lost every judgement; a run cannot
         assert out["accuracy"] == pytest.approx(rec["metrics"]["accuracy"])
 

@@ -96,3 +96,9 @@ def test_wrong_policy_leaves_failed_images_unscored(tiny_vlm_dir, template, tmp_
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
     assert rows and all(r["status"] == "unparsed" and r["score"] is None for r in rows)
     assert all(r["detail"]["judgements"][0]["policy"] == "wrong" for r in rows if not r["detail"].get("anchor"))
+    # the run's texts, read again by `evaluate --judge-outputs` under the official policy: no re-inference
+    proc = run_cli(["evaluate", "--dataset", "demo", "--judge-outputs", samples, "--protocol", "unifiedreward_think",
+                    "--json"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["n_judgements"] == out["n_parse_failures"] == len(rows) - 2 and out["policy"] == "neutral"
