@@ -284,6 +284,15 @@ def test_pairs_mode_on_mmrb2_both_orders_through_a_run(templates, tmp_path):
     assert summary["position_bias"]["order_agreement"] == 0.0
 
 
+def test_pairs_mode_refuses_items_of_more_than_two_images_per_image(templates, demo):
+    data, _ = demo
+    with JudgeServer(always("<answer>Image 1 is better</answer>")) as server:
+        results = _score(_scorer(server, templates, mode="pairs"), data)
+        assert not server.requests
+    assert all(r.status == "error" and "mode=pairs judges two-image items" in r.error
+               for res in results for r in res.values())
+
+
 def test_bad_options_are_clear_errors(templates, tmp_path, monkeypatch):
     from prefbench.errors import MissingDataError
     from prefbench.scorers.judge.scorer import JudgeScorer
