@@ -25,7 +25,6 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +33,10 @@ from prefbench.generator_inputs import GenImage, Prompts, Scan, read_prompts, sc
 from prefbench.generator_stats import CONFIDENCE, KIND, flat_summary, format_text, summarize
 from prefbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from prefbench.provenance import git_commit, package_versions, portable_command, portable_path
-from prefbench.runner import (
-    _hash,
-    _refuse_symlinked_folders,
-    _slug,
-    previous_run,
-    run_folder_name,
-    samples_untouched,
-)
-from prefbench.store import (
-    RUN_FILE,
-    RUN_SCHEMA_VERSION,
-    SAMPLES_FILE,
-    RunLock,
-    SampleWriter,
-    read_samples,
-    samples_sha256,
-    write_json_atomic,
-)
+from prefbench.record import RUN_SCHEMA_VERSION, RunRecord
+from prefbench.run_folder import RunFolder, unscored
+from prefbench.runner import _hash, _slug, run_folder_name
+from prefbench.store import SampleWriter
 
 __all__ = ["GeneratorConfig", "bench_generators", "flat_summary", "format_text", "read_prompts", "scan_images",
            "summarize"]
@@ -95,8 +80,7 @@ def _todo(items: dict[str, list[GenImage]], rows: dict) -> list[str]:
     """Groups with an image that has no row, or a retryable one (a crashed batch). A group's
     images are scored together (a pairwise scorer's anchor is drawn among them), so such a
     group is scored again whole."""
-    return [key for key, ims in items.items()
-            if any((im.item_id, im.k) not in rows or rows[(im.item_id, im.k)].get("retryable") for im in ims)]
+    return [key for key, ims in items.items() if any(unscored(rows, (im.item_id, im.k)) for im in ims)]
 
 
 def _row(im: GenImage, result) -> dict:
@@ -231,87 +215,59 @@ def bench_generators(cfg: GeneratorConfig, log=lambda msg: print(msg, file=sys.s
         identity = _identity(scorer, scan, prompts)
         config_hash = _hash(identity)
         run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, scorer, config_hash)
-        _refuse_symlinked_folders(run_dir, inside=None if cfg.out else Path(cfg.results_root))
-        lock = RunLock(run_dir).acquire(wait=cfg.wait, log=log)
-        try:
-            return _run_in(run_dir, cfg, scorer, prompts, scan, identity, config_hash, log)
-        finally:
-            lock.release()
+        with RunFolder.open(run_dir, config_hash, KIND, results_root=None if cfg.out else Path(cfg.results_root),
+                            wait=cfg.wait, log=log) as folder:
+            return _run_in(folder, cfg, scorer, prompts, scan, identity, log)
     finally:
         scorer.close()
 
 
-def _run_in(run_dir: Path, cfg: GeneratorConfig, scorer, prompts: Prompts, scan: Scan, identity: dict,
-            config_hash: str, log) -> dict:
-    run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
-    previous = previous_run(run_dir, config_hash, kind=KIND)
+def _run_in(folder: RunFolder, cfg: GeneratorConfig, scorer, prompts: Prompts, scan: Scan, identity: dict,
+            log) -> RunRecord:
     stat_opts = {"bootstrap_resamples": cfg.bootstrap_resamples, "bootstrap_seed": cfg.seed, "confidence": CONFIDENCE}
-    if (previous and previous.get("status") == "complete" and previous.get("stat_options") == stat_opts
-            and samples_untouched(previous, samples_path)):
-        log(f"cached: {run_dir} is complete; nothing to score")
-        previous["cached"] = True
-        return previous
+    if (cached := folder.cached_answer("stat_options", stat_opts)) is not None:
+        return cached
     items = _items(scan, pooled=scorer.pairwise)
-    rows = read_samples(samples_path, log=log)
+    rows = folder.rows()
     todo = _todo(items, rows)
-    record: dict[str, Any] = {
-        "schema_version": RUN_SCHEMA_VERSION,
-        "kind": KIND,
-        "status": "running",
-        "run_dir": portable_path(run_dir.absolute()) if run_dir.is_absolute() else str(run_dir),
-        "config_hash": config_hash,
-        "created": (previous or {}).get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "scorer": scorer.spec,
-        "model": scorer.model,
-        "prompt_template_hash": identity["prompt_template_hash"],
-        "prompts": {"file": portable_path(Path(cfg.prompts).absolute()), "name": Path(cfg.prompts).stem,
-                    "format": prompts.format, "file_sha256": prompts.file_sha256,
-                    "content_hash": prompts.content_hash, "n_prompts": len(prompts.ids)},
-        "images": {"dir": portable_path(Path(cfg.images).absolute()), "content_hash": identity["images_hash"],
-                   "n_images": len(scan.images), "n_items": len(items), "problems": scan.problems_json()},
+    record = RunRecord(
+        schema_version=RUN_SCHEMA_VERSION,
+        kind=KIND,
+        status="running",
+        run_dir=folder.record_dir,
+        config_hash=folder.config_hash,
+        created=folder.created,
+        scorer=scorer.spec,
+        model=scorer.model,
+        prompt_template_hash=identity["prompt_template_hash"],
+        prompts={"file": portable_path(Path(cfg.prompts).absolute()), "name": Path(cfg.prompts).stem,
+                 "format": prompts.format, "file_sha256": prompts.file_sha256,
+                 "content_hash": prompts.content_hash, "n_prompts": len(prompts.ids)},
+        images={"dir": portable_path(Path(cfg.images).absolute()), "content_hash": identity["images_hash"],
+                "n_images": len(scan.images), "n_items": len(items), "problems": scan.problems_json()},
         # what generic run readers (results.runs_df) expect of every record; the prompts are the "dataset"
-        "dataset": {"name": KIND, "split": Path(cfg.prompts).stem, "content_hash": identity["images_hash"],
-                    "n_items": len(items), "n_images": len(scan.images)},
-        "seeds": {"seed": cfg.seed, "bootstrap_seed": cfg.seed},
+        dataset={"name": KIND, "split": Path(cfg.prompts).stem, "content_hash": identity["images_hash"],
+                 "n_items": len(items), "n_images": len(scan.images)},
+        seeds={"seed": cfg.seed, "bootstrap_seed": cfg.seed},
         # a pairwise scorer compares every generator's images of a prompt with one shared anchor
-        "pooled": scorer.pairwise, "mode": scorer.mode,
-        "stat_options": stat_opts,
-        "versions": package_versions(),
-        "git": git_commit(),
-        "command": portable_command(),
-    }
-    if not previous:
-        write_json_atomic(run_path, record)
+        pooled=scorer.pairwise, mode=scorer.mode,
+        stat_options=stat_opts,
+        versions=package_versions(),
+        git=git_commit(),
+        command=portable_command(),
+    )
+    folder.begin(record)
     scored, wall = 0, 0.0
     if todo:
         if rows:
-            log(f"resuming {run_dir}: {len(rows)} images already scored, "
+            log(f"resuming {folder.path}: {len(rows)} images already scored, "
                 f"{sum(len(items[i]) for i in todo)} (of {len(todo)} prompts x generators) to go")
-        writer = SampleWriter(samples_path)
-        try:
+        with folder.scoring(record) as writer:
             if cfg.executor == "ray":
-                scored, wall, record["executor"] = _score_on_ray(scorer, todo, items, prompts, scan.root, writer,
-                                                                 cfg, log)
+                scored, wall, record.executor = _score_on_ray(scorer, todo, items, prompts, scan.root, writer, cfg, log)
             else:
                 scored, wall = _score(scorer, todo, items, prompts, scan.root, writer, cfg, log)
-        except KeyboardInterrupt:
-            record["status"] = "interrupted"
-            write_json_atomic(run_path, record)
-            log(f"interrupted; rerun the same command to resume ({run_dir})")
-            raise
-        finally:
-            writer.close()
-        rows = read_samples(samples_path, log=log)
+        rows = folder.rows()
     record.update(summarize(prompts, scan, rows, cfg.bootstrap_resamples, cfg.seed))
-    prev_tp = (previous or {}).get("throughput", {})
-    record.update({
-        "status": "complete" if not _todo(items, rows) else "incomplete",
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "throughput": {"images_scored_this_session": scored,
-                       "wall_s": round(wall, 3) if scored else prev_tp.get("wall_s"),
-                       "images_per_s": round(scored / wall, 3) if scored and wall > 0 else prev_tp.get("images_per_s")},
-        "samples_bytes": samples_path.stat().st_size if samples_path.exists() else 0,
-        "samples_sha256": samples_sha256(samples_path) if samples_path.exists() else None,
-    })
-    write_json_atomic(run_path, record)
-    return record
+    return folder.finish(record, not _todo(items, rows),
+                         {"throughput": folder.throughput(scored, wall), **folder.samples_fingerprint()})

@@ -80,6 +80,9 @@ class Block:
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in self.field_names():
             raise AttributeError(f"{type(self).__name__} has no field {name!r} (unknown keys go through rec[key])")
+        types = self._block_types()
+        if name in types and isinstance(value, dict):  # a nested block given as its JSON object
+            value = types[name].from_json(value, f"{name}.")
         object.__setattr__(self, name, value)
         if name not in self._keys:
             self._keys.append(name)
@@ -131,9 +134,6 @@ class Block:
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key in self.field_names():
-            types = self._block_types()
-            if key in types and isinstance(value, dict):
-                value = types[key].from_json(value, f"{key}.")
             setattr(self, key, value)
         else:
             self.extra[key] = value

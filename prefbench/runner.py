@@ -12,13 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +37,11 @@ from prefbench.provenance import (
     portable_command,
     portable_path,
 )
+from prefbench.record import RUN_SCHEMA_VERSION, Metrics, RunRecord
+from prefbench.run_folder import RunFolder
 from prefbench.scorer_spec import ScorerSpec
 from prefbench.scorer_spec import build_scorer as resolve
-from prefbench.store import (
-    RUN_FILE,
-    RUN_SCHEMA_VERSION,
-    SAMPLES_FILE,
-    RunLock,
-    SampleWriter,
-    read_run,
-    read_samples,
-    samples_sha256,
-    write_json_atomic,
-)
+from prefbench.store import SampleWriter
 
 
 @dataclass
@@ -316,7 +305,6 @@ def _finite(x):
 def check_convention_fits(name: str, split: Split) -> None:
     """Refuse, before scoring, a convention this split or a run cannot feed: item sizes, human
     fields the split lacks, or outputs a run does not produce (element predictions)."""
-    from prefbench.errors import UsageError
     from prefbench.metrics import lookup_convention
 
     rule = lookup_convention(name)
@@ -333,7 +321,8 @@ def check_convention_fits(name: str, split: Split) -> None:
         raise UsageError(f"{where}: it needs {rule.n_images} images per item, the split has {sorted(sizes)}")
 
 
-def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr), seed_rows: list[dict] | None = None) -> dict:
+def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr),
+        seed_rows: list[dict] | None = None) -> RunRecord:
     """Score, store and summarise; returns the run record (also written to run.json).
 
     ``seed_rows``: sample rows scored elsewhere (the shards ``prefbench merge`` joins), written to
@@ -356,182 +345,94 @@ def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr), seed_rows: 
 
         work = shard_split(split, *cfg.shard)
         run_dir = run_dir if cfg.out else shard_folder(run_dir, *cfg.shard)
-    _refuse_symlinked_folders(run_dir, inside=None if cfg.out else Path(cfg.results_root))
-    lock = RunLock(run_dir).acquire(wait=cfg.wait, log=log)  # one writer per run folder
-    try:
-        return _run_in(run_dir, cfg, scorer, spec, model_info, work, identity, config_hash, log,
-                       seed_rows=seed_rows)
-    finally:
-        lock.release()
-
-
-def _refuse_symlinked_folders(run_dir: Path, inside: Path | None) -> None:
-    """A run folder (or, under the results root, a folder between the root and it) that is a
-    symlink would send every write elsewhere: refuse it."""
-    folders = [run_dir]
-    if inside is not None:
-        folders += [p for p in run_dir.parents if inside in p.parents]
-    for folder in folders:
-        if folder.is_symlink():
-            raise UsageError(f"{folder} is a symlink; prefbench never writes a run through one "
-                             "(use a real folder, or --out)")
-
-
-def previous_run(run_dir: Path, config_hash: str, kind: str = "scoring") -> dict | None:
-    """The record a run folder already holds for this configuration (None: a new folder); a
-    UsageError for a record this prefbench cannot read, another configuration or kind of run, or
-    samples without a record."""
-    run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
-    if run_path.exists() or run_path.is_symlink():
-        previous = read_run(run_path)
-        if not isinstance(previous.get("schema_version"), int) or previous["schema_version"] > RUN_SCHEMA_VERSION:
-            raise UsageError(f"{run_path} has schema version {previous.get('schema_version')!r}, newer than this "
-                             f"prefbench writes ({RUN_SCHEMA_VERSION}); upgrade prefbench, or use another --out")
-        held = previous.get("kind", "scoring")
-        if previous.get("config_hash") != config_hash or held != kind:
-            what = f"a {held} run" if held != kind else "a run"
-            raise UsageError(
-                f"{run_dir} holds {what} with a different configuration (config hash "
-                f"{str(previous.get('config_hash'))[:8]} vs {config_hash[:8]}); use another --out or delete it"
-            )
-        return previous
-    if samples_path.is_symlink() or (samples_path.exists() and samples_path.stat().st_size):
-        raise UsageError(f"{run_dir} has samples but no run.json; use another --out or delete it")
-    return None
-
-
-def samples_untouched(previous: dict, samples_path: Path) -> bool:
-    """Whether samples.jsonl is what ``previous`` recorded: its size, and (for records since it
-    exists) its content hash, so an edited file of the same length is recomputed, not answered
-    from the old record."""
-    st = os.lstat(samples_path) if samples_path.exists() or samples_path.is_symlink() else None
-    untouched = bool(st and stat.S_ISREG(st.st_mode) and previous.get("samples_bytes") == st.st_size)
-    if untouched and previous.get("samples_sha256"):
-        untouched = previous["samples_sha256"] == samples_sha256(samples_path)
-    return untouched
-
-
-def _record_dir(run_dir: Path) -> str:
-    return portable_path(run_dir.absolute()) if run_dir.is_absolute() else str(run_dir)
-
-
-def _run_in(run_dir: Path, cfg: RunConfig, scorer, spec: dict, model_info: dict, split: Split, identity: dict,
-            config_hash: str, log, seed_rows: list[dict] | None = None) -> dict:
-    run_path, samples_path = run_dir / RUN_FILE, run_dir / SAMPLES_FILE
     kind = "shard" if cfg.shard is not None else "scoring"
-    previous = previous_run(run_dir, config_hash, kind=kind)
+    with RunFolder.open(run_dir, config_hash, kind, results_root=None if cfg.out else Path(cfg.results_root),
+                        wait=cfg.wait, log=log) as folder:
+        return _run_in(folder, cfg, scorer, spec, model_info, work, identity, log, seed_rows=seed_rows)
+
+
+def _run_in(folder: RunFolder, cfg: RunConfig, scorer, spec: dict, model_info: dict, split: Split, identity: dict,
+            log, seed_rows: list[dict] | None = None) -> RunRecord:
+    previous = folder.previous
     if previous and cfg.shard is not None:
         from prefbench.shards import check_same_shard
 
-        check_same_shard(previous, cfg, run_dir)
+        check_same_shard(previous, cfg, folder.path)
     metric_opts = {"convention": cfg.convention or split.convention, "tie_threshold": cfg.tie_threshold,
                    "bootstrap_resamples": cfg.bootstrap_resamples, "bootstrap_seed": cfg.bootstrap_seed}
-    # Fast path: a finished run whose samples are untouched is answered from run.json.
-    if previous and previous.get("status") == "complete" and previous.get("metric_options") == metric_opts:
-        if samples_untouched(previous, samples_path):
-            log(f"cached: {run_dir} is complete; nothing to score")
-            previous["cached"] = True
-            # where the folder is now (the stored record says where it was made: results move)
-            previous["run_dir"] = _record_dir(run_dir)
-            return previous
+    # a finished run whose samples are untouched is answered from run.json
+    if (cached := folder.cached_answer("metric_options", metric_opts)) is not None:
+        return cached
 
-    rows = read_samples(samples_path, log=log)
-    tasks = _todo(split, rows)
-    created = (previous or {}).get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")
-    record: dict[str, Any] = {
-        "schema_version": RUN_SCHEMA_VERSION,
-        "status": "running",
-        "run_dir": _record_dir(run_dir),
-        "config_hash": config_hash,
-        "created": created,
-        "scorer": spec,
-        "model": model_info,
-        "prompt_template_hash": scorer.prompt_template_hash(),
-        "dataset": {"name": split.dataset, "split": split.split, "content_hash": identity["dataset_hash"],
-                    "n_items": len(split), "n_images": split.n_images, **dataset_provenance(split),
-                    "note": split.note, "limit": cfg.limit,
-                    **({"allow_outside_data_dir": True} if cfg.allow_outside_data_dir else {})},
-        "seeds": {"seed": cfg.seed, "bootstrap_seed": cfg.bootstrap_seed},
-        "metric_options": metric_opts,
-        "versions": package_versions(),
-        "git": git_commit(),
-        "command": portable_command(),
-    }
+    rows = folder.rows()
+    record = RunRecord(
+        schema_version=RUN_SCHEMA_VERSION,
+        status="running",
+        run_dir=folder.record_dir,
+        config_hash=folder.config_hash,
+        created=folder.created,
+        scorer=spec,
+        model=model_info,
+        prompt_template_hash=scorer.prompt_template_hash(),
+        dataset={"name": split.dataset, "split": split.split, "content_hash": identity["dataset_hash"],
+                 "n_items": len(split), "n_images": split.n_images, **dataset_provenance(split),
+                 "note": split.note, "limit": cfg.limit,
+                 **({"allow_outside_data_dir": True} if cfg.allow_outside_data_dir else {})},
+        seeds={"seed": cfg.seed, "bootstrap_seed": cfg.bootstrap_seed},
+        metric_options=metric_opts,
+        versions=package_versions(),
+        git=git_commit(),
+        command=portable_command(),
+    )
     if cfg.shard is not None:
         from prefbench.shards import shard_block
 
-        record = {"kind": "shard", **record, "shard": shard_block(cfg, split)}
-    if not previous:
-        write_json_atomic(run_path, record)
-        if seed_rows and not rows:
-            writer = SampleWriter(samples_path)
-            try:
-                writer.write(seed_rows)
-            finally:
-                writer.close()
-            rows = read_samples(samples_path, log=log)
-            tasks = _todo(split, rows)
+        record = RunRecord(kind="shard", **{k: getattr(record, k) for k in record.keys()},
+                           shard=shard_block(cfg, split))
+    if folder.begin(record, seed_rows=seed_rows if not rows else None):
+        rows = folder.rows()
+    tasks = _todo(split, rows)
     scored, wall, setup_s = 0, 0.0, None
     if tasks:
         n_todo = sum(len(ix) for _, ix in tasks)
         if rows:
             # a row marked retryable (a server down, a crashed batch) failed and is scored again
             retry = sum(1 for row in rows.values() if row.get("retryable"))
-            log(f"resuming {run_dir}: {len(rows) - retry} images already scored, {n_todo} to go"
+            log(f"resuming {folder.path}: {len(rows) - retry} images already scored, {n_todo} to go"
                 + (f" ({retry} of them failed with a retryable error and are tried again)" if retry else ""))
         if not cfg.progress:  # the frameworks' bars too (transformers' "Loading weights")
             from prefbench.weights import quiet_progress_bars
 
             quiet_progress_bars()
-        writer = SampleWriter(samples_path)
         try:
-            if cfg.executor == "ray":  # the workers load the model; this process only writes
-                from prefbench.ray_executor import score_on_ray
+            with folder.scoring(record) as writer:
+                if cfg.executor == "ray":  # the workers load the model; this process only writes
+                    from prefbench.ray_executor import score_on_ray
 
-                scored, wall, record["executor"] = score_on_ray(cfg, scorer, tasks, writer, log)
-            else:
-                loading = time.perf_counter()
-                scorer.setup()
-                setup_s = time.perf_counter() - loading
-                scored, wall = _score(scorer, tasks, writer, cfg, log)
-        except KeyboardInterrupt:
-            record["status"] = "interrupted"
-            write_json_atomic(run_path, record)
-            log(f"interrupted; rerun the same command to resume ({run_dir})")
-            raise
+                    scored, wall, record.executor = score_on_ray(cfg, scorer, tasks, writer, log)
+                else:
+                    loading = time.perf_counter()
+                    scorer.setup()
+                    setup_s = time.perf_counter() - loading
+                    scored, wall = _score(scorer, tasks, writer, cfg, log)
         finally:
-            writer.close()
             scorer.close()
-        rows = read_samples(samples_path, log=log)
+        rows = folder.rows()
     metrics, extra, counts = summarize(split, rows, cfg)
     if counts["ok"] == 0:  # not "accuracy 0": there is no accuracy when nothing was scored
         metrics.update(accuracy=None, ci_low=None, ci_high=None, kendall_tau_b=None, spearman=None)
-    summary = scorer.summary() if tasks else (previous or {}).get("scorer_summary", {})
-    prev_tp = (previous or {}).get("throughput", {})
-    throughput = {
-        "images_scored_this_session": scored,
-        "wall_s": round(wall, 3) if scored else prev_tp.get("wall_s"),
-        "images_per_s": round(scored / wall, 3) if scored and wall > 0 else prev_tp.get("images_per_s"),
-    }
+    summary = scorer.summary() if tasks else (previous.scorer_summary if previous else None) or {}
+    throughput = folder.throughput(scored, wall)
     if setup_s is not None:  # the phases of this session: loading the model, then scoring
         throughput["setup_s"] = round(setup_s, 3)
     throughput.update(token_totals(rows.values(), scored, wall))
-    record.update({
-        # retryable rows (a crashed batch) keep the run open so that the next start retries them
-        "status": "complete" if counts["missing"] == 0 and not _todo(split, rows) else "incomplete",
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "metrics": {k: _finite(v) for k, v in metrics.items()},
-        "counts": counts,
-        "throughput": throughput,
-        "scorer_summary": summary,
-        "samples_bytes": samples_path.stat().st_size if samples_path.exists() else 0,
-        "samples_sha256": samples_sha256(samples_path) if samples_path.exists() else None,
-        **extra,
+    # retryable rows (a crashed batch) keep the run open so that the next start retries them
+    complete = counts["missing"] == 0 and not _todo(split, rows)
+    acc = accelerator_info() if scored else None  # the GPUs this session scored on (none: no key)
+    return folder.finish(record, complete, {
+        "metrics": {k: _finite(v) for k, v in metrics.items()}, "counts": counts, "throughput": throughput,
+        "scorer_summary": summary, **folder.samples_fingerprint(), **extra, **({"accelerator": acc} if acc else {}),
     })
-    if scored and (acc := accelerator_info()):  # the GPUs this session scored on (none: no key)
-        record["accelerator"] = acc
-    write_json_atomic(run_path, record)
-    return record
 
 
 def token_totals(rows, scored: int, wall: float) -> dict:
@@ -548,23 +449,27 @@ def token_totals(rows, scored: int, wall: float) -> dict:
     return out
 
 
-def flat_summary(record: dict) -> dict:
+def flat_summary(record: RunRecord) -> dict:
     """The flat JSON object `prefbench run --json` prints."""
-    m = record.get("metrics", {})
+    m = record.metrics or Metrics()
     return {
-        "dataset": record["dataset"]["name"], "split": record["dataset"]["split"],
-        "scorer": record["scorer"]["name"], "model": record["model"].get("id"),
-        "convention": m.get("convention"), "accuracy": m.get("accuracy"),
-        "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
-        "n_prompts": m.get("n_prompts"), "n_pairs": m.get("n_pairs"),
-        "kendall_tau_b": m.get("kendall_tau_b"), "spearman": m.get("spearman"),
-        **{k: m[k] for k in ("brier", "ece") if k in m},
-        "counts": record.get("counts"), "images_per_s": record.get("throughput", {}).get("images_per_s"),
-        "status": record.get("status"), "cached": bool(record.get("cached")), "run_dir": record["run_dir"],
+        "dataset": record.dataset.name, "split": record.dataset.split,
+        "scorer": record.scorer.name, "model": record.model_id,
+        "convention": m.convention, "accuracy": m.accuracy,
+        "ci_low": m.ci_low, "ci_high": m.ci_high,
+        "n_prompts": m.n_prompts, "n_pairs": m.n_pairs,
+        "kendall_tau_b": m.kendall_tau_b, "spearman": m.spearman,
+        **{k: getattr(m, k) for k in ("brier", "ece") if m.has(k)},
+        "counts": record.counts.to_json() if record.counts else None,
+        "images_per_s": record.throughput.images_per_s if record.throughput else None,
+        "status": record.status, "cached": bool(record.cached), "run_dir": record.run_dir,
     }
 
 
-def load_per_prompt(record: dict):
+def load_per_prompt(record: RunRecord | dict):
+    """The per-prompt statistics of a finished run's record (a parsed run.json works too)."""
     from prefbench.metrics import PerPrompt
 
-    return PerPrompt.from_json(record["metrics"]["convention"], record["per_prompt"], record["metrics"]["n_pairs"])
+    if isinstance(record, dict):
+        record = RunRecord.read(record)
+    return PerPrompt.from_json(record.metrics.convention, record.per_prompt, record.metrics.n_pairs)
