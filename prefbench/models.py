@@ -75,7 +75,7 @@ class ModelAlias:
 
     def portable(self, path: str) -> str | None:
         """``<prefix>/<relative path>`` for a path inside ``root`` (resolved), else None."""
-        from prefbench.provenance import relative_inside
+        from prefbench.paths import relative_inside
 
         rel = relative_inside(os.path.realpath(path), os.path.realpath(self.root))
         if rel is None or rel == ".":

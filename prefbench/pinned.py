@@ -135,7 +135,7 @@ class PinnedModel:
         return None
 
     def portable(self, path: str) -> str | None:
-        from prefbench.provenance import relative_inside
+        from prefbench.paths import relative_inside
 
         rel = relative_inside(os.path.realpath(path), os.path.realpath(self.root))
         if rel is None:

@@ -59,7 +59,7 @@ def download_weights(name: str, *, progress: bool = True, endpoint: str | None =
         raise MissingDataError("downloading needs huggingface_hub, which is not installed (pip install "
                                f"'prefbench[hub]'). Without it: {instructions(model)}") from None
     hub = huggingface_hub
-    from prefbench.data.download import _offline
+    from prefbench.hub_io import _offline
 
     if _offline(hub):
         raise MissingDataError(f"cannot reach the hub (HF_HUB_OFFLINE is set): {instructions(model)}")
@@ -172,7 +172,7 @@ def _hub_file(hub, pf: PinnedFile, path: str, commit: str, record, folder: Path,
         fetched, git_oid = False, None
     else:
         log(f"{pf.repo} at {commit[:12]}: {path}")
-        from prefbench.data.download import _progress_bars
+        from prefbench.hub_io import _progress_bars
 
         with _progress_bars(hub, progress):
             try:
@@ -236,8 +236,8 @@ def fetch_url(url: str, dest: Path, timeout: float = 60.0) -> None:
 def _hub_error(exc: Exception, model: PinnedModel | None, pf: PinnedFile, endpoint: str) -> Exception:
     from huggingface_hub import utils as hub_utils
 
-    from prefbench.data.download import _unreachable
     from prefbench.errors import PrefbenchError
+    from prefbench.hub_io import _unreachable
 
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     after = f" {instructions(model)}" if model is not None else ""

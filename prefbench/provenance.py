@@ -16,18 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from prefbench.paths import relative_inside  # noqa: F401  (re-exported)
+
 #: recorded in place of sys.argv[0] (a console script, ``-m``'s __main__.py, a venv path)
 PROGRAM = "prefbench"
-
-
-def relative_inside(path: str, base: str) -> str | None:
-    """``path`` relative to ``base`` when it lies inside it (both absolute, normalised), else None."""
-    base = base.rstrip(os.sep)
-    if path == base:
-        return "."
-    if path.startswith(base + os.sep):
-        return path[len(base) + 1:]
-    return None
 
 
 def portable_path(value: str | os.PathLike) -> str:

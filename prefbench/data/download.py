@@ -40,6 +40,7 @@ from urllib.parse import quote
 
 from prefbench.data.archives import archive_groups, unpack
 from prefbench.errors import DataError, MissingDataError, PrefbenchError, UsageError
+from prefbench.hub_io import UNREACHABLE, _offline, _progress_bars, _unreachable  # noqa: F401  (shared with pinned_download)
 
 MANIFEST_NAME = "prefbench_download.json"
 SCHEMA = 1
@@ -47,10 +48,6 @@ SCHEMA = 1
 STATE_DIR = Path(".cache") / "prefbench"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 CHUNK = 1024 * 1024
-#: exception class names that mean "the hub cannot be reached" across huggingface_hub's HTTP clients
-UNREACHABLE = {"ConnectError", "ConnectionError", "ConnectTimeout", "TimeoutException", "Timeout", "ReadTimeout",
-               "ProxyError", "NetworkError", "RemoteProtocolError", "OfflineModeIsEnabled", "LocalEntryNotFoundError",
-               "IncompleteSnapshotError"}
 
 
 # -- what to fetch
@@ -319,24 +316,6 @@ def _endpoint() -> str:
     return getattr(hub, "ENDPOINT", None) or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
 
 
-def _offline(hub) -> bool:
-    check = getattr(hub.constants, "is_offline_mode", None)
-    return bool(check() if callable(check) else getattr(hub.constants, "HF_HUB_OFFLINE", False))
-
-
-def _unreachable(exc: BaseException) -> bool:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if any(cls.__name__ in UNREACHABLE for cls in type(exc).__mro__):
-            return True
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if isinstance(status, int) and status >= 500:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 def _hub_error(exc: Exception, p: Plan, data_dir: Path, endpoint: str, revision: str | None,
                during_fetch: bool = False) -> Exception:
     """The prefbench error (exit 2) for what the hub answered, or ``exc`` itself if it is no hub error."""
@@ -363,19 +342,6 @@ def _hub_error(exc: Exception, p: Plan, data_dir: Path, endpoint: str, revision:
         return DataError(f"the download stopped: {exc.strerror or first}. The files fetched so far stay there: "
                          "run the command again to resume", data_dir)
     return exc
-
-
-@contextlib.contextmanager
-def _progress_bars(hub, show: bool):
-    utils = hub.utils
-    if show or utils.are_progress_bars_disabled():
-        yield
-        return
-    utils.disable_progress_bars()
-    try:
-        yield
-    finally:
-        utils.enable_progress_bars()
 
 
 def _expected_size(record) -> int | None:

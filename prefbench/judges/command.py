@@ -6,7 +6,7 @@ from prefbench.errors import UsageError
 
 
 def evaluate_command(args) -> int:
-    from prefbench.commands import _clean, _extra_lines, _fmt, _print_json
+    from prefbench.cli_output import _clean, _extra_lines, _fmt, _print_json
     from prefbench.judges.outputs import evaluate_judge_outputs
 
     if not (args.judge_outputs and args.protocol):

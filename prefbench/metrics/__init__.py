@@ -1,13 +1,18 @@
-"""Metrics see only human ranks and scores, never models."""
+"""Metrics see only human ranks and scores, never models.
+
+They read a split structurally (:class:`Labelled`: items with ids, human ranks, labels and scores,
+and the split's default convention) and import nothing from ``prefbench.data``: a dataset is one
+source of labelled items, not a dependency of the metrics.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-from prefbench.data.model import Split
 from prefbench.metrics.bootstrap import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -35,7 +40,16 @@ from prefbench.metrics.ranking import (
 )
 
 
-def score_matrix(split: Split, scores: Mapping[tuple[str, int], float | None]) -> list[list[float]]:
+class Labelled(Protocol):
+    """What the metrics read of a split (:class:`prefbench.data.Split` is one): its items, each
+    with ``item_id``, ``n_images``, human ``ranks``, ``label_0``/``label``, ``human`` scores and
+    ``elements``, and the convention it is scored under by default."""
+
+    items: Sequence[Any]
+    convention: str
+
+
+def score_matrix(split: Labelled, scores: Mapping[tuple[str, int], float | None]) -> list[list[float]]:
     """Per-item score lists from ``{(item_id, image_index): score}``; missing -> NaN."""
     out = []
     for item in split.items:
@@ -47,7 +61,7 @@ def score_matrix(split: Split, scores: Mapping[tuple[str, int], float | None]) -
     return out
 
 
-def item_data(split: Split, matrix: list[list[float]], options: dict | None = None,
+def item_data(split: Labelled, matrix: list[list[float]], options: dict | None = None,
               outputs: Mapping | None = None) -> list[ItemData]:
     """One :class:`ItemData` per item: its labels, the score row, and the judge outputs that
     ``outputs`` holds (``element_scores``: ``{(item_id, k): {element: p}}``; ``verdicts``:
@@ -71,7 +85,7 @@ def item_data(split: Split, matrix: list[list[float]], options: dict | None = No
 
 
 def accuracy_for(
-    split: Split,
+    split: Labelled,
     scores: Mapping[tuple[str, int], float | None],
     convention: str | None = None,
     tie_threshold: float = 0.0,

@@ -39,7 +39,7 @@ def _head(rec: dict) -> str:
 
 
 def markdown_section(tables: list[dict]) -> list[str]:
-    from prefbench.report.markdown import _table, md_escape
+    from prefbench.report.text import _table, md_escape
 
     if not tables:
         return []
