@@ -214,9 +214,9 @@ class RewardScorer(ScoresAndRanks):
 
     def identity(self) -> dict[str, Any]:
         """What changes this scorer's scores (a generator run's config hash is built on it): what
-        :func:`prefbench.runner.scorer_identity` says of a run's scorer, plus a mode other than
+        :func:`prefbench.scorer_spec.scorer_identity` says of a run's scorer, plus a mode other than
         the default anchor one."""
-        from prefbench.runner import scorer_identity
+        from prefbench.scorer_spec import scorer_identity
 
         return {**scorer_identity(self.spec, self._scorer, self.model),
                 **({"mode": self.mode} if self.mode != "anchor" else {})}

@@ -43,7 +43,7 @@ class ScorerWorker:
         self.log: list[str] = []
 
     def score(self, chunk) -> tuple[list[dict], list[str]]:
-        from prefbench.runner import score_chunk
+        from prefbench.batches import score_chunk
 
         self.log = []
         rows = score_chunk(self.scorer, chunk, self.log.append)
@@ -176,7 +176,8 @@ def score_on_ray(cfg, scorer, tasks: list, writer, log) -> tuple[int, float, dic
     """A scoring run's ``tasks`` on ``cfg.workers`` actors; each finished batch goes to ``writer``.
 
     Returns (images scored, wall seconds, the record's ``executor`` block)."""
-    from prefbench.runner import chunks_of, failed_rows, scorer_spec
+    from prefbench.batches import chunks_of, failed_rows
+    from prefbench.scorer_spec import ScorerSpec
 
     batch = cfg.batch_size or getattr(scorer, "batch_size", 16) or 16
     chunks = chunks_of(tasks, batch)
@@ -198,6 +199,6 @@ def score_on_ray(cfg, scorer, tasks: list, writer, log) -> tuple[int, float, dic
         writer.write(failed_rows(chunks[i], reason))
         scored += size(i)
 
-    info = dispatch(cfg, ScorerWorker, scorer_spec(cfg), len(chunks), lambda i: chunks[i], size, handle, failed,
+    info = dispatch(cfg, ScorerWorker, ScorerSpec.for_run(cfg), len(chunks), lambda i: chunks[i], size, handle, failed,
                     lambda i: f"item {chunks[i][0][0].item_id}", f"{scorer.name} on ray", log)
     return scored, info.pop("wall_s"), info

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prefbench.batches import chunks_of, failed_rows, sample_row, score_chunk  # noqa: F401  (re-exported)
 from prefbench.data import Split, load_dataset
 from prefbench.errors import UsageError
 from prefbench.metrics import (
@@ -39,7 +40,7 @@ from prefbench.provenance import (
 )
 from prefbench.record import RUN_SCHEMA_VERSION, Metrics, RunRecord
 from prefbench.run_folder import RunFolder
-from prefbench.scorer_spec import ScorerSpec
+from prefbench.scorer_spec import ScorerSpec, scorer_identity  # noqa: F401  (re-exported)
 from prefbench.scorer_spec import build_scorer as resolve
 from prefbench.store import SampleWriter
 
@@ -90,29 +91,13 @@ def _slug(text: str) -> str:
 
 def scorer_spec(cfg: RunConfig) -> ScorerSpec:
     """The run's scorer request (:mod:`prefbench.scorer_spec` resolves it, as for the API and serve)."""
-    return ScorerSpec(cfg.scorer, cfg.model, cfg.engine, dict(cfg.params), cfg.rollouts, cfg.seed,
-                      tuple(cfg.base_urls), cfg.api_key_env, cfg.dataset)
+    return ScorerSpec.for_run(cfg)
 
 
 def build_scorer(cfg: RunConfig):
     """(scorer, the record's scorer spec, model info) for a run's config."""
     built = resolve(scorer_spec(cfg))
     return built.scorer, built.record, built.model_info
-
-
-def scorer_identity(spec: dict, scorer, model_info: dict) -> dict:
-    """What of a built scorer changes its scores: name, options, model, prompt templates and the
-    engine unless it is the default transformers one (whose runs predate engines). Transport
-    options (server URLs, concurrency, timeouts) change how scores are fetched, not what they
-    are: a run resumes against another set of servers."""
-    transport = set(getattr(scorer, "transport_params", ()))
-    return {
-        "scorer": spec["name"],
-        "params": {k: v for k, v in spec["resolved"].items() if k not in transport},
-        "model": model_info,
-        "prompt_template_hash": scorer.prompt_template_hash(),
-        **({"engine": spec["engine"]} if spec.get("engine") not in (None, "transformers") else {}),
-    }
 
 
 def config_identity(spec: dict, scorer, split: Split, cfg: RunConfig, model_info: dict) -> dict:
@@ -176,49 +161,6 @@ def _todo(split: Split, rows: dict) -> list[tuple[Any, list[int]]]:
         if missing:
             tasks.append((item, missing))
     return tasks
-
-
-def _row(item, k: int, result) -> dict:
-    row = {"item_id": item.item_id, "image_index": k, "image": item.images[k].key,
-           "score": result.score, "status": result.status}
-    if result.error:
-        row["error"] = result.error
-    # prob / anchor_index / forced / generated_tokens / retryable (a transient failure, e.g. a
-    # server down: retried on the next run)
-    row.update(result.typed_fields())
-    if result.detail:
-        row["detail"] = result.detail
-    return row
-
-
-def score_chunk(scorer, chunk, log) -> list[dict]:
-    """One batch of ``(item, image indices)`` -> its sample rows; a crashing batch becomes error
-    rows (retryable) instead of losing the run. In-process and on a Ray worker alike."""
-    from prefbench.isolate import score_isolated
-
-    try:
-        results = score_isolated(scorer, chunk, log)  # a raising batch is split: only the culprit fails
-        rows = []
-        for (item, indices), res in zip(chunk, results, strict=True):
-            for k in indices:
-                r = res.get(k)
-                if r is None:
-                    raise RuntimeError(f"scorer returned no result for item {item.item_id} image {k}")
-                rows.append(_row(item, k, r))
-        return rows
-    except Exception as exc:  # a crashing batch must not lose the rest of the run
-        log(f"warning: batch at item {chunk[0][0].item_id} failed: {exc!r}; its images are marked "
-            "error (retried on the next run)")
-        return failed_rows(chunk, f"scorer failed: {exc!r}")
-
-
-def failed_rows(chunk, error: str) -> list[dict]:
-    return [{"item_id": item.item_id, "image_index": k, "image": item.images[k].key, "score": None,
-             "status": "error", "error": error, "retryable": True} for item, indices in chunk for k in indices]
-
-
-def chunks_of(tasks: list, batch: int) -> list[list]:
-    return [tasks[b:b + batch] for b in range(0, len(tasks), batch)]
 
 
 def _score(scorer, tasks, writer: SampleWriter, cfg: RunConfig, log) -> tuple[int, float]:

@@ -41,6 +41,12 @@ class ScorerSpec:
     api_key_env: str | None = None
     dataset: str | None = None
 
+    @classmethod
+    def for_run(cls, cfg) -> ScorerSpec:
+        """The scorer request of a run's config (:class:`prefbench.runner.RunConfig`)."""
+        return cls(cfg.scorer, cfg.model, cfg.engine, dict(cfg.params), cfg.rollouts, cfg.seed,
+                   tuple(cfg.base_urls), cfg.api_key_env, cfg.dataset)
+
 
 @dataclass
 class BuiltScorer:
@@ -109,3 +115,18 @@ def model_record(scorer, aliased=None) -> dict:
     if aliased is not None:
         info.update({"id": aliased.id, "revision": aliased.revision})
     return info
+
+
+def scorer_identity(spec: dict, scorer, model_info: dict) -> dict:
+    """What of a built scorer changes its scores: name, options, model, prompt templates and the
+    engine unless it is the default transformers one (whose runs predate engines). Transport
+    options (server URLs, concurrency, timeouts) change how scores are fetched, not what they
+    are: a run resumes against another set of servers."""
+    transport = set(getattr(scorer, "transport_params", ()))
+    return {
+        "scorer": spec["name"],
+        "params": {k: v for k, v in spec["resolved"].items() if k not in transport},
+        "model": model_info,
+        "prompt_template_hash": scorer.prompt_template_hash(),
+        **({"engine": spec["engine"]} if spec.get("engine") not in (None, "transformers") else {}),
+    }
