@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefbench.cli_output import _clean, _extra_lines, _fmt, _print_json
+
+if TYPE_CHECKING:
+    from prefbench.record import RunRecord
 
 
 def cmd_list(args) -> int:
@@ -136,27 +140,26 @@ def _download_weights(args) -> int:
     return 0
 
 
-def _run_text(rec: dict) -> str:
-    m, c = rec["metrics"], rec["counts"]
-    ds = rec["dataset"]
-    model = f" ({rec['model']['id']})" if rec["model"].get("id") else ""
-    n_images = sum(v for k, v in c.items() if k != "forced")
-    accuracy = (f"{m.get('measure', 'accuracy')} {_fmt(m['accuracy'])}  95% CI [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]"
-                if c["ok"] else f"accuracy n/a (0 of {n_images} scored)")
+def _run_text(rec: RunRecord) -> str:
+    m, c, ds = rec.metrics, rec.counts, rec.dataset
+    model = f" ({rec.model_id})" if rec.model_id else ""
+    n_images = sum(v for k, v in c.to_json().items() if k != "forced")
+    accuracy = (f"{m.get('measure', 'accuracy')} {_fmt(m.accuracy)}  95% CI [{_fmt(m.ci_low)}, {_fmt(m.ci_high)}]"
+                if c.ok else f"accuracy n/a (0 of {n_images} scored)")
     lines = [
-        f"{rec['scorer']['name']}{model} on {ds['name']}/{ds['split']} — {m['convention']} convention"
-        + (" [cached]" if rec.get("cached") else ""),
-        f"  {accuracy}  ({m['n_prompts']} prompts, {m['n_pairs']} pairs; cluster bootstrap over prompts)",
-        f"  per-item Kendall tau-b {_fmt(m.get('kendall_tau_b'), 3)}  Spearman {_fmt(m.get('spearman'), 3)}",
-        f"  images: {c['ok']} ok, {c['unparsed']} unparsed, {c['error']} error, {c.get('forced', 0)} forced"
-        + (f", {c['missing']} missing" if c.get("missing") else ""),
+        f"{rec.scorer.name}{model} on {ds.name}/{ds.split} — {m.convention} convention"
+        + (" [cached]" if rec.cached else ""),
+        f"  {accuracy}  ({m.n_prompts} prompts, {m.n_pairs} pairs; cluster bootstrap over prompts)",
+        f"  per-item Kendall tau-b {_fmt(m.kendall_tau_b, 3)}  Spearman {_fmt(m.spearman, 3)}",
+        f"  images: {c.ok} ok, {c.unparsed} unparsed, {c.error} error, {c.forced or 0} forced"
+        + (f", {c.missing} missing" if c.missing else ""),
     ]
-    lines += _extra_lines(m)
-    if "brier" in m:
-        lines.append(f"  calibration: Brier {_fmt(m['brier'])}  ECE {_fmt(m['ece'])}")
-    if ds.get("note"):
-        lines.append(f"  note: {ds['note']}")
-    lines.append(f"  run: {rec['run_dir']}")
+    lines += _extra_lines(m.to_json())
+    if m.has("brier"):
+        lines.append(f"  calibration: Brier {_fmt(m.brier)}  ECE {_fmt(m.ece)}")
+    if ds.note:
+        lines.append(f"  note: {ds.note}")
+    lines.append(f"  run: {rec.run_dir}")
     return "\n".join(lines)
 
 
@@ -223,11 +226,11 @@ def cmd_run(args) -> int:
         _print_json(_clean(flat_summary(record)))
     else:
         print(_run_text(record))
-    if record["counts"]["ok"] == 0:
-        c = record["counts"]
-        print(f"prefbench: error: no image scored ({c['error']} error, {c['unparsed']} unparsed, "
-              f"{c.get('missing', 0)} missing){_first_failure(record['run_dir'])}; see the errors in "
-              f"{record['run_dir']}/samples.jsonl", file=sys.stderr)
+    if record.counts.ok == 0:
+        c = record.counts
+        print(f"prefbench: error: no image scored ({c.error} error, {c.unparsed} unparsed, "
+              f"{c.missing or 0} missing){_first_failure(record.run_dir)}; see the errors in "
+              f"{record.run_dir}/samples.jsonl", file=sys.stderr)
         return 1
     return 0
 
@@ -316,7 +319,7 @@ def cmd_evaluate(args) -> int:
 def cmd_compare(args) -> int:
     from prefbench.errors import UsageError
     from prefbench.metrics import paired_bootstrap
-    from prefbench.report.runs import run_view
+    from prefbench.report.runs import Side, pairing_problem, run_view
     from prefbench.store import RUN_FILE
 
     views = []
@@ -329,21 +332,19 @@ def cmd_compare(args) -> int:
                              "finish it (rerun its command) before comparing")
         views.append(view)
     va, vb = views
-    if (va.dataset, va.split) != (vb.dataset, vb.split):
+    problem = pairing_problem(Side.of(va), Side.of(vb))  # the leaderboard's and check's rule
+    if problem == "different splits":
         raise UsageError(f"runs are on different splits: A {va.dataset}/{va.split}, B {vb.dataset}/{vb.split}")
-    if va.content_hash is None or va.content_hash != vb.content_hash:
+    if problem == "different data":
         raise UsageError(f"runs scored different data (content hash {str(va.content_hash)[:8]} vs "
                          f"{str(vb.content_hash)[:8]}): their prompts cannot be paired")
-    if va.convention != vb.convention:
+    if problem == "different conventions":
         raise UsageError(f"runs use different metric conventions ({va.convention} vs {vb.convention})")
-    a, b = va.record, vb.record
     res = paired_bootstrap(va.per_prompt(), vb.per_prompt(), n_resamples=args.bootstrap_resamples)
     out = {
-        "dataset": a["dataset"]["name"], "split": a["dataset"]["split"], "convention": a["metrics"]["convention"],
-        "a": {"run_dir": str(args.run_a), "scorer": a["scorer"]["name"], "model": a["model"].get("id"),
-              "accuracy": a["metrics"]["accuracy"]},
-        "b": {"run_dir": str(args.run_b), "scorer": b["scorer"]["name"], "model": b["model"].get("id"),
-              "accuracy": b["metrics"]["accuracy"]},
+        "dataset": va.dataset, "split": va.split, "convention": va.convention,
+        "a": {"run_dir": str(args.run_a), "scorer": va.scorer, "model": va.model, "accuracy": va.record.metrics.accuracy},
+        "b": {"run_dir": str(args.run_b), "scorer": vb.scorer, "model": vb.model, "accuracy": vb.record.metrics.accuracy},
         **res.to_json(),
     }
     if args.json:
@@ -405,8 +406,8 @@ def cmd_bench_generators(args) -> int:
         _print_json(_clean(flat_summary(record)))
     else:
         print(format_text(record))
-    if record["counts"]["ok"] == 0:
-        print(f"prefbench: error: no image scored; see the errors in {record['run_dir']}/samples.jsonl",
+    if record.counts.ok == 0:
+        print(f"prefbench: error: no image scored; see the errors in {record.run_dir}/samples.jsonl",
               file=sys.stderr)
         return 1
     return 0

@@ -25,6 +25,7 @@ from prefbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, _percen
 
 if TYPE_CHECKING:
     from prefbench.generator_inputs import Prompts, Scan
+    from prefbench.record import RunRecord
 
 CONFIDENCE = 0.95
 #: items (files, prompt ids) named per kind of problem in records and output; all are counted
@@ -215,14 +216,14 @@ def summarize(prompts: Prompts, scan: Scan, rows: dict, n_resamples: int, seed: 
             "per_prompt": per_prompt}
 
 
-def flat_summary(record: dict) -> dict:
+def flat_summary(record: RunRecord) -> dict:
     """The JSON object ``prefbench bench-generators --json`` prints."""
     keys = ("status", "counts", "generators", "pairs", "stability", "n_prompts_scored", "prompts_without_images")
-    return {"kind": KIND, "scorer": record["scorer"]["name"], "model": (record.get("model") or {}).get("id"),
-            "prompts": record["prompts"]["file"], "images": record["images"]["dir"],
-            "problems": record["images"]["problems"], **{k: record.get(k) for k in keys},
-            "images_per_s": (record.get("throughput") or {}).get("images_per_s"),
-            "cached": bool(record.get("cached")), "run_dir": record["run_dir"]}
+    return {"kind": KIND, "scorer": record.scorer.name, "model": record.model_id,
+            "prompts": record.prompts["file"], "images": record.images["dir"],
+            "problems": record.images["problems"], **{k: record.get(k) for k in keys},
+            "images_per_s": record.throughput.images_per_s if record.throughput else None,
+            "cached": bool(record.cached), "run_dir": record.run_dir}
 
 
 def _num(x: Any, digits: int = 4, signed: bool = False) -> str:
@@ -231,13 +232,13 @@ def _num(x: Any, digits: int = 4, signed: bool = False) -> str:
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
-def format_text(record: dict) -> str:
+def format_text(record: RunRecord) -> str:
     """The table and notes ``prefbench bench-generators`` prints."""
-    model = (record.get("model") or {}).get("id")
-    st = record.get("stability") or {}
-    lines = [f"{record['scorer']['name']}" + (f" ({model})" if model else "") + f" on {record['prompts']['name']}: "
-             f"{len(record['generators'])} generators, {record['n_prompts_scored']} prompts"
-             + (" [cached]" if record.get("cached") else ""),
+    model = record.model_id
+    st = record.stability or {}
+    lines = [f"{record.scorer.name}" + (f" ({model})" if model else "") + f" on {record.prompts['name']}: "
+             f"{len(record.generators)} generators, {record.n_prompts_scored} prompts"
+             + (" [cached]" if record.cached else ""),
              "  mean = mean over prompts of each prompt's mean score; 95% CI: cluster bootstrap over prompts "
              f"({st.get('n_resamples', 0)} resamples, seed {st.get('seed')}); failed images (error/unparsed) are left "
              "out of the means, never counted as 0", ""]
@@ -245,15 +246,15 @@ def format_text(record: dict) -> str:
     body = [[str(g["rank"]), g["name"], _num(g["mean"]),
              f"[{_num(g['ci_low'])}, {_num(g['ci_high'])}]" if g["ci_low"] is not None else "n/a",
              str(g["n_prompts"]), str(g["n_images"]), str(g["failed"]), _num(g["p_first"], 3)]
-            for g in record["generators"]]
+            for g in record.generators]
     widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
     lines += ["  " + "  ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
               for r in [head] + body]
     if st.get("p_observed_ranking") is not None:
         lines.append(f"  ranking stability: the whole ranking recurs in {st['p_observed_ranking']:.1%} of resamples; "
                      f"Kendall's W {_num(st['kendall_w'], 3)}")
-    names = [g["name"] for g in record["generators"]]
-    adjacent = [p for p in record.get("pairs") or [] if (p["a"], p["b"]) in set(zip(names, names[1:]))]
+    names = [g["name"] for g in record.generators]
+    adjacent = [p for p in record.pairs or [] if (p["a"], p["b"]) in set(zip(names, names[1:]))]
     if adjacent:
         lines.append("  neighbours (a - b on shared prompts, 95% CI, two-sided p):")
         for p in adjacent:
@@ -264,18 +265,18 @@ def format_text(record: dict) -> str:
             pv = "p=n/a" if p["p_value"] is None else ("p<0.001" if p["p_value"] < 0.001 else f"p={p['p_value']:.3f}")
             lines.append(f"    {p['a']} - {p['b']}: {_num(p['difference'], signed=True)} {ci} {pv} "
                          f"({p['n_common']} prompts)")
-    for g in record["generators"]:
+    for g in record.generators:
         if g.get("missing_prompts"):
             named = ", ".join(g["missing_prompt_ids"]) + (", ..." if g["missing_prompts"] > NAMED else "")
             lines.append(f"  warning: {g['name']} has no image for {g['missing_prompts']} prompt(s) ({named}); its "
                          "mean uses the prompts it has, comparisons the prompts both generators have")
-    if record.get("prompts_without_images"):
-        lines.append(f"  note: {record['prompts_without_images']} prompt(s) of the prompts file have no image at all")
-    for info in (record["images"].get("problems") or {}).values():
+    if record.prompts_without_images:
+        lines.append(f"  note: {record.prompts_without_images} prompt(s) of the prompts file have no image at all")
+    for info in (record.images.get("problems") or {}).values():
         named = ", ".join(info["first"]) + (", ..." if info["count"] > len(info["first"]) else "")
         lines.append(f"  skipped {info['count']} file(s): {info['what']} ({named})")
-    c = record["counts"]
-    lines.append(f"  images: {c['ok']} ok, {c['unparsed']} unparsed, {c['error']} error"
-                 + (f", {c['missing']} missing" if c.get("missing") else ""))
-    lines.append(f"  run: {record['run_dir']}")
+    c = record.counts
+    lines.append(f"  images: {c.ok} ok, {c.unparsed} unparsed, {c.error} error"
+                 + (f", {c.missing} missing" if c.missing else ""))
+    lines.append(f"  run: {record.run_dir}")
     return "\n".join(lines)

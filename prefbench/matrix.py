@@ -116,10 +116,10 @@ def run_matrix(base_cfg, scorers: list[str], datasets: list[str], splits: list[s
             log(f"[{k}/{len(todo)}] failed: {type(exc).__name__}: {exc}")
             continue
         summary = flat_summary(rec)
-        c = rec["counts"]
-        if c["ok"] == 0:
-            summary["failed"] = (f"no image scored ({c['error']} error, {c['unparsed']} unparsed, "
-                                 f"{c.get('missing', 0)} missing); see {rec['run_dir']}/samples.jsonl")
+        c = rec.counts
+        if c.ok == 0:
+            summary["failed"] = (f"no image scored ({c.error} error, {c.unparsed} unparsed, "
+                                 f"{c.missing or 0} missing); see {rec.run_dir}/samples.jsonl")
         out.append(summary)
     return out
 

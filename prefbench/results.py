@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from prefbench.errors import DataError, MissingExtraError, UsageError
-from prefbench.store import RUN_FILE, SAMPLES_FILE, read_run, read_samples
+from prefbench.record import Counts, DatasetInfo, GitInfo, Metrics, RunRecord, Throughput
+from prefbench.store import RUN_FILE, SAMPLES_FILE, read_record, read_samples
 
 #: runs_df's columns, in order
 RUN_COLUMNS = ("run", "scorer", "model", "model_revision", "engine", "dataset", "split", "convention", "accuracy",
@@ -33,24 +34,20 @@ def _pandas():
     return pd
 
 
-def _run_row(rec: dict, run: str) -> dict[str, Any]:
-    def get(obj, *keys):
-        for key in keys:
-            obj = obj.get(key) if isinstance(obj, dict) else None
-        return obj
-
-    counts = rec.get("counts") if isinstance(rec.get("counts"), dict) else {}
+def _run_row(rec: RunRecord, run: str) -> dict[str, Any]:
+    m, ds, tp = rec.metrics or Metrics(), rec.dataset, rec.throughput or Throughput()
+    counts, git = rec.counts or Counts(), rec.git or GitInfo()
     return {
-        "run": run, "scorer": get(rec, "scorer", "name"), "model": get(rec, "model", "id"),
-        "model_revision": get(rec, "model", "revision"), "engine": get(rec, "scorer", "engine"),
-        "dataset": get(rec, "dataset", "name"), "split": get(rec, "dataset", "split"),
-        **{k: get(rec, "metrics", k) for k in ("convention", "accuracy", "ci_low", "ci_high", "n_prompts", "n_pairs")},
-        "n_items": get(rec, "dataset", "n_items"), "n_images": get(rec, "dataset", "n_images"),
-        **{k: counts.get(k) for k in ("ok", "unparsed", "error", "forced", "missing")},
-        "images_per_s": get(rec, "throughput", "images_per_s"), "wall_s": get(rec, "throughput", "wall_s"),
-        "status": rec.get("status"), "created": rec.get("created"), "finished": rec.get("finished"),
-        "commit": get(rec, "git", "commit"), "dirty": get(rec, "git", "dirty"), "config_hash": rec.get("config_hash"),
-        "params": get(rec, "scorer", "resolved"),
+        "run": run, "scorer": rec.scorer.name, "model": rec.model_id,
+        "model_revision": rec.model.revision if rec.model else None, "engine": rec.scorer.engine,
+        "dataset": ds.name, "split": ds.split,
+        **{k: getattr(m, k) for k in ("convention", "accuracy", "ci_low", "ci_high", "n_prompts", "n_pairs")},
+        "n_items": ds.n_items, "n_images": ds.n_images,
+        **{k: getattr(counts, k) for k in ("ok", "unparsed", "error", "forced", "missing")},
+        "images_per_s": tp.images_per_s, "wall_s": tp.wall_s,
+        "status": rec.status, "created": rec.created, "finished": rec.finished,
+        "commit": git.commit, "dirty": git.dirty, "config_hash": rec.config_hash,
+        "params": rec.scorer.resolved,
     }
 
 
@@ -70,15 +67,15 @@ def runs_df(results: str | Path = "results", *, errors: str = "raise"):
     rows = []
     for file in sorted(root.rglob(RUN_FILE)):
         try:
-            rec = read_run(file)
-            if not isinstance(rec.get("scorer"), dict) or not isinstance(rec.get("dataset"), dict):
+            rec = read_record(file)
+            if rec.scorer is None or rec.dataset is None:
                 raise DataError("not a run record (no scorer or dataset)", file)
         except DataError as exc:
             if errors == "raise":
                 raise
             warnings.warn(f"skipped: {exc}", stacklevel=2)
             continue
-        if rec.get("kind", "scoring") != "scoring":
+        if rec.kind != "scoring":
             continue
         rows.append(_run_row(rec, file.parent.relative_to(root).as_posix()))
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
@@ -93,7 +90,7 @@ def samples_df(run_dir: str | Path):
     run_dir = Path(run_dir)
     if not (run_dir / RUN_FILE).is_file():
         raise UsageError(f"{run_dir}: not a run folder (no {RUN_FILE})")
-    rec = read_run(run_dir / RUN_FILE)
+    rec = read_record(run_dir / RUN_FILE)
     rows = read_samples(run_dir / SAMPLES_FILE, repair=False)
     cols = ["item_id", "image_index", "image", "score", "status", "error", "prob", "anchor_index", "forced",
             "generated_tokens", "prompt_tokens", "vision_tokens", "retryable", "detail"]
@@ -101,8 +98,9 @@ def samples_df(run_dir: str | Path):
     frame = pd.DataFrame([{c: row.get(c, False if c in flags else None) for c in cols}
                           for _, row in sorted(rows.items(), key=_order)], columns=cols)
     frame.insert(0, "run", run_dir.name)
-    for n, (name, value) in enumerate( (("dataset", (rec.get("dataset") or {}).get("name")), ("split", (rec.get("dataset") or {}).get("split")),
-                        ("scorer", (rec.get("scorer") or {}).get("name")), ("model", (rec.get("model") or {}).get("id"))), 1):
+    ds = rec.dataset or DatasetInfo()
+    for n, (name, value) in enumerate((("dataset", ds.name), ("split", ds.split), ("scorer", rec.scorer_name),
+                                       ("model", rec.model_id)), 1):
         frame.insert(n, name, value)
     return frame
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from prefbench.data.model import Split
 from prefbench.errors import UsageError
-from prefbench.store import RUN_FILE, SAMPLES_FILE, read_run, read_samples
+from prefbench.record import RunRecord, ShardInfo
+from prefbench.store import RUN_FILE, SAMPLES_FILE, read_record, read_samples
 
 #: RunConfig fields a merge replays (transport, progress and placement are the merge's own)
 REPLAYED = ("scorer", "model", "dataset", "split", "data_dir", "limit", "rollouts", "seed", "params", "convention",
@@ -68,22 +69,22 @@ def shard_block(cfg, split: Split) -> dict:
             "run_config": json.loads(json.dumps(replay, default=str))}
 
 
-def check_same_shard(previous: dict, cfg, run_dir: Path) -> None:
-    held = previous.get("shard") or {}
-    if (held.get("index"), held.get("count")) != tuple(cfg.shard):
-        raise UsageError(f"{run_dir} holds shard {held.get('index')}/{held.get('count')}, not "
+def check_same_shard(previous: RunRecord, cfg, run_dir: Path) -> None:
+    held = previous.shard or ShardInfo()
+    if (held.index, held.count) != tuple(cfg.shard):
+        raise UsageError(f"{run_dir} holds shard {held.index}/{held.count}, not "
                          f"{cfg.shard[0]}/{cfg.shard[1]}; use another --out")
 
 
-def _read_shards(dirs: list[Path]) -> list[tuple[Path, dict]]:
+def _read_shards(dirs: list[Path]) -> list[tuple[Path, RunRecord]]:
     out = []
     for d in dirs:
         path = Path(d) / RUN_FILE
         if not path.is_file():
             raise UsageError(f"{d}: no {RUN_FILE}; give the shard folders `prefbench run --shard I/N` wrote")
-        rec = read_run(path)
-        if rec.get("kind") != "shard" or not isinstance(rec.get("shard"), dict):
-            raise UsageError(f"{d} is not a shard (kind {rec.get('kind', 'scoring')!r}); merge joins the folders "
+        rec = read_record(path)
+        if rec.kind != "shard" or rec.shard is None:
+            raise UsageError(f"{d} is not a shard (kind {rec.kind!r}); merge joins the folders "
                              "`prefbench run --shard I/N` writes")
         out.append((Path(d), rec))
     if not out:
@@ -91,24 +92,24 @@ def _read_shards(dirs: list[Path]) -> list[tuple[Path, dict]]:
     return out
 
 
-def check_shards(shards: list[tuple[Path, dict]]) -> tuple[str, int]:
+def check_shards(shards: list[tuple[Path, RunRecord]]) -> tuple[str, int]:
     """The shards' common config hash and count; a UsageError naming what does not fit."""
-    hashes = {rec.get("config_hash") for _, rec in shards}
+    hashes = {rec.config_hash for _, rec in shards}
     if len(hashes) != 1:
-        detail = ", ".join(f"{d.name}: {str(rec.get('config_hash'))[:8]}" for d, rec in shards)
+        detail = ", ".join(f"{d.name}: {str(rec.config_hash)[:8]}" for d, rec in shards)
         raise UsageError(f"the shards are of different configurations (config hashes {detail}); merge shards of one run")
-    counts = {rec["shard"].get("count") for _, rec in shards}
+    counts = {rec.shard.count for _, rec in shards}
     if len(counts) != 1:
         raise UsageError(f"the shards split the items different ways (N = {', '.join(map(str, sorted(counts)))})")
     count = counts.pop()
     seen: dict[int, Path] = {}
     for d, rec in shards:
-        i = rec["shard"].get("index")
+        i = rec.shard.index
         if i in seen:
             raise UsageError(f"shard {i}/{count} is given twice: {seen[i]} and {d} (overlap)")
         seen[i] = d
-        if rec.get("status") != "complete":
-            raise UsageError(f"shard {i}/{count} ({d}) is {rec.get('status')}: rerun its command to finish it first")
+        if not rec.complete:
+            raise UsageError(f"shard {i}/{count} ({d}) is {rec.status}: rerun its command to finish it first")
     gap = sorted(set(range(count)) - set(seen))
     if gap:
         raise UsageError(f"shard(s) {', '.join(f'{i}/{count}' for i in gap)} missing (gap): merge needs all {count}")
@@ -129,7 +130,7 @@ def merge(dirs: list[Path], into: Path | None = None, results_root: str = "resul
                 raise UsageError(f"item {key[0]!r} is in two shards: {owner[key[0]]} and {d} (overlap)")
             owner[key[0]] = d
             rows.append(row)
-    replay = dict(shards[0][1]["shard"]["run_config"])
+    replay = dict(shards[0][1].shard.run_config)
     if data_dir is not None:
         replay["data_dir"] = data_dir
     cfg = RunConfig(**replay, results_root=results_root, out=str(into) if into else None, progress=False)
@@ -157,5 +158,5 @@ def merge(dirs: list[Path], into: Path | None = None, results_root: str = "resul
     return run(cfg, log=log, seed_rows=rows)
 
 
-def _index(shards: list[tuple[Path, dict]], d: Path) -> int:
-    return next(rec["shard"]["index"] for sd, rec in shards if sd == d)
+def _index(shards: list[tuple[Path, RunRecord]], d: Path) -> int:
+    return next(rec.shard.index for sd, rec in shards if sd == d)

@@ -27,6 +27,8 @@ from typing import Any
 
 from prefbench.errors import UsageError
 from prefbench.provenance import git_commit, portable_values
+from prefbench.record import GitInfo
+from prefbench.store import write_text_atomic
 from prefbench.training.config import PROGRESS_KEY, TrainConfig
 from prefbench.training.progress import readout_callback, reward_curves
 from prefbench.training.tasks import TaskData, build_task
@@ -346,11 +348,12 @@ def train(cfg: TrainConfig, *, extra_reward_funcs: Sequence[Callable] = (),
         "train_loss": result.training_loss,
         "curves": reward_curves(trainer.state.log_history, key=PROGRESS_KEY[cfg.method]),
         "versions": _versions(),
-        "git_commit": git_commit()["commit"],
+        "git_commit": GitInfo(**git_commit()).commit,  # the run record's provenance type (runs keep the dirty flag too)
     }
     record = portable_values(record)  # the bundled id, paths relative to the current directory: no machine paths
     if is_main:
-        (out / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n")
+        # the store's atomic writer: a killed process leaves the old record or the new one, never half of one
+        write_text_atomic(out / RECORD_NAME, json.dumps(record, indent=2, default=str) + "\n")
     return record
 
 

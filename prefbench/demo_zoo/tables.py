@@ -16,8 +16,9 @@ from pathlib import Path
 
 from prefbench.demo_zoo import BUNDLED_PREFIX
 from prefbench.metrics import paired_bootstrap
+from prefbench.record import RunRecord
 from prefbench.runner import load_per_prompt
-from prefbench.store import read_run
+from prefbench.store import read_record
 
 D = BUNDLED_PREFIX
 #: (key, scorer, rollouts, model id, label): a run fills the row when its scorer, rollouts and
@@ -52,20 +53,19 @@ COMPARISONS = [
 ]
 
 
-def _rollouts(rec: dict) -> int:
-    return int(rec["scorer"]["resolved"].get("rollouts") or 1)
+def _rollouts(rec: RunRecord) -> int:
+    return int((rec.scorer.resolved or {}).get("rollouts") or 1)
 
 
-def collect(results: Path, split: str) -> dict[str, dict]:
-    found: dict[str, dict] = {}
+def collect(results: Path, split: str) -> dict[str, RunRecord]:
+    found: dict[str, RunRecord] = {}
     for path in sorted(results.rglob("run.json")):
-        rec = read_run(path)
-        ds = rec.get("dataset", {})
-        if ds.get("name") != "demo" or ds.get("split") != split or rec.get("status") != "complete":
+        rec = read_record(path)
+        ds = rec.dataset
+        if ds is None or ds.name != "demo" or ds.split != split or not rec.complete:
             continue
-        model = (rec.get("model") or {}).get("id")
         for key, scorer, k, model_id, _ in ROWS:
-            if rec["scorer"]["name"] == scorer and _rollouts(rec) == k and model == model_id:
+            if rec.scorer_name == scorer and _rollouts(rec) == k and rec.model_id == model_id:
                 found[key] = rec
     return found
 
@@ -92,9 +92,9 @@ def render(results: Path, splits=("test", "ood"), n_resamples: int = 10_000) -> 
             if rec is None:
                 lines.append(f"| {label} | `{scorer}` | not run | | | | |")
                 continue
-            m, c = rec["metrics"], rec["counts"]
-            lines.append(f"| {label} | `{scorer}` | {_f(m['accuracy'])} | [{_f(m['ci_low'])}, {_f(m['ci_high'])}] "
-                         f"| {c['unparsed']} | {c['forced']} | {c['error']} |")
+            m, c = rec.metrics, rec.counts
+            lines.append(f"| {label} | `{scorer}` | {_f(m.accuracy)} | [{_f(m.ci_low)}, {_f(m.ci_high)}] "
+                         f"| {c.unparsed} | {c.forced} | {c.error} |")
         lines += ["", "| comparison | A - B | 95% CI | p: share of resamples with A - B <= 0 | holds? |", "|---|---|---|---|---|"]
         for a, b, label in COMPARISONS:
             if a not in runs or b not in runs:

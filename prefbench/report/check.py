@@ -39,7 +39,7 @@ from typing import Any
 from prefbench.data._io import read_json
 from prefbench.errors import DataError, UsageError
 from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, paired_bootstrap
-from prefbench.report.runs import RunView, per_prompt_from
+from prefbench.report.runs import RunView, Side, pairing_problem, per_prompt_from
 
 FORMAT = "prefbench-baseline"
 VERSION = 1
@@ -140,9 +140,13 @@ def check_entry(e: dict, k: int, r: RunView, alpha: float, n_resamples: int, bas
         row.method, row.reason = "none", f"run is {r.status}"
         return row
     row.difference = r.accuracy - row.baseline
-    same_data = e.get("content_hash") in (None, r.content_hash)
-    current = r.per_prompt()
-    if "per_prompt" in e and same_data and current is not None:
+    # an entry without a content hash (baselines written before it was recorded) is taken as made on
+    # the run's data, as it always was
+    entry = Side(e["dataset"], e["split"], e.get("convention") or r.convention, e.get("content_hash") or r.content_hash,
+                 "per_prompt" in e)
+    problem = pairing_problem(Side.of(r), entry)
+    if problem is None:
+        current = r.per_prompt()
         base = per_prompt_from(e["per_prompt"], r.convention, int(e.get("n_pairs") or 0), baseline,
                                f"entry {k}: per_prompt")
         res = paired_bootstrap(current, base, n_resamples=n_resamples, seed=DEFAULT_SEED)
@@ -152,7 +156,7 @@ def check_entry(e: dict, k: int, r: RunView, alpha: float, n_resamples: int, bas
             return row
         row.difference, row.ci_low, row.ci_high, row.p_worse = res.difference, res.ci_low, res.ci_high, res.p_b_better
     else:
-        row.method = "CI rule" + ("" if same_data else " (different data)")
+        row.method = "CI rule" + (f" ({problem})" if problem == "different data" else "")
         if r.ci_low is None or r.ci_high is None:
             row.reason = "run has no CI: cannot test"
             return row
@@ -204,7 +208,7 @@ def baseline_entry(r: RunView) -> dict[str, Any]:
         "scorer": r.scorer, "model": r.model, "dataset": r.dataset, "split": r.split, "convention": r.convention,
         "params": r.params, "content_hash": r.content_hash, "accuracy": r.accuracy, "ci_low": r.ci_low,
         "ci_high": r.ci_high, "confidence": 0.95, "n_prompts": r.n_prompts, "n_pairs": r.n_pairs, "run": r.path,
-        "per_prompt": r.record.get("per_prompt"),
+        "per_prompt": r.record.per_prompt,
     }
 
 

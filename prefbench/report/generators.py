@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from prefbench.errors import DataError
-from prefbench.store import RUN_SCHEMA_VERSION, read_run
+from prefbench.record import RUN_SCHEMA_VERSION, GitInfo, RunRecord
+from prefbench.store import read_record
 
 KIND = "generators"
 INTRO = ("Mean score per generator = the mean over prompts of each prompt's mean score (failed images are "
@@ -34,7 +35,7 @@ class GeneratorRun:
     """One generator benchmark as the report sees it; ``path`` is relative to the results root."""
 
     path: str
-    record: dict
+    record: RunRecord
     scorer: str
     model: str | None
     prompts: str
@@ -68,7 +69,7 @@ class GeneratorRun:
             if g.get("missing_prompts"):
                 out.append(f"{g['name']} has no image for {g['missing_prompts']} prompt(s); its mean uses the prompts "
                            "it has")
-        problems = (self.record.get("images") or {}).get("problems") or {}
+        problems = (self.record.images or {}).get("problems") or {}
         for info in problems.values() if isinstance(problems, dict) else ():
             if isinstance(info, dict):
                 out.append(f"{info.get('count')} file(s) skipped: {info.get('what')}")
@@ -85,31 +86,29 @@ def _list_of_dicts(value: Any, file: Path, name: str) -> list[dict]:
 
 def generator_view(file: Path, root: Path) -> GeneratorRun:
     """Validate one generator-benchmark run.json; problems are DataErrors naming the file."""
-    rec = read_run(file)
-    version = rec.get("schema_version")
-    if not isinstance(version, int) or version > RUN_SCHEMA_VERSION:
-        raise DataError(f"schema_version {version!r} is not one this prefbench reads (<= {RUN_SCHEMA_VERSION})", file)
-    scorer = (rec.get("scorer") or {}).get("name") if isinstance(rec.get("scorer"), dict) else None
-    prompts = (rec.get("prompts") or {}).get("name") if isinstance(rec.get("prompts"), dict) else None
-    status = rec.get("status")
-    for name, value in (("scorer.name", scorer), ("prompts.name", prompts), ("status", status)):
+    rec = read_record(file)
+    if rec.newer_than_this:
+        raise DataError(f"schema_version {rec.schema_version!r} is not one this prefbench reads "
+                        f"(<= {RUN_SCHEMA_VERSION})", file)
+    prompts = rec.prompts.get("name") if isinstance(rec.prompts, dict) else None
+    for name, value in (("scorer.name", rec.scorer_name), ("prompts.name", prompts), ("status", rec.status)):
         if not isinstance(value, str) or not value:
             raise DataError(f"not a usable generator benchmark record: {name!r} must be a non-empty string", file)
-    model = (rec.get("model") or {}).get("id") if isinstance(rec.get("model"), dict) else None
-    git = rec.get("git") if isinstance(rec.get("git"), dict) else {}
+    model = rec.model_id
+    git = rec.git if rec.git is not None else GitInfo()
     view = GeneratorRun(
-        path=file.parent.relative_to(root).as_posix() or ".", record=rec, scorer=scorer,
-        model=str(model) if model is not None else None, prompts=prompts, status=status,
-        date=str(rec.get("finished") or rec.get("created") or "")[:10],
-        commit=str(git.get("commit") or "")[:8] + ("*" if git.get("dirty") and git.get("commit") else ""),
+        path=file.parent.relative_to(root).as_posix() or ".", record=rec, scorer=rec.scorer_name,
+        model=str(model) if model is not None else None, prompts=prompts, status=rec.status,
+        date=str(rec.finished or rec.created or "")[:10],
+        commit=str(git.commit or "")[:8] + ("*" if git.dirty and git.commit else ""),
     )
-    if "generators" in rec:  # absent while the first session is still scoring
-        view.generators = _list_of_dicts(rec["generators"], file, "generators")
-        view.pairs = _list_of_dicts(rec.get("pairs", []), file, "pairs")
+    if rec.has("generators"):  # absent while the first session is still scoring
+        view.generators = _list_of_dicts(rec.generators, file, "generators")
+        view.pairs = _list_of_dicts(rec.pairs if rec.has("pairs") else [], file, "pairs")
         for g in view.generators:
             if not isinstance(g.get("name"), str):
                 raise DataError("field 'generators': every entry needs a string 'name'", file)
-        view.stability = rec["stability"] if isinstance(rec.get("stability"), dict) else {}
+        view.stability = rec.stability if isinstance(rec.stability, dict) else {}
     return view
 
 
@@ -120,8 +119,7 @@ def find_generator_runs(results: str | Path) -> list[GeneratorRun]:
     root = Path(results)
     out = []
     for file in run_files(root):
-        rec = read_run(file)
-        if rec.get("kind") == KIND:
+        if read_record(file).kind == KIND:
             out.append(generator_view(file, root))
     return out
 

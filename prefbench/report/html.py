@@ -125,12 +125,12 @@ def _section(g: Group, n_items: int) -> str:
     tokens = _tokens_table(g)
     if tokens:  # no empty part: the page of runs without token counts stays byte-identical
         parts.append(tokens)
-    calibrated = [(i, r) for i, r in enumerate(g.runs) if "brier" in r.metrics]
+    calibrated = [(i, r) for i, r in enumerate(g.runs) if r.metrics.has("brier")]
     if calibrated:
         parts.append('<h3>Calibration</h3><table class="calibration"><thead><tr><th>#</th><th>scorer</th><th>Brier</th><th>ECE</th>'
                      "</tr></thead><tbody>" + "".join(
                          f"<tr><td>{i + 1}</td><td>{escape(r.label)}</td><td class=\"num\">"
-                         f"{fmt(r.metrics.get('brier'))}</td><td class=\"num\">{fmt(r.metrics.get('ece'))}</td></tr>"
+                         f"{fmt(r.metrics.brier)}</td><td class=\"num\">{fmt(r.metrics.ece)}</td></tr>"
                          for i, r in calibrated) + "</tbody></table>")
     if n_items > 0:
         parts.append('<h3>Items</h3><div class="browser">')

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from prefbench.record import DatasetInfo, RunRecord
 from prefbench.report.markdown import shown_text
 from prefbench.report.runs import Group, RunView
 from prefbench.store import SAMPLES_FILE, read_samples
@@ -34,14 +35,14 @@ class Browser:
     notes: list[str] = field(default_factory=list)
 
 
-def _data_dir(rec: dict) -> Path | None:
+def _data_dir(rec: RunRecord) -> Path | None:
     from prefbench.provenance import expand_path
 
-    ds = rec.get("dataset") or {}
-    if ds.get("data_dir"):  # portable form: relative to the current directory, ~, or absolute
-        path = expand_path(ds["data_dir"])
+    ds = rec.dataset or DatasetInfo()
+    if ds.data_dir:  # portable form: relative to the current directory, ~, or absolute
+        path = expand_path(ds.data_dir)
         return path if path.exists() else None
-    source = ds.get("source") or ""  # runs recorded before data_dir: the annotation's path
+    source = ds.source or ""  # runs recorded before data_dir: the annotation's path
     path = Path(source) if source else None
     if path is None or not path.exists():
         return None
@@ -63,15 +64,15 @@ def load_browser(group: Group, n_items: int) -> Browser:
     if others:
         browser.notes.append(f"runs {', '.join(others)} scored other data and are not shown here")
     rec = top.record
-    ds = rec.get("dataset") or {}
+    ds = rec.dataset or DatasetInfo()
     data_dir = _data_dir(rec)
     try:
         info = dataset_info(top.dataset)
         if data_dir is None and info.needs_data_dir:
-            browser.notes.append(f"dataset files not found at {ds.get('data_dir') or ds.get('source')!r}; "
+            browser.notes.append(f"dataset files not found at {ds.data_dir or ds.source!r}; "
                                  "no items to show")
             return browser
-        split = load_dataset(top.dataset, top.split, data_dir, limit=ds.get("limit"))
+        split = load_dataset(top.dataset, top.split, data_dir, limit=ds.limit)
     except (PrefbenchError, OSError, ValueError) as exc:
         browser.notes.append(f"could not reload the dataset ({exc}); no items to show")
         return browser

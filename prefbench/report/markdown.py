@@ -112,11 +112,11 @@ def group_section(g: Group) -> list[str]:
     if counted:
         lines += ["### Tokens and utilisation", "", TOKENS_NOTE, ""]
         lines += _table(TOKENS_HEAD, [[f"#{i + 1}", md_escape(r.label), *token_cells(t)] for i, r, t in counted]) + [""]
-    calibrated = [(i, r) for i, r in enumerate(g.runs) if "brier" in r.metrics or r.reliability]
+    calibrated = [(i, r) for i, r in enumerate(g.runs) if r.metrics.has("brier") or r.reliability]
     if calibrated:
         lines += ["### Calibration (anchor-pairwise probabilities)", ""]
-        rows = [[f"#{i + 1}", md_escape(r.label), fmt(r.metrics.get("brier")), fmt(r.metrics.get("ece")),
-                 str(r.metrics.get("n_calibration_pairs", "n/a"))] for i, r in calibrated]
+        rows = [[f"#{i + 1}", md_escape(r.label), fmt(r.metrics.brier), fmt(r.metrics.ece),
+                 str(r.metrics.n_calibration_pairs if r.metrics.has("n_calibration_pairs") else "n/a")] for i, r in calibrated]
         lines += _table(["#", "scorer", "Brier", "ECE", "pairs"], rows) + [""]
     return lines
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from prefbench.errors import DataError, UsageError
 from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, PerPrompt, paired_bootstrap
-from prefbench.store import RUN_FILE, RUN_SCHEMA_VERSION, read_run
+from prefbench.record import RUN_SCHEMA_VERSION, GitInfo, Metrics, RunRecord
+from prefbench.store import RUN_FILE, read_record
 
 #: alpha for the leaderboard's "not significantly below the best" marker
 MARK_ALPHA = 0.05
@@ -35,7 +36,7 @@ class RunView:
 
     path: str
     file: Path
-    record: dict
+    record: RunRecord
     scorer: str
     model: str | None
     params: dict
@@ -68,22 +69,22 @@ class RunView:
 
     @property
     def reliability(self) -> list[dict]:
-        return [b for b in self.record.get("reliability") or [] if isinstance(b, dict)]
+        return [b for b in self.record.reliability or [] if isinstance(b, dict)]
 
     @property
-    def metrics(self) -> dict:
-        return self.record.get("metrics") or {}
+    def metrics(self) -> Metrics:
+        return self.record.metrics if self.record.metrics is not None else Metrics()
 
     @property
     def tokens(self) -> dict | None:
         """Token accounting of a run that has it (prompt tokens recorded): totals, per-second rates,
         the model's parameter count and the FLOP/s that implies (about 2 per parameter per token)."""
-        tp = self.record.get("throughput") or {}
-        if not isinstance(tp, dict) or not isinstance(tp.get("prompt_tokens"), (int, float)):
+        tp = self.record.throughput
+        if tp is None or not isinstance(tp.prompt_tokens, (int, float)):
             return None
-        out = {k: tp.get(k) for k in ("prompt_tokens", "vision_tokens", "generated_tokens", "prompt_tokens_per_s",
-                                      "vision_tokens_per_s", "generated_tokens_per_s", "setup_s", "wall_s")}
-        params = _find(self.record.get("scorer_summary"), "n_parameters")
+        out = {k: getattr(tp, k) for k in ("prompt_tokens", "vision_tokens", "generated_tokens", "prompt_tokens_per_s",
+                                           "vision_tokens_per_s", "generated_tokens_per_s", "setup_s", "wall_s")}
+        params = _find(self.record.scorer_summary, "n_parameters")
         out["n_parameters"] = params
         rate = (out["prompt_tokens_per_s"] or 0) + (out["generated_tokens_per_s"] or 0)
         out["model_flop_per_s"] = 2.0 * params * rate if isinstance(params, (int, float)) and rate else None
@@ -91,8 +92,8 @@ class RunView:
 
     def per_prompt(self) -> PerPrompt | None:
         """Per-prompt sufficient statistics (None when run.json has none)."""
-        if self._per_prompt is None and self.ranked and isinstance(self.record.get("per_prompt"), dict):
-            self._per_prompt = per_prompt_from(self.record["per_prompt"], self.convention, self.n_pairs or 0,
+        if self._per_prompt is None and self.ranked and isinstance(self.record.per_prompt, dict):
+            self._per_prompt = per_prompt_from(self.record.per_prompt, self.convention, self.n_pairs or 0,
                                                self.file, "per_prompt")
         return self._per_prompt
 
@@ -109,70 +110,73 @@ def per_prompt_from(data: Any, convention: str | None, n_pairs: int, file: Path,
         raise DataError(f"{where}: {exc}", file) from None
 
 
-def _require(rec: dict, file: Path, dotted: str) -> Any:
-    obj: Any = rec
-    for part in dotted.split("."):
-        if not isinstance(obj, dict) or part not in obj:
-            raise DataError(f"not a usable run record: missing field {dotted!r}", file)
-        obj = obj[part]
-    return obj
-
-
 class OtherKindError(DataError):
     """A run.json that is not a scoring run (``kind: generators``, from ``bench-generators``)."""
+
+
+def _text(value: Any, name: str, file: Path) -> str:
+    if not isinstance(value, str) or not value:
+        raise DataError(f"field {name!r} must be a non-empty string", file)
+    return value
+
+
+def _missing(name: str, file: Path) -> DataError:
+    return DataError(f"not a usable run record: missing field {name!r}", file)
 
 
 def run_view(file: Path, root: Path) -> RunView:
     """Validate one run.json; any problem is a :class:`DataError` naming the file (an
     :class:`OtherKindError` for a record that is not a scoring run)."""
-    rec = read_run(file)
-    if rec.get("kind", "scoring") != "scoring":
+    rec = read_record(file)
+    if rec.kind != "scoring":
         what = {"generators": "a generator benchmark (prefbench bench-generators)",
                 "shard": "a shard of a run (prefbench merge joins the shards into one run)"}.get(
-                    rec["kind"], f"a {rec['kind']!r} record")
+                    rec.kind, f"a {rec.kind!r} record")
         raise OtherKindError(f"{what}, not a scoring run", file)
-    version = rec.get("schema_version")
-    if not isinstance(version, int) or version > RUN_SCHEMA_VERSION:
-        raise DataError(f"schema_version {version!r} is not one this prefbench reads (<= {RUN_SCHEMA_VERSION}); "
-                        "upgrade prefbench", file)
-    scorer = _require(rec, file, "scorer.name")
-    dataset, split = _require(rec, file, "dataset.name"), _require(rec, file, "dataset.split")
-    status = _require(rec, file, "status")
-    for name, value in (("scorer.name", scorer), ("dataset.name", dataset), ("dataset.split", split),
-                        ("status", status)):
-        if not isinstance(value, str) or not value:
-            raise DataError(f"field {name!r} must be a non-empty string", file)
-    model = (rec.get("model") or {}).get("id") if isinstance(rec.get("model"), dict) else None
-    params = (rec.get("scorer") or {}).get("resolved") or {}
+    if rec.newer_than_this:
+        raise DataError(f"schema_version {rec.schema_version!r} is not one this prefbench reads "
+                        f"(<= {RUN_SCHEMA_VERSION}); upgrade prefbench", file)
+    for block, name in ((rec.scorer, "scorer.name"), (rec.dataset, "dataset.name"), (rec.dataset, "dataset.split")):
+        if block is None or not block.has(name.split(".")[1]):
+            raise _missing(name, file)
+    if not rec.has("status"):
+        raise _missing("status", file)
+    scorer, dataset = _text(rec.scorer.name, "scorer.name", file), _text(rec.dataset.name, "dataset.name", file)
+    split, status = _text(rec.dataset.split, "dataset.split", file), _text(rec.status, "status", file)
+    params = rec.scorer.resolved or {}
     if not isinstance(params, dict):
         raise DataError("field 'scorer.resolved' must be an object", file)
-    git = rec.get("git") if isinstance(rec.get("git"), dict) else {}
-    commit = str(git.get("commit") or "")[:8] + ("*" if git.get("dirty") and git.get("commit") else "")
+    model = rec.model_id
+    git = rec.git if rec.git is not None else GitInfo()
+    commit = str(git.commit or "")[:8] + ("*" if git.dirty and git.commit else "")
     view = RunView(
         path=file.parent.relative_to(root).as_posix() or ".", file=file, record=rec, scorer=scorer,
         model=str(model) if model is not None else None, params=params, dataset=dataset, split=split,
-        status=status, content_hash=(rec.get("dataset") or {}).get("content_hash"),
-        date=str(rec.get("finished") or rec.get("created") or "")[:10], commit=commit,
-        counts=rec["counts"] if isinstance(rec.get("counts"), dict) else {},
+        status=status, content_hash=rec.dataset.content_hash,
+        date=str(rec.finished or rec.created or "")[:10], commit=commit,
+        counts=rec.counts.to_json() if rec.counts is not None else {},
     )
     if status != "complete":
         return view
-    metrics = _require(rec, file, "metrics")
+    metrics = rec.metrics
+    if metrics is None:
+        raise _missing("metrics", file)
     for key in _RANKED_FIELDS:
-        _require(rec, file, f"metrics.{key}")
-    if not isinstance(metrics["convention"], str):
+        if not metrics.has(key):
+            raise _missing(f"metrics.{key}", file)
+    if not isinstance(metrics.convention, str):
         raise DataError("field 'metrics.convention' must be a string", file)
     for key in ("accuracy", "ci_low", "ci_high"):
-        if metrics[key] is not None and not isinstance(metrics[key], (int, float)):
+        value = getattr(metrics, key)
+        if value is not None and not isinstance(value, (int, float)):
             raise DataError(f"field 'metrics.{key}' must be a number", file)
-    counts = _require(rec, file, "counts")
-    if not isinstance(counts, dict):
-        raise DataError("field 'counts' must be an object", file)
-    view.convention = metrics["convention"]
-    view.accuracy, view.ci_low, view.ci_high = (_num(metrics[k]) for k in ("accuracy", "ci_low", "ci_high"))
-    view.n_prompts, view.n_pairs = metrics["n_prompts"], metrics["n_pairs"]
-    view.counts = counts
-    view.images_per_s = _num((rec.get("throughput") or {}).get("images_per_s"))
+    if rec.counts is None:
+        raise _missing("counts", file)
+    view.convention = metrics.convention
+    view.accuracy, view.ci_low, view.ci_high = (_num(getattr(metrics, k)) for k in ("accuracy", "ci_low", "ci_high"))
+    view.n_prompts, view.n_pairs = metrics.n_prompts, metrics.n_pairs
+    view.counts = rec.counts.to_json()
+    view.images_per_s = _num(rec.throughput.images_per_s if rec.throughput else None)
     return view
 
 
@@ -286,13 +290,39 @@ class Leaderboard:
     tables: list = field(default_factory=list)
 
 
-def unpaired_reason(a: RunView, b: RunView) -> str | None:
-    """Why two runs cannot be paired, or None when they can."""
-    if a.content_hash != b.content_hash or a.content_hash is None:
+@dataclass(frozen=True)
+class Side:
+    """What pairing two results prompt by prompt needs of each: a run or a baseline entry."""
+
+    dataset: str
+    split: str
+    convention: str | None
+    content_hash: str | None
+    has_per_prompt: bool
+
+    @classmethod
+    def of(cls, run: RunView) -> Side:
+        return cls(run.dataset, run.split, run.convention, run.content_hash, run.per_prompt() is not None)
+
+
+def pairing_problem(a: Side, b: Side) -> str | None:
+    """Why two results cannot be paired prompt by prompt, or None when they can: the one rule
+    ``compare``, the leaderboard and ``check`` share. Pairing needs the same split, the same
+    convention, the same data (equal, known content hashes) and per-prompt statistics on both."""
+    if (a.dataset, a.split) != (b.dataset, b.split):
+        return "different splits"
+    if a.convention != b.convention:
+        return "different conventions"
+    if a.content_hash is None or a.content_hash != b.content_hash:
         return "different data"
-    if a.per_prompt() is None or b.per_prompt() is None:
+    if not (a.has_per_prompt and b.has_per_prompt):
         return "no per-prompt data"
     return None
+
+
+def unpaired_reason(a: RunView, b: RunView) -> str | None:
+    """Why two runs cannot be paired, or None when they can (:func:`pairing_problem`)."""
+    return pairing_problem(Side.of(a), Side.of(b))
 
 
 def compare(a: RunView, b: RunView, n_resamples: int, seed: int = DEFAULT_SEED) -> Pair | None:
@@ -309,7 +339,7 @@ def limit_notes(members: list[RunView]) -> list[str]:
     """A note per ``--limit``: those runs scored the split's first N items only."""
     by_limit: dict[int, list[str]] = {}
     for i, m in enumerate(members):
-        limit = (m.record.get("dataset") or {}).get("limit")
+        limit = m.record.dataset.limit
         if isinstance(limit, int) and not isinstance(limit, bool):
             by_limit.setdefault(limit, []).append(f"#{i + 1}")
     return [f"{'run' if len(rows) == 1 else 'runs'} {', '.join(rows)}: --limit {n}, so only the split's first "
@@ -343,7 +373,7 @@ def build_leaderboard(runs: list[RunView], n_resamples: int = DEFAULT_RESAMPLES)
         if len(hashes) > 1:
             group.notes.append(f"these runs scored {len(hashes)} different versions of the data (content hashes "
                                f"{', '.join(h[:8] for h in hashes)}); only runs on the same data are compared")
-        notes = sorted({str((m.record.get("dataset") or {}).get("note") or "") for m in members} - {""})
+        notes = sorted({str(m.record.dataset.note or "") for m in members} - {""})
         group.notes.extend(notes)
         group.notes.extend(limit_notes(members))
         groups.append(group)

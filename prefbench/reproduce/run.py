@@ -69,9 +69,9 @@ def run_row(table: Table, row: Row, data_dir: str | None, results: str, model: s
         return Outcome(**base, verdict="not run" if _is_missing_piece(exc) else "error", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - one row's failure must not stop the table
         return Outcome(**base, verdict="error", reason=f"{type(exc).__name__}: {exc}")
-    m = record.get("metrics", {})
-    acc, lo, hi = (m.get(k) for k in ("accuracy", "ci_low", "ci_high"))
-    run_dir = str(record.get("run_dir"))
+    m = record.metrics
+    acc, lo, hi = (m.accuracy, m.ci_low, m.ci_high) if m is not None else (None, None, None)
+    run_dir = str(record.run_dir)
     if any(v is None or not math.isfinite(v) for v in (acc, lo, hi)):
         return Outcome(**base, verdict="error", reason="the run has no accuracy with a CI", run_dir=run_dir)
     out = Outcome(**base, verdict="not run", measured=acc, ci_low=lo, ci_high=hi, run_dir=run_dir)
