@@ -126,13 +126,13 @@ def find_generator_runs(results: str | Path) -> list[GeneratorRun]:
 
 # -- formatting ------------------------------------------------------------------------------------
 def _fmt(x: Any, digits: int = 4, signed: bool = False) -> str:
-    from prefbench.report.markdown import fmt
+    from prefbench.report.text import fmt
 
     return fmt(_num(x), digits, signed)
 
 
 def _ci(lo: Any, hi: Any, digits: int = 4, signed: bool = False) -> str:
-    from prefbench.report.markdown import fmt_ci
+    from prefbench.report.text import fmt_ci
 
     return fmt_ci(_num(lo), _num(hi), digits, signed)
 
@@ -164,7 +164,7 @@ def _cells(g: dict) -> list[str]:
 
 def _pair_text(run: GeneratorRun, a: str, b: str) -> tuple[str, float | None]:
     """'diff [CI] p' of a - b and its two-sided p (None when there is none)."""
-    from prefbench.report.markdown import fmt_p
+    from prefbench.report.text import fmt_p
 
     p, sign = run.pair(a, b)
     if p is None or _num(p.get("difference")) is None:
@@ -192,7 +192,7 @@ def _footer(run: GeneratorRun) -> str:
 
 def markdown_section(runs: list[GeneratorRun]) -> list[str]:
     """Markdown lines of the section (none without generator runs)."""
-    from prefbench.report.markdown import _table, md_code, md_escape
+    from prefbench.report.text import _table, md_code, md_escape
 
     if not runs:
         return []
