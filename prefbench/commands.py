@@ -164,27 +164,14 @@ def _run_text(rec: RunRecord) -> str:
 
 
 def cmd_run(args) -> int:
-    from prefbench.registry import parse_param
     from prefbench.runner import RunConfig, flat_summary, run
 
-    params = dict(parse_param(p) for p in args.S)
-    cfg = RunConfig(
-        scorer=args.scorer, model=args.model, dataset=args.dataset, split=args.split, data_dir=args.data_dir,
-        limit=args.limit, rollouts=args.rollouts, seed=args.seed, out=args.out, params=params,
-        convention=args.convention, tie_threshold=args.tie_threshold, bootstrap_resamples=args.bootstrap_resamples,
-        results_root=args.results, progress=not args.no_progress, batch_size=args.batch_size,
-        engine=args.engine, base_urls=args.base_url, api_key_env=args.api_key_env,
-        allow_outside_data_dir=args.allow_outside_data_dir, wait=args.wait, executor=args.executor,
-        ray_address=args.ray_address, workers=args.workers, worker_gpus=args.worker_gpus, worker_cpus=args.worker_cpus,
-    )
+    cfg = RunConfig.from_args(args)
     if args.executor != "local" and args.scorer is None:
         from prefbench.errors import UsageError
 
         raise UsageError("--executor ray runs one scorer's run (or a matrix): give --scorer")
-    if args.shard is not None:
-        from prefbench.shards import parse_shard
-
-        cfg.shard = parse_shard(args.shard)
+    if cfg.shard is not None:
         from prefbench.matrix import is_matrix
 
         if args.scorer is None or is_matrix(args.scorer, args.dataset, args.split):
@@ -391,16 +378,10 @@ def cmd_check(args) -> int:
 
 
 def cmd_bench_generators(args) -> int:
+    from prefbench.config_fields import cli_fields, from_args
     from prefbench.generators import GeneratorConfig, bench_generators, flat_summary, format_text
-    from prefbench.registry import parse_param
 
-    cfg = GeneratorConfig(
-        scorer=args.scorer, prompts=args.prompts, images=args.images, model=args.model, engine=args.engine,
-        params=dict(parse_param(p) for p in args.S), seed=args.seed, bootstrap_resamples=args.bootstrap_resamples,
-        results_root=args.results, out=args.out, progress=not args.no_progress, batch_size=args.batch_size,
-        wait=args.wait, mode=args.mode, executor=args.executor, ray_address=args.ray_address, workers=args.workers,
-        worker_gpus=args.worker_gpus, worker_cpus=args.worker_cpus,
-    )
+    cfg = GeneratorConfig(**from_args(GeneratorConfig, args, cli_fields(GeneratorConfig)))
     record = bench_generators(cfg)
     if args.json:
         _print_json(_clean(flat_summary(record)))
@@ -414,6 +395,7 @@ def cmd_bench_generators(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from prefbench.config_fields import cli_fields, from_args
     from prefbench.registry import parse_param
     from prefbench.training.config import PROGRESS_KEY, TrainConfig
     from prefbench.training.trainer import train
@@ -426,18 +408,9 @@ def cmd_train(args) -> int:
         if not sep or not low.strip().isdigit() or not high.strip().isdigit():
             raise UsageError(f"--rating-scale must look like 1-7, got {args.rating_scale!r}")
         scale = {"rating_min": int(low), "rating_max": int(high)}
-    cfg = TrainConfig(
-        task=args.task, model=args.model, output=args.output, dataset=args.dataset, split=args.split,
-        method=args.method,
-        data_dir=args.data_dir, fraction=args.fraction, seed=args.seed, limit=args.limit, max_steps=args.max_steps,
-        epochs=args.epochs, learning_rate=args.learning_rate, num_generations=args.num_generations,
-        max_completion_length=args.max_completion_length, temperature=args.temperature, beta=args.beta,
-        per_device_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
-        reward_weights=dict(parse_param(w) for w in args.reward_weight) or None, lora=args.lora,
-        lora_r=args.lora_r, save_steps=args.save_steps, resume=args.resume, backend=args.backend,
-        device=args.device, progress=not args.no_progress, trl=dict(parse_param(t) for t in args.T),
-        max_pixels=args.max_pixels, allow_outside_data_dir=args.allow_outside_data_dir, **scale,
-    )
+    cfg = TrainConfig(**from_args(TrainConfig, args, cli_fields(TrainConfig)), lora=args.lora,
+                      reward_weights=dict(parse_param(w) for w in args.reward_weight) or None,
+                      trl=dict(parse_param(t) for t in args.T), **scale)
     rec = train(cfg)
     import os
 
@@ -460,18 +433,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from prefbench.registry import parse_param
+    from prefbench.config_fields import cli_fields, from_args
+    from prefbench.scorer_spec import parse_params
+    from prefbench.serve.config import ServeConfig
     from prefbench.serve.server import serve
 
-    return serve(
-        args.scorer, args.model, args.engine, options=dict(parse_param(p) for p in args.S), host=args.host,
-        port=args.port, token_env=args.token_env, seed=args.seed, mode=args.mode, batch_size=args.batch_size,
-        log_level=args.log_level, max_batch_images=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-        request_timeout_s=args.timeout, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-        max_images=args.max_images, max_pixels=args.max_pixels, max_queue=args.max_queue,
-        max_request_pixels=args.max_request_pixels, max_comparisons=args.max_comparisons,
-        body_timeout_s=args.body_timeout, shutdown_grace_s=args.shutdown_grace, max_connections=args.max_connections,
-    )
+    config = ServeConfig(**from_args(ServeConfig, args, cli_fields(ServeConfig)))
+    return serve(args.scorer, args.model, args.engine, options=parse_params(args.S), seed=args.seed,
+                 **config.server_options(), **config.limits())
 
 
 def cmd_reproduce(args) -> int:
@@ -481,8 +450,8 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_merge(args) -> int:
+    from prefbench.merge import merge
     from prefbench.runner import flat_summary
-    from prefbench.shards import merge
 
     record = merge(args.shards, args.into, args.results, args.data_dir)
     if args.json:

@@ -24,45 +24,56 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prefbench.config_fields import option, same_as
 from prefbench.errors import ImageError, UsageError
 from prefbench.generator_inputs import GenImage, Prompts, Scan, read_prompts, scan_images
 from prefbench.generator_stats import CONFIDENCE, KIND, flat_summary, format_text, summarize
-from prefbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
+from prefbench.metrics.bootstrap import DEFAULT_SEED
 from prefbench.provenance import git_commit, package_versions, portable_command, portable_path
 from prefbench.record import RUN_SCHEMA_VERSION, RunRecord
 from prefbench.run_folder import RunFolder, unscored
-from prefbench.runner import _hash, _slug, run_folder_name
+from prefbench.runner import RunConfig, _hash, _slug, run_folder_name
 from prefbench.store import SampleWriter
 
 __all__ = ["GeneratorConfig", "bench_generators", "flat_summary", "format_text", "read_prompts", "scan_images",
            "summarize"]
 @dataclass
 class GeneratorConfig:
-    scorer: str
-    prompts: str
-    images: str
-    model: str | None = None
-    engine: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    seed: int = DEFAULT_SEED
-    bootstrap_resamples: int = DEFAULT_RESAMPLES
-    results_root: str = "results"
-    out: str | None = None
-    progress: bool = True
-    batch_size: int | None = None
-    wait: bool = False
+    scorer: str = same_as(RunConfig, "scorer", required=True, help="scorer name (see `prefbench list`)")
+    prompts: str = option(metavar="FILE", required=True,
+                          help='prompts: JSON list of {"id", "prompt"} (ImageReward\'s benchmark-prompts.json), JSONL '
+                               'with "prompt_id"/"id" and "prompt", or text, one prompt per line (id = 0-based line '
+                               'number)')
+    images: str = option(metavar="DIR", required=True, help="DIR/<generator>/<prompt_id>_<k>.png (or .jpg, .webp)")
+    model: str | None = same_as(RunConfig, "model")
+    engine: str | None = same_as(RunConfig, "engine")
+    params: dict[str, Any] = same_as(RunConfig, "params")
+    seed: int = same_as(RunConfig, "seed", default=DEFAULT_SEED, help="scorer seed and bootstrap seed")
+    bootstrap_resamples: int = same_as(RunConfig, "bootstrap_resamples",
+                                       help="prompt resamples for CIs, comparisons and rank stability")
+    results_root: str = same_as(RunConfig, "results_root", help="root for default run folders (runs go to "
+                                                                 "<results>/generators-<FILE stem>/)")
+    out: str | None = same_as(RunConfig, "out", help="run folder (default: <results>/generators-<FILE stem>/"
+                                                     "<scorer>-...-<config hash>)")
+    progress: bool = same_as(RunConfig, "progress")
+    batch_size: int | None = same_as(RunConfig, "batch_size",
+                                     help="prompts x generators per scorer call (default: the scorer's)")
+    wait: bool = same_as(RunConfig, "wait")
     #: pairwise scorers: "anchor" (one shared anchor per prompt) or "round_robin" (every pair)
-    mode: str = "anchor"
+    mode: str = option("anchor", choices=("anchor", "round_robin"), show_default=False,
+                       help="pairwise scorers, which compare every generator's images of a prompt together: anchor "
+                            "(one shared seeded anchor per prompt; default) or round_robin (every pair; score = win "
+                            "rate)")
     #: "local" or "ray" (actors hold the scorer; prefbench.ray_executor): not part of the run's identity
-    executor: str = "local"
-    ray_address: str | None = None
-    workers: int = 2
-    worker_gpus: float = 0.0
-    worker_cpus: float = 1.0
+    executor: str = same_as(RunConfig, "executor")
+    ray_address: str | None = same_as(RunConfig, "ray_address")
+    workers: int = same_as(RunConfig, "workers")
+    worker_gpus: float = same_as(RunConfig, "worker_gpus")
+    worker_cpus: float = same_as(RunConfig, "worker_cpus")
 
 
 def _items(scan: Scan, pooled: bool = False) -> dict[str, list[GenImage]]:

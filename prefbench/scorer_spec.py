@@ -17,11 +17,19 @@ against the scorer's or the engine's annotations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from prefbench.config_fields import option, positive_int
 from prefbench.errors import UsageError
 from prefbench.provenance import portable_values
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``-S key=value`` strings -> options (values parse as JSON when they can)."""
+    from prefbench.options import parse_param
+
+    return dict(parse_param(p) for p in items)
 
 
 @dataclass(frozen=True)
@@ -30,15 +38,26 @@ class ScorerSpec:
     may offer a default model for a scorer on some datasets; None in the API, ``rank`` and
     ``serve``)."""
 
-    name: str
-    model: str | None = None
-    engine: str | None = None
+    name: str = option(help="scorer name (see `prefbench list`)", flag="--scorer", dest="scorer", required=True)
+    model: str | None = option(None, help="model path, id or alias; omitted: the scorer's bundled demo checkpoint, "
+                                          "if any")
+    engine: str | None = option(None, metavar="NAME", aliases=("--backend",),
+                                help="VLM scorers: the engine that runs the model: transformers (default, loads "
+                                     "--model), openai (an OpenAI-compatible server such as vLLM serving --model "
+                                     "NAME), vllm (in-process vLLM, in the vLLM env) or a plugin engine; its options "
+                                     "go in -S (see `prefbench list`). --backend is the old name")
     #: the scorer's and the engine's options (``-S key=value``), as the user gave them
-    params: dict[str, Any] = field(default_factory=dict)
-    rollouts: int | None = None
-    seed: int = 0
-    base_urls: tuple[str, ...] = ()
-    api_key_env: str | None = None
+    params: dict[str, Any] = option(flag="-S", dest="S", repeat=True, metavar="KEY=VALUE", default_factory=dict,
+                                    convert=parse_params,
+                                    help="scorer or engine option; repeatable (values parse as JSON when they can)")
+    rollouts: int | None = option(None, type=positive_int, help="Mean@k: reasoning rollouts per image (VLM scorers)")
+    seed: int = option(0, type=int, help="scorer seed")
+    base_urls: tuple[str, ...] = option(flag="--base-url", dest="base_url", repeat=True, metavar="URL",
+                                        default_factory=tuple,
+                                        help="--engine openai: server URL such as http://127.0.0.1:8000/v1; repeat to "
+                                             "spread requests")
+    api_key_env: str | None = option(None, metavar="VAR", help="--engine openai: environment variable holding the "
+                                                               "API key (default OPENAI_API_KEY)")
     dataset: str | None = None
 
     @classmethod

@@ -4,9 +4,10 @@ front, recorded in ``prefbench_train.json`` so that a run can be repeated from t
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from prefbench.config_fields import OUTSIDE_HELP, option, positive_int
 from prefbench.errors import UsageError
 
 TASKS = ("rating", "pairwise")
@@ -42,46 +43,60 @@ class TrainConfig:
     ignored by SFT.
     """
 
-    task: str
-    model: str
-    output: str
-    dataset: str = "demo"
-    split: str = "train"
-    method: str = "grpo"
-    data_dir: str | None = None
-    fraction: float = 1.0
-    seed: int = 0
-    limit: int | None = None
-    #: read image paths that resolve outside the data dir (refused by default)
-    allow_outside_data_dir: bool = False
-    rating_min: int = 1
-    rating_max: int | None = None  # None: 7 for imagereward, 5 otherwise
-    max_pixels: int | None = None  # processor's image size cap; saved with OUT, so scoring matches
+    task: str = option(help="rating: one image -> a rating; pairwise: anchor vs candidate -> 1/0",
+                       choices=TASKS, required=True)
+    model: str = option(help="base VLM folder or id (Qwen2.5-VL-style, with its processor)", required=True)
+    output: str = option(help="folder for the trained model, checkpoints and prefbench_train.json", required=True)
+    dataset: str = option("demo", help="dataset to train on: the rating task reads one with per-image ratings, the "
+                          "pairwise task any with ranks; see `prefbench list` and docs/training.md (a wrong pick is "
+                          "refused with the datasets that fit)")
+    split: str = option("train", help="split to train on")
+    method: str = option("grpo", choices=METHODS,
+                         help="grpo: the paper's reasoning RL; sft: supervised baseline, cross-entropy on the answer "
+                              "after an empty <think></think> (TRL SFTTrainer, transformers backend)")
+    data_dir: str | None = option(None, help="folder (or JSONL file) holding the dataset's files")
+    fraction: float = option(1.0, type=float, help="seeded random fraction of the items (paper: 0.25 of HPDv2)")
+    seed: int = option(0, type=int, help="seed for the subset, pair order and training")
+    limit: int | None = option(None, type=positive_int, help="keep only the first N examples")
+    allow_outside_data_dir: bool = option(False, help=OUTSIDE_HELP)
+    #: the rating scale (``--rating-scale LOW-HIGH`` sets both); None: 7 for imagereward, 5 otherwise
+    rating_min: int = option(1, flag=None, help="lowest rating")
+    rating_max: int | None = option(None, flag=None, help="highest rating")
+    max_pixels: int | None = option(None, type=positive_int,
+                                    help="cap on image pixels for the processor; saved with OUT, so scoring uses the same")
     # optimisation
-    max_steps: int = -1
-    epochs: float = 1.0
-    learning_rate: float | None = None  # None: 1e-5 with LoRA, 1e-6 full fine-tuning
-    num_generations: int = 4
-    max_completion_length: int = 256
-    temperature: float = 1.0
-    beta: float = 0.04  # KL coefficient (DeepSeekMath's GRPO value; the paper keeps the KL term)
-    per_device_batch_size: int | None = None  # None: num_generations (one prompt per device step)
-    gradient_accumulation_steps: int = 1
-    reward_weights: dict[str, float] | None = None
-    # parameters
-    lora: bool = True
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    max_steps: int = option(-1, type=int, show_default=False, help="optimizer steps (default: --epochs over the data)")
+    epochs: float = option(1.0, type=float, help="epochs when --max-steps is not given")
+    learning_rate: float | None = option(None, type=float, help="default 1e-5 with LoRA, 1e-6 full fine-tuning")
+    num_generations: int = option(4, type=positive_int, help="rollouts per prompt, GRPO's group")
+    max_completion_length: int = option(256, type=positive_int, help="reasoning + answer tokens")
+    temperature: float = option(1.0, type=float, help="sampling temperature of the rollouts")
+    #: DeepSeekMath's GRPO value; the paper keeps the KL term
+    beta: float = option(0.04, type=float, help="KL coefficient")
+    per_device_batch_size: int | None = option(None, flag="--batch-size", type=positive_int,
+                                               help="completions per device step (default: --num-generations; SFT: "
+                                                    f"examples, default {SFT_BATCH_SIZE})")
+    gradient_accumulation_steps: int = option(1, flag="--grad-accum", type=positive_int,
+                                              help="gradient accumulation steps")
+    #: ``--reward-weight NAME=W`` (repeatable); None: the task's DEFAULT_REWARD_WEIGHTS
+    reward_weights: dict[str, float] | None = option(None, flag=None, help="reward weights by name")
+    # parameters (``--lora`` / ``--full`` set ``lora``)
+    lora: bool = option(True, flag=None, help="LoRA on the language layers (False: full fine-tuning)")
+    lora_r: int = option(16, type=positive_int, help="LoRA rank")
+    lora_alpha: int = option(32, flag=None, help="LoRA alpha")
+    lora_dropout: float = option(0.05, flag=None, help="LoRA dropout")
     # bookkeeping
-    save_steps: int = 50
-    save_total_limit: int | None = 2
-    logging_steps: int = 1
-    resume: bool = False
-    backend: str = "auto"
-    device: str = "auto"  # auto | cpu | cuda
-    progress: bool = True
-    trl: dict[str, Any] = field(default_factory=dict)
+    save_steps: int = option(50, type=positive_int, help="checkpoint every N steps")
+    save_total_limit: int | None = option(2, flag=None, help="checkpoints kept")
+    logging_steps: int = option(1, flag=None, help="log every N steps")
+    resume: bool = option(False, help="continue OUT's run from its last checkpoint")
+    backend: str = option("auto", choices=BACKENDS, show_default=False,
+                          help="auto (default): Unsloth on a CUDA GPU when installed, else transformers + PEFT")
+    device: str = option("auto", choices=("auto", "cpu", "cuda"), help="where to train")
+    progress: bool = option(True, flag="--no-progress",
+                            help="no progress bar (the per-step reward/KL lines still go to stderr)")
+    #: extra trl.GRPOConfig / trl.SFTConfig fields (``-T key=value``)
+    trl: dict[str, Any] = option(flag=None, default_factory=dict, help="extra TRL config fields")
 
     def __post_init__(self):
         if self.task not in TASKS:

@@ -26,24 +26,8 @@ from starlette.requests import ClientDisconnect
 from prefbench.api import MODES, check_unicode
 from prefbench.errors import UsageError
 from prefbench.serve.batcher import Expired, MicroBatcher, QueueFull, WireItem
+from prefbench.serve.config import DEFAULTS
 from prefbench.serve.metrics import CONTENT_TYPE_LATEST, ServerMetrics
-
-#: defaults shared by the CLI and :func:`create_app`
-DEFAULTS = {
-    "max_batch_images": 32,
-    "max_wait_ms": 10.0,
-    "request_timeout_s": 120.0,
-    "max_body_bytes": 64 * 1024 * 1024,
-    "max_images": 64,
-    "max_pixels": 4096 * 4096,
-    "max_queue": 1024,
-    # the work one request may ask for, bounded so that it cannot outlive --timeout by much:
-    # decoded pixels of all its images (64 images of 1024x1024), and pairwise comparisons
-    "max_request_pixels": 64 * 1024 * 1024,
-    "max_comparisons": 512,
-    # seconds a request's body may take to arrive (a body sent at 1 byte/s is dropped at this)
-    "body_timeout_s": 60.0,
-}
 
 
 class ApiError(Exception):
