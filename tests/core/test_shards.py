@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from prefbench.errors import UsageError
+from prefbench.merge import merge
 from prefbench.runner import RunConfig, run
-from prefbench.shards import merge, parse_shard, shard_of
+from prefbench.shards import parse_shard, shard_of
 from prefbench.store import read_samples
 from tests.fixtures.cli import run_cli
 
