@@ -26,18 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefbench.errors import ImageError, PrefbenchError, UsageError
+from prefbench.errors import ImageError, PrefbenchError, ScoringError, UsageError  # noqa: F401  (ScoringError re-exported)
 
 MODES = ("anchor", "round_robin")
 ON_ERROR = ("raise", "nan")
-
-
-class ScoringError(PrefbenchError):
-    """An image could not be scored (and ``on_error="raise"``); ``results`` holds every image's outcome."""
-
-    def __init__(self, message: str, items: list[ScoredItem]):
-        super().__init__(message)
-        self.items = items
 
 
 @dataclass

@@ -1,4 +1,24 @@
-"""Error types. Each maps to a CLI exit code; messages are meant to be shown to users as-is."""
+"""Every error prefbench raises to its user, in one hierarchy. Each maps to a CLI exit code;
+messages are meant to be shown to users as-is.
+
+::
+
+    PrefbenchError (exit 1)
+    ├── UsageError (exit 2): bad input
+    │   ├── DataError: a file that cannot be read (names the file and line)
+    │   │   └── OtherKindError: a run.json of another kind than the reader takes
+    │   ├── MissingDataError: files not on disk (says which go where)
+    │   ├── UnknownNameError (= UnknownScorerError): no registry knows the name
+    │   └── WeightsError: weights that cannot be found or read
+    ├── MissingExtraError: an install extra is missing
+    ├── ScoringError: an image could not be scored (the API's on_error="raise")
+    ├── ServeError: the reward server refused or failed a request (the client)
+    └── ImageError: one image that cannot be used (a per-image ``error`` status, never a stopped run)
+
+Modules also keep private exceptions as control-flow signals that never reach a user (a retry
+wanted, a deadline passed, a request expired or refused in the server); each is caught in the
+module that raises it.
+"""
 
 from __future__ import annotations
 
@@ -62,8 +82,35 @@ class MissingExtraError(PrefbenchError):
         self.extra = extra
 
 
-class ImageError(Exception):
+class ImageError(PrefbenchError):
     """An image that cannot be used (missing, empty, truncated, undecodable, oversized).
 
     Raised per image and turned into a per-image ``error`` status; it never stops a run.
     """
+
+
+class WeightsError(UsageError):
+    """Weights that cannot be found or read; the message names the file(s) to provide."""
+
+
+class OtherKindError(DataError):
+    """A run.json of another kind than the reader takes (e.g. ``kind: generators``, from
+    ``bench-generators``, where a scoring run is expected)."""
+
+
+class ScoringError(PrefbenchError):
+    """An image could not be scored (and ``on_error="raise"``); ``items`` holds every item's
+    outcome (:class:`prefbench.api.ScoredItem`)."""
+
+    def __init__(self, message: str, items: list):
+        super().__init__(message)
+        self.items = items
+
+
+class ServeError(PrefbenchError):
+    """The server refused a request (4xx), or failed it after every retry (5xx, no connection).
+    ``status`` is the HTTP status (None when no answer came)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status

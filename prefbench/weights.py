@@ -16,14 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from prefbench.errors import UsageError
+from prefbench.errors import UsageError, WeightsError  # noqa: F401  (WeightsError re-exported)
 
 #: file endings that name a weights file, never a hub repo
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
-
-
-class WeightsError(UsageError):
-    """Weights that cannot be found or read; the message names the file(s) to provide."""
 
 
 def names_a_path(name: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefbench.errors import DataError, UsageError
+from prefbench.errors import DataError, OtherKindError, UsageError  # noqa: F401  (OtherKindError re-exported)
 from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, PerPrompt, paired_bootstrap
 from prefbench.record import RUN_SCHEMA_VERSION, GitInfo, Metrics, RunRecord
 from prefbench.store import RUN_FILE, read_record
@@ -108,10 +108,6 @@ def per_prompt_from(data: Any, convention: str | None, n_pairs: int, file: Path,
         return PerPrompt.from_json(convention or "", data, n_pairs)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{where}: {exc}", file) from None
-
-
-class OtherKindError(DataError):
-    """A run.json that is not a scoring run (``kind: generators``, from ``bench-generators``)."""
 
 
 def _text(value: Any, name: str, file: Path) -> str:

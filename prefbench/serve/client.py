@@ -31,16 +31,7 @@ from prefbench.api import (
     raise_failures,
     rank_scores,
 )
-from prefbench.errors import PrefbenchError, UsageError
-
-
-class ServeError(PrefbenchError):
-    """The server refused a request (4xx), or failed it after every retry (5xx, no connection).
-    ``status`` is the HTTP status (None when no answer came)."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
+from prefbench.errors import PrefbenchError, ServeError, UsageError  # noqa: F401  (ServeError re-exported)
 
 
 class _DeadlinePassed(Exception):
