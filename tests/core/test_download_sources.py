@@ -5,28 +5,22 @@ other two datasets come from their hub repositories, as the manifests in prefben
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
 import json
 import tarfile
-import threading
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
 from prefbench.data import IMAGEREWARD_TEST_JSON
 from tests.fixtures.cli import needs_extra, run_cli
+from tests.fixtures.static_server import static_server
 
 needs_hub = needs_extra("hub")
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
@@ -34,13 +28,8 @@ def raw_server(tmp_path):
     """A GitHub-raw-shaped file server on 127.0.0.1 over ``tmp_path/raw`` (owner/name/commit/path)."""
     root = tmp_path / "raw"
     root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.root = root
-    server.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield server
-    server.shutdown()
-    server.server_close()
+    with static_server(root) as url:
+        yield SimpleNamespace(root=root, url=url)
 
 
 @pytest.fixture

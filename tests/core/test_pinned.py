@@ -5,18 +5,16 @@ resolves to the folder with the scorer options the name implies, and a run recor
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 
 from prefbench.pinned import PINNED
 from tests.fixtures.cli import missing, needs_extra, run_cli
+from tests.fixtures.static_server import static_server
 
 needs_hub = needs_extra("hub")
 needs_clip = needs_extra("clip")  # the tiny CLIP checkpoint the hub serves is built with torch + transformers
@@ -128,11 +126,6 @@ def test_a_file_unlike_the_hub_record_is_removed(tmp_path, hub, clip_repos):
     assert "PickScore_v1 is not downloaded: `prefbench download --weights PickScore_v1`" in run.stderr
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @needs_hub
 @needs_clip
 def test_a_github_file_is_checked_against_its_pinned_sha256(tmp_path, hub):
@@ -142,14 +135,8 @@ def test_a_github_file_is_checked_against_its_pinned_sha256(tmp_path, hub):
     where = raw / head.repo.removeprefix("github:") / head.revision / head.names[0]
     where.parent.mkdir(parents=True)
     where.write_bytes(b"\0" * head.size)  # the right size, not the pinned content
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(raw)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        proc = cli(["download", "--weights", "Aesthetic"], tmp_path, hub.url,
-                   PREFBENCH_GITHUB_RAW=f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with static_server(raw) as url:
+        proc = cli(["download", "--weights", "Aesthetic"], tmp_path, hub.url, PREFBENCH_GITHUB_RAW=url)
     assert proc.returncode == 2
     assert f"has sha256 {hashlib.sha256(where.read_bytes()).hexdigest()}, pinned {head.sha256}" in proc.stderr
     folder = tmp_path / "cache" / "models" / "Aesthetic"
