@@ -17,6 +17,7 @@ the prompt and the image bytes), so the reward server's micro-batching changes n
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import math
@@ -278,7 +279,9 @@ class RewardScorer(ScoresAndRanks):
         if n < 2:
             raise UsageError("mode 'round_robin' needs at least two images")
         pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-        subs = [(Item(f"{item.item_id}:{i}-{j}", item.prompt, [item.images[i], item.images[j]], [1, 1]),
+        # each image is decoded once for its n-1 comparisons, not once per comparison
+        images = [dataclasses.replace(ref, memo={}) for ref in item.images]
+        subs = [(Item(f"{item.item_id}:{i}-{j}", item.prompt, [images[i], images[j]], [1, 1]),
                  {m: unreadable[k] for m, k in enumerate((i, j)) if k in unreadable}) for i, j in pairs]
         results = self._run(subs)
         wins: dict[int, dict[int, float]] = {k: {} for k in range(n)}

@@ -27,6 +27,10 @@ class ImageRef:
     data: bytes | None = field(default=None, repr=False)
     loader: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
     root: Path | None = field(default=None, compare=False)
+    #: a shared dict that keeps the decoded image (or why it failed) after the first open: every
+    #: use of this ref then shares one decode (the API's round robin opens each image n-1 times,
+    #: and the pixel and scan budgets are counted once); None: decode on every open
+    memo: dict | None = field(default=None, repr=False, compare=False)
 
     def read_bytes(self) -> bytes:
         from prefbench.errors import ImageError
@@ -46,7 +50,23 @@ class ImageRef:
     def open(self):
         """Decode to an RGB ``PIL.Image``; raises :class:`~prefbench.errors.ImageError`.
 
-        A file's header is checked (pixel limit) before the rest of it is read."""
+        A file's header is checked (pixel limit) before the rest of it is read. With a ``memo``,
+        the first open decodes and later ones get a copy (or the same error)."""
+        from prefbench.errors import ImageError
+
+        if self.memo is None:
+            return self._decode()
+        if "error" in self.memo:
+            raise ImageError(self.memo["error"])
+        if "image" not in self.memo:
+            try:
+                self.memo["image"] = self._decode()
+            except ImageError as exc:
+                self.memo["error"] = str(exc)
+                raise
+        return self.memo["image"].copy()
+
+    def _decode(self):
         if self.data is None and self.loader is None and self.path is not None:
             with open_image_file(self.path, self.root) as fh:
                 return decode_image(fh, name=str(self.path))

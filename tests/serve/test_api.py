@@ -79,3 +79,23 @@ def test_info_notes_the_bundled_checkpoint(scorers):
     assert info["model"]["id"] == "prefbench-demo/clip" and "bundled" in info["note"]
     assert "note" not in scorers["random"].info()
     assert {"scorer", "options", "mode", "versions"} <= set(info)
+
+
+def test_round_robin_decodes_each_image_once(scorers, monkeypatch):
+    """Each image is in n-1 comparisons but is decoded once (its pixel and scan budgets count once)."""
+    import prefbench.data.model as model
+
+    calls = []
+    real = model.decode_image
+
+    def counting(fh, name="<image>", **kw):
+        calls.append(name)
+        return real(fh, name=name, **kw)
+
+    monkeypatch.setattr(model, "decode_image", counting)
+    images = IMAGES + [png(4, size=48)]
+    once = scorers["anchor_pairwise"].score("two red circles", images, mode="round_robin")
+    assert len(calls) == len(images)  # 6 comparisons, 4 decodes
+    calls.clear()
+    assert scorers["anchor_pairwise"].score("two red circles", images) and len(calls) == len(images)
+    assert len(once) == 4 and all(0.0 <= s <= 1.0 for s in once)
