@@ -9,35 +9,18 @@ not a finite number (NaN, inf from an encoder or a plugin), is that image's ``er
 
 A caller with a deadline (the reward server) sets :func:`stop_when` around its scoring call:
 before each scorer batch (a round-robin item's pairs included, and each retry of a split batch)
-the check runs, and :class:`Stopped` ends the call once it says so. A batch already running is
-not interrupted.
+the check runs, and :class:`Stopped` ends the call once it says so. Inside a running batch the
+transformers engine asks again before each of its sub-batches (:mod:`prefbench.stopping`); an
+engine call already running on the device, or one server request, is not interrupted.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
-_stop = threading.local()
-
-
-class Stopped(Exception):
-    """The caller's :func:`stop_when` check said to stop before the next scorer batch."""
-
-
-@contextmanager
-def stop_when(check: Callable[[], bool]) -> Iterator[None]:
-    """In this thread, every :func:`score_isolated` call first asks ``check()`` and raises
-    :class:`Stopped` when it is true (the work's deadline has passed, nobody waits for it)."""
-    previous = getattr(_stop, "check", None)
-    _stop.check = check
-    try:
-        yield
-    finally:
-        _stop.check = previous
+from prefbench.stopping import Stopped, check_stop, stop_when  # noqa: F401  (re-exported)
 
 
 def describe(exc: BaseException) -> str:
@@ -97,11 +80,11 @@ def score_isolated(scorer, tasks: Sequence, log: Callable[[str], Any] | None = N
     tasks = [(item, list(indices)) for item, indices in tasks]
     if not tasks:
         return []
-    check = getattr(_stop, "check", None)
-    if check is not None and check():
-        raise Stopped("stopped before a scorer batch: the work is no longer wanted")
+    check_stop()
     try:
         return _checked(tasks, scorer.score_batch(tasks))
+    except Stopped:  # the caller stopped the work (an engine asked between its chunks): no culprit to find
+        raise
     except Exception as exc:  # noqa: BLE001 - split the batch to find the culprit
         if len(tasks) == 1 and len(tasks[0][1]) == 1:
             item, (k,) = tasks[0]

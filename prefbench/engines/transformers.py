@@ -33,6 +33,7 @@ from prefbench.engines.base import (
     model_fingerprint,
     seed_for,
 )
+from prefbench.stopping import check_stop
 
 CPU_BATCH_TOKENS = 16384
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -305,6 +306,7 @@ class TransformersEngine(Engine):
         new_tokens = 1 if prefill else (budget if fmt.free else budget + len(force_open) + 1 + tail_tokens)
         results: list[list[Rollout]] = [[] for _ in jobs]
         for chunk in self.plan(lengths, k, new_tokens):
+            check_stop("between an engine's sub-batches")  # a caller's deadline stops a long batch here
             # rollouts are rows of their own (job-major); the image-sharing hook encodes each
             # job's images once for all k of them
             expanded = [i for i in chunk for _ in range(k)]
