@@ -63,31 +63,23 @@ def _train(sub) -> None:
     p.set_defaults(func=commands.cmd_train)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Every command's flags; options of a config object (a run, a generator run, a training run,
-    the server, a scorer) come from its fields (:mod:`prefbench.config_fields`): one default and
-    one help text each."""
-    from prefbench import __version__
-    from prefbench.generators import GeneratorConfig
-    from prefbench.runner import METRIC_OPTIONS, RunConfig
-    from prefbench.scorer_spec import ScorerSpec
-    from prefbench.serve.config import ServeConfig
-
-    parser = argparse.ArgumentParser(
-        prog="prefbench", description="How well do reward models predict human preferences between generated images?",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"prefbench {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _list(sub) -> None:
     p = sub.add_parser("list", help="scorers with their install extra and status; datasets and splits")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=commands.cmd_list)
+
+
+def _run(sub) -> None:
+    from prefbench.runner import RunConfig
 
     p = sub.add_parser("run", help="score a split with a scorer; resumable; writes a run folder")
     add_options(p, RunConfig, RUN_FLAGS)
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.set_defaults(func=commands.cmd_run)
+
+
+def _rank(sub) -> None:
+    from prefbench.scorer_spec import ScorerSpec
 
     p = sub.add_parser("rank", help="rank images for one prompt, best first (best-of-N), with scores and reasoning")
     add_options(p, ScorerSpec, ["name", "model"])
@@ -101,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-traces", dest="traces", action="store_false", help="do not print reasoning traces")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.set_defaults(func=commands.cmd_rank)
+
+
+def _evaluate(sub) -> None:
+    from prefbench.runner import METRIC_OPTIONS, RunConfig
 
     p = sub.add_parser("evaluate", help="official accuracy + CI of your own per-image scores (JSONL)")
     p.add_argument("--dataset", required=True)
@@ -127,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(p, RunConfig, METRIC_OPTIONS)
     p.set_defaults(func=commands.cmd_evaluate)
 
+
+def _compare(sub) -> None:
+    from prefbench.runner import RunConfig
+
     p = sub.add_parser("compare", help="paired cluster bootstrap of two runs on the same split")
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=commands.cmd_compare)
 
-    _train(sub)
 
+def _report(sub) -> None:
     p = sub.add_parser("report", help="write leaderboard.md and a self-contained leaderboard.html from the runs")
     p.add_argument("--results", default="results", help="folder searched for run.json files (default: results)")
     p.add_argument("--out", help="output folder (default: the --results folder)")
@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap-resamples", type=positive_int, default=10_000, help="paired bootstrap resamples (default 10000)")
     p.set_defaults(func=commands.cmd_report)
 
+
+def _check(sub) -> None:
     p = sub.add_parser("check", help="regression gate: fail (exit 1) when a run is significantly worse than its baseline")
     p.add_argument("--baseline", required=True, metavar="FILE", help="baseline JSON (format: docs/report.md, 'Baseline file')")
     p.add_argument("--results", default="results", help="folder searched for run.json files (default: results)")
@@ -152,12 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=commands.cmd_check)
 
+
+def _bench_generators(sub) -> None:
+    from prefbench.generators import GeneratorConfig
+
     p = sub.add_parser("bench-generators", help="rank text-to-image generators: mean score per generator over "
                                                 "prompts, cluster-bootstrap CIs, paired comparisons, rank stability")
     add_options(p, GeneratorConfig, cli_fields(GeneratorConfig))
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.set_defaults(func=commands.cmd_bench_generators)
 
+
+def _doctor(sub) -> None:
     p = sub.add_parser("doctor", help="what this machine has: Python, torch/CUDA, install extras, optional envs "
                                       "(reference, vLLM), Chromium, free disk and memory")
     p.add_argument("--import", dest="import_torch", action="store_true",
@@ -165,12 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=commands.cmd_doctor)
 
+
+def _serve(sub) -> None:
+    from prefbench.scorer_spec import ScorerSpec
+    from prefbench.serve.config import ServeConfig
+
     p = sub.add_parser("serve", help="serve a scorer as a reward over HTTP (POST /v1/score), micro-batching "
                                      "concurrent requests; see docs/serve.md")
     add_options(p, ScorerSpec, ["name", "model", "engine", "params", "seed"])
     add_options(p, ServeConfig, cli_fields(ServeConfig))
     p.set_defaults(func=commands.cmd_serve)
 
+
+def _download(sub) -> None:
     p = sub.add_parser("download", help="fetch a dataset split's files from the hub (huggingface_hub), unpack its "
                                         "archives, write DIR/prefbench_download.json; offline: says what to put where")
     p.add_argument("dataset", metavar="DATASET", nargs="?", help="a dataset with a download manifest (see docs/datasets.md)")
@@ -184,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=commands.cmd_download)
 
+
+def _reproduce(sub) -> None:
     p = sub.add_parser("reproduce", help="the field's published tables as acceptance tests: run their rows, print "
                                          "published vs measured (95%% CI) with a verdict per row")
     p.add_argument("tables", nargs="*", metavar="TABLE", help="a shipped table's name (see --list) or a table file")
@@ -198,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     p.set_defaults(func=commands.cmd_reproduce)
 
+
+def _merge(sub) -> None:
     p = sub.add_parser("merge", help="join the shard folders of `prefbench run --shard I/N` into one run folder, "
                                      "checking one config hash and that every item is in exactly one shard")
     p.add_argument("shards", nargs="+", metavar="SHARD_DIR", help="the N shard folders")
@@ -207,6 +226,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="the dataset's folder, if not where the shards read it")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.set_defaults(func=commands.cmd_merge)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command's flags; options of a config object (a run, a generator run, a training run,
+    the server, a scorer) come from its fields (:mod:`prefbench.config_fields`): one default and
+    one help text each."""
+    from prefbench import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="prefbench", description="How well do reward models predict human preferences between generated images?",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"prefbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _list(sub)
+    _run(sub)
+    _rank(sub)
+    _evaluate(sub)
+    _compare(sub)
+    _train(sub)
+    _report(sub)
+    _check(sub)
+    _bench_generators(sub)
+    _doctor(sub)
+    _serve(sub)
+    _download(sub)
+    _reproduce(sub)
+    _merge(sub)
     return parser
 
 

@@ -37,14 +37,6 @@ BELOW_FLOOR = {
 }
 
 
-def demo_options(scorer: str, model: str) -> dict[str, Any]:
-    """The suite row's options for ``scorer`` when it runs the bundled checkpoint ``model`` (the
-    model alias hands them to a lone ``prefbench run --scorer X`` on the demo: SUITE_OPTIONS)."""
-    from prefbench.demo_zoo import ALIAS
-
-    return dict(SUITE_OPTIONS.get(scorer, {})) if ALIAS.default(scorer, "demo") == model else {}
-
-
 def _fmt(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
@@ -73,7 +65,7 @@ def run_suite(base_cfg, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
         except MissingExtraError as exc:
             out.append({"label": label, "scorer": scorer, "skipped": str(exc)})
             continue
-        out.append({"label": label, **flat_summary(rec), "limit": rec["dataset"].get("limit")})
+        out.append({"label": label, **flat_summary(rec), "limit": rec.dataset.limit})
     return out
 
 
