@@ -48,7 +48,7 @@ def instructions(model: PinnedModel) -> str:
 
 def download_weights(name: str, *, progress: bool = True, endpoint: str | None = None,
                      log: Callable[[str], None] | None = None) -> dict:
-    """Fetch pinned model ``name`` into :func:`models_dir`, check every file, write and return the manifest."""
+    """Fetch pinned model ``name`` into :func:`prefbench.pinned.models_dir`, check every file, write and return the manifest."""
     model = pinned_model(name)
     log = log or (lambda line: print(f"prefbench: {line}", file=sys.stderr, flush=True))
     try:

@@ -3,8 +3,9 @@
 Every kind (scorers, engines, datasets, conventions, model aliases, model profiles, judge
 protocols, suites) is the same mechanism:
 
-- a built-in **manifest**, ``name -> Entry("module:attr", description, extra=...)``, imported
-  only when the name is used, so ``prefbench --help`` and ``prefbench list`` import nothing heavy;
+- a built-in **manifest**, ``name -> "module:attr"`` (the scorers' and engines' are
+  :class:`Entry` values that add a description and an install extra), imported only when the name
+  is used, so ``prefbench --help`` and ``prefbench list`` import nothing heavy;
 - **entry points** of the kind's group (``prefbench.scorers``, ``prefbench.datasets``, ...),
   scanned only when a lookup misses the manifest or a listing asks. Those that the ``prefbench``
   distribution declares itself (the demo world: its dataset, oracle scorer, model alias and suite)
@@ -14,8 +15,9 @@ protocols, suites) is the same mechanism:
 
 ``get(name)`` returns the object (a class for scorers and engines, a spec for the rest), checked
 against the kind's type. A scorer that runs on an engine (``uses_engine = True``) takes the
-engine's options next to its own (``-S key=value``); :func:`build` splits them, checks both against
-their annotations and records both in the run's resolved parameters.
+engine's options next to its own (``-S key=value``); :func:`prefbench.options.build` (still
+importable from here) splits them, checks both against their annotations and records both in the
+run's resolved parameters.
 """
 
 from __future__ import annotations

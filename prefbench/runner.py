@@ -1,4 +1,8 @@
-"""Runs a scorer over a split: batching, progress, per-image samples, resume, run.json.
+"""A scoring run: :class:`RunConfig`, the run's identity (config hash, folder name), its todo list,
+the metrics of its samples and what its ``run.json`` says. The folder's lifecycle (lock, cached
+answer, sample writer, status, atomic record) is :class:`prefbench.run_folder.RunFolder`'s; one
+batch into sample rows is :mod:`prefbench.batches`'; the scorer resolves through
+:mod:`prefbench.scorer_spec`.
 
 Resume: the run folder is keyed by a hash of everything that changes the scores (scorer
 options, model, prompt templates, dataset content, --limit). Starting the same configuration

@@ -83,7 +83,7 @@ class BuiltScorer:
 
 
 def build_scorer(spec: ScorerSpec) -> BuiltScorer:
-    """Resolve ``spec`` and build its scorer (no weights are loaded: that is the scorer's ``load``)."""
+    """Resolve ``spec`` and build its scorer (no weights are loaded: that is the scorer's ``setup()``)."""
     from prefbench.models import default_choice, resolve_model
     from prefbench.registry import build, engine_options, load_engine, lookup, options
 

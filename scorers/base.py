@@ -122,7 +122,9 @@ class Scorer:
         return None
 
     def cache_key(self) -> str:
-        """Hash of everything that changes the scores (params, model, prompts)."""
+        """A hash of the scorer's name, options, model and prompts. A run's identity is not this:
+        it is :func:`prefbench.scorer_spec.scorer_identity` (which adds the engine) within the run's
+        config hash (:func:`prefbench.runner.config_identity`)."""
         blob = json.dumps(
             {"name": self.name, "params": self.params(), "model": self.model_info(),
              "prompt": self.prompt_template_hash()},

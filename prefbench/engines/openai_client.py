@@ -9,8 +9,8 @@ A request that still fails after its last attempt does not raise: it comes back 
 The API key is read from an environment variable when the pool starts and is never stored in
 options, run records or messages: every error text passes through :meth:`ServerPool.redact`.
 
-``openai`` and ``tenacity`` are imported here; this module is only imported by the OpenAI
-backend's ``setup()`` (``pip install 'prefbench[openai]'``).
+``openai`` and ``tenacity`` are imported here; this module is only imported by the ``openai``
+engine's ``load()`` (:mod:`prefbench.engines.openai`; ``pip install 'prefbench[openai]'``).
 """
 
 from __future__ import annotations

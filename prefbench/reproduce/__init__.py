@@ -3,8 +3,8 @@
 A table (``prefbench/reproduce/tables/<name>.json``, or any JSON file of the same shape) names its
 source, the dataset, split and convention its numbers were measured on, and one row per reward
 model: the published number and how to run it in prefbench (scorer, model and revision, options,
-tolerance). :func:`reproduce` runs every row it can through ordinary resumable runs (a finished
-row is answered from its run folder) and gives each a verdict:
+tolerance). :func:`prefbench.reproduce.run.reproduce` runs every row it can through ordinary
+resumable runs (a finished row is answered from its run folder) and gives each a verdict:
 
 - ``reproduced``: the published value lies in the measured 95% CI (or within the row's stated
   absolute tolerance, for sampled judges);

@@ -14,7 +14,7 @@ InternVL), ``mistral3`` (Pixtral processor) and ``llama4``.
 
 Every tokenizer meets tiny_vlm's constraints: the digits ``0``-``9`` are single tokens when encoded
 alone, every id decodes to non-empty text, and the model's vocabulary is exactly the tokenizer's.
-Three vocabulary styles stand in for the real ones:
+Two vocabulary styles stand in for the real ones:
 
 * byte-level BPE (GPT-2 alphabet) for the Qwen, Llama-3, SmolLM2, Tekken and Llama-4 tokenizers;
 * SentencePiece-style BPE with ``▁`` for spaces for Gemma (``GemmaTokenizer``) and Mistral-7B

@@ -10,7 +10,10 @@ file, never an edit of an old one (``tests/scorers/test_vlm_prompts.py`` snapsho
 ``<image>`` marks where an image goes; ``{prompt}``, ``{low}``, ``{high}`` and ``{example}`` are
 filled in. :func:`template_hash` goes into ``run.json`` and the run's cache key.
 
-This module imports nothing heavy; the trainer and the OpenAI-compatible backend use it too.
+The tags themselves (``<think>``, ``<answer>``, ...) are the engine layer's answer protocol
+(:mod:`prefbench.engines.base`), re-exported here: engines read the answer position without
+importing a scorer. This module imports nothing heavy; the trainer and the demo world's
+pre-training use it too.
 """
 
 from __future__ import annotations
