@@ -13,6 +13,7 @@ import pytest
 
 from prefbench.data.archives import unpack
 from prefbench.errors import DataError
+from tests.fixtures.extras import skip_without_extra
 
 
 def _zip(path: Path, members: list[tuple[str, str | bytes]]) -> Path:
@@ -170,7 +171,7 @@ def test_a_hub_file_name_with_dot_dot_is_refused_before_fetching(tmp_path):
     import json
     import os
 
-    pytest.importorskip("huggingface_hub")
+    skip_without_extra("hub")
     from prefbench.testing.hub_server import HubServer
     from tests.core.test_download import download
     from tests.fixtures.benchmarks import write_hpdv3

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from prefbench.metrics import per_prompt
-from tests.fixtures.cli import needs_extra, run_cli
+from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import requires_extra
 
 HEAVY = ("torch", "transformers", "openai", "trl", "scipy")
 
@@ -147,7 +148,7 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "unknown scorer" in proc.stderr
 
 
-@needs_extra("vlm")
+@requires_extra("vlm")
 @pytest.mark.parametrize("scorer", ["expected_rating", "anchor_pairwise"])
 def test_missing_or_empty_vlm_model_is_a_clear_error(tmp_path, scorer):
     """A mistyped --model path is named in a one-line error (exit 2), never a transformers traceback

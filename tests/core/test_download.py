@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.benchmarks import write_genai_rank, write_hpdv3
-from tests.fixtures.cli import REPO, needs_extra, run_cli
+from tests.fixtures.cli import REPO, run_cli
+from tests.fixtures.extras import requires_extra
 
-needs_hub = needs_extra("hub")
+needs_hub = requires_extra("hub")
 GR_REPO = "zhiqiulin/GenAI-Image-Ranking-800"
 
 

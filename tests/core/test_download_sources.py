@@ -17,10 +17,11 @@ import pytest
 from PIL import Image
 
 from prefbench.data import IMAGEREWARD_TEST_JSON
-from tests.fixtures.cli import needs_extra, run_cli
+from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import requires_extra
 from tests.fixtures.static_server import static_server
 
-needs_hub = needs_extra("hub")
+needs_hub = requires_extra("hub")
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from prefbench.data.model import ImageRef
 from prefbench.errors import ImageError, UsageError
 from prefbench.provenance import redact_url
 from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import skip_without_extra
 from tests.fixtures.hostile import solid_png
 
 
@@ -82,7 +83,7 @@ def test_a_plugin_scorer_named_with_dots_and_slashes_stays_inside_results(tmp_pa
 
 
 def test_a_non_ascii_token_is_refused_up_front(monkeypatch):
-    pytest.importorskip("httpx")
+    skip_without_extra("serve")
     from prefbench.serve import Client
     from prefbench.serve.server import read_token
 
@@ -94,7 +95,7 @@ def test_a_non_ascii_token_is_refused_up_front(monkeypatch):
 
 
 def test_flow_grpo_says_why_a_group_is_too_big_for_one_request():
-    pytest.importorskip("httpx")
+    skip_without_extra("serve")
     import numpy as np
 
     from prefbench.serve import flow_grpo_reward

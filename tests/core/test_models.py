@@ -13,6 +13,7 @@ from prefbench.demo_zoo import ASSETS
 from prefbench.errors import UsageError
 from prefbench.models import aliases, default_model, portable_model_path, resolve_model
 from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import skip_without_extra
 
 
 def test_demo_alias_resolves_and_offers_defaults_on_demo_only():
@@ -55,7 +56,7 @@ def alias_plugin(tmp_path, monkeypatch):
 
 
 def test_plugin_alias_is_resolved_and_recorded_portably(alias_plugin, tmp_path):
-    pytest.importorskip("transformers")
+    skip_without_extra("clip")
     with pytest.warns(UserWarning, match="'odd' is a int, not a ModelAlias"):
         assert "lab" in aliases()
     out = tmp_path / "run"

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from prefbench.pinned import PINNED
-from tests.fixtures.cli import missing, needs_extra, run_cli
+from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import missing, requires_extra
 from tests.fixtures.static_server import static_server
 
-needs_hub = needs_extra("hub")
-needs_clip = needs_extra("clip")  # the tiny CLIP checkpoint the hub serves is built with torch + transformers
+needs_hub = requires_extra("hub")
+needs_clip = requires_extra("clip")  # the tiny CLIP checkpoint the hub serves is built with torch + transformers
 LAION = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
 
 

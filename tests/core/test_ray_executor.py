@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from prefbench.runner import RunConfig
+from tests.fixtures.extras import skip_without_extra
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -23,8 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict:
-    pytest.importorskip("ray")
-    pytest.importorskip("transformers")
+    skip_without_extra("ray", "vlm")
     if shutil.which("unshare") is None:
         pytest.skip("unshare (util-linux) is not installed: the Ray tests run in a network namespace of their own")
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)

@@ -13,7 +13,8 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.fixtures.cli import needs_extra, run_cli
+from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import requires_extra
 
 MODULES = {
     "oneofeach/__init__.py": '"""prefbench plugins, one of each kind (tests/core/test_registry_one_of_each.py)."""\n',
@@ -215,7 +216,7 @@ def test_the_scorer_scores_through_the_api_and_the_runner(one_of_each, tmp_path)
     assert rec["scorer"]["source"] == "plugin: oneofeach" and rec["counts"]["ok"] == 12
 
 
-@needs_extra("vlm")  # the VLM scorer classes load only with it, whatever the engine
+@requires_extra("vlm")  # the VLM scorer classes load only with it, whatever the engine
 def test_the_engine_runs_a_vlm_scorer(one_of_each, tmp_path):
     out = tmp_path / "run"
     proc = run_cli(["run", "--scorer", "expected_rating", "--engine", "reddest", "--model", "no-model",

@@ -13,6 +13,7 @@ from prefbench.runner import RunConfig, run
 from prefbench.shards import parse_shard, shard_of
 from prefbench.store import read_samples
 from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import skip_without_extra
 
 
 def _cfg(tmp_path: Path, **kw) -> RunConfig:
@@ -118,7 +119,7 @@ def test_the_cli_runs_shards_and_merges(tmp_path):
 def test_vlm_shards_merge_into_the_same_sampled_scores(tmp_path):
     # sampled reasoning: the rollout seeds are keyed by the item, so a shard scores each item as one
     # process does
-    pytest.importorskip("transformers")
+    skip_without_extra("vlm")
     kw = {"scorer": "expected_rating", "limit": 8, "params": {"max_new_tokens": 16}}
     shards = _shards(tmp_path, 2, **kw)
     merged = merge(shards, results_root=str(tmp_path / "results"), log=lambda m: None)

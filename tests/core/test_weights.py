@@ -7,6 +7,7 @@ import pytest
 
 from prefbench.weights import WeightsError, check_model_folder, hub_file, names_a_path
 from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import skip_without_extra
 
 
 @pytest.mark.parametrize("name, is_path", [
@@ -86,9 +87,7 @@ def test_a_hub_that_does_not_answer_fails_fast_and_says_hf_download(tmp_path):
     seconds (it took ~50 s of "Retrying in Ns" before) and names the command that exists (`hf`)."""
     import time
 
-    from tests.fixtures.cli import require_extra
-
-    require_extra("pickscore")
+    skip_without_extra("pickscore")
     env = _online_env(HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}", HF_HOME=str(tmp_path / "hf"))
     start = time.perf_counter()
     proc = _python(["-m", "prefbench", "run", "--scorer", "pickscore", "--limit", "2", "--no-progress",

@@ -12,6 +12,7 @@ from prefbench.demo_zoo import ASSETS, BUNDLED, bundled_model
 from prefbench.demo_zoo.recipe import CHECKPOINTS, model_commands, result_commands
 from prefbench.demo_zoo.tables import render
 from tests.fixtures.cli import REPO, run_cli
+from tests.fixtures.extras import skip_without_extra
 
 
 @pytest.mark.slow
@@ -65,9 +66,7 @@ def test_a_lone_scorer_on_the_demo_is_the_suites_committed_run(tmp_path, scorer)
 def test_the_suite_says_why_a_row_is_below_the_random_floor(tmp_path):
     """The first leaderboard a user sees: naive_sampling's 0.219 under the random floor comes with
     its reason on screen; a row whose CI reaches the floor (zero-shot) gets no note."""
-    from tests.fixtures.cli import require_extra
-
-    require_extra("vlm")
+    skip_without_extra("vlm")
     shutil.copytree(REPO / "results" / "demo-test", tmp_path / "results" / "demo-test")
     proc = run_cli(["run", "--no-progress"], cwd=tmp_path, env_extra={"HF_HUB_OFFLINE": "1"}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -80,9 +79,7 @@ def test_the_suite_says_why_a_row_is_below_the_random_floor(tmp_path):
 def test_no_progress_silences_the_frameworks_bars_too(tmp_path):
     """--no-progress: neither prefbench's bar nor transformers' "Loading weights" one; without it
     both are there (issue 30 item 10)."""
-    from tests.fixtures.cli import require_extra
-
-    require_extra("vlm")
+    skip_without_extra("vlm")
     args = ["run", "--scorer", "expected_rating", "--limit", "1", "--results"]
     quiet = run_cli([*args, tmp_path / "a", "--no-progress"], cwd=tmp_path, env_extra={"HF_HUB_OFFLINE": "1"})
     assert quiet.returncode == 0, quiet.stderr[-2000:]

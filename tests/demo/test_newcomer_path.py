@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from tests.fixtures.cli import REPO, require_extra
+from tests.fixtures.cli import REPO
+from tests.fixtures.extras import skip_without_extra
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def _fresh_clone(tmp_path):
 
 
 def test_readme_first_command_in_a_fresh_clone_leaves_it_clean(tmp_path):
-    require_extra("vlm")
+    skip_without_extra("vlm")
     clone = _fresh_clone(tmp_path)
     # the clone's own code, installed as a plain (non-editable) package: its bundled checkpoints
     # live under site, not under the checkout this test runs from
@@ -95,8 +96,8 @@ def test_readme_commands_in_order_in_a_fresh_clone_change_no_file(tmp_path):
     report they end with is the committed one byte for byte, and `git status` stays clean; then
     the committed-results tests pass there. The installed prefbench (this venv) runs them in the
     clone, as a user's `pip install -e` would after `cd`."""
-    require_extra("vlm")
-    require_extra("clip")
+    skip_without_extra("vlm")
+    skip_without_extra("clip")
     clone = _fresh_clone(tmp_path)
     # PYTHONSAFEPATH: the installed prefbench, not the clone's source tree from the current folder
     env = dict(os.environ, PYTHONSAFEPATH="1", HF_HUB_OFFLINE="1")

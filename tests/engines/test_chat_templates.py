@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from prefbench.scorers.vlm import prompts
 from prefbench.testing import chat_templates
+from tests.fixtures.extras import skip_without_extra
 
 ASSETS = Path(__file__).resolve().parents[2] / "prefbench" / "demo_zoo" / "assets"
 
@@ -28,7 +27,7 @@ def test_the_bundled_checkpoints_carry_the_one_project_template():
 
 
 def test_qwen_template_renders_as_the_qwen2_5_vl_template_trl_ships():
-    pytest.importorskip("trl")
+    skip_without_extra("train")
     from importlib.resources import files
 
     from transformers.utils.chat_template_utils import _compile_jinja_template

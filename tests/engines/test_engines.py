@@ -11,7 +11,8 @@ import pytest
 
 from prefbench.errors import UsageError
 from prefbench.registry import build, engine_entries, load_engine
-from tests.fixtures.cli import needs_extra, run_cli
+from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import requires_extra
 
 
 def _rows(out):
@@ -26,7 +27,7 @@ def test_builtin_engines_are_listed():
     assert proc.returncode == 0 and "Engines of the VLM scorers" in proc.stdout and "vllm" in proc.stdout
 
 
-@needs_extra("vlm")  # the VLM scorers' own extra is checked before their engine's
+@requires_extra("vlm")  # the VLM scorers' own extra is checked before their engine's
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed in this environment")
 def test_a_missing_engine_names_how_to_get_it(tmp_path):
     proc = run_cli(["run", "--scorer", "expected_rating", "--engine", "vllm", "--model", "m", "--out", tmp_path / "r"])
@@ -60,7 +61,7 @@ def test_plugin_engine_is_found_and_a_clash_with_a_builtin_warns(with_plugin):
     assert load_engine("echo").__name__ == "EchoEngine"
 
 
-@needs_extra("vlm")  # the VLM scorer classes load only with it, whatever the engine
+@requires_extra("vlm")  # the VLM scorer classes load only with it, whatever the engine
 @pytest.mark.parametrize("scorer", ["expected_rating", "anchor_pairwise", "naive_sampling", "zero_shot"])
 def test_every_vlm_scorer_runs_unchanged_on_a_plugin_engine(scorer, with_plugin, tmp_path):
     out = tmp_path / "run"
@@ -84,7 +85,7 @@ def test_every_vlm_scorer_runs_unchanged_on_a_plugin_engine(scorer, with_plugin,
     assert proc.returncode == 0 and json.loads(proc.stdout)["run_dir"] != str(out)
 
 
-@needs_extra("vlm")  # the VLM scorer classes load only with it, whatever the engine
+@requires_extra("vlm")  # the VLM scorer classes load only with it, whatever the engine
 def test_a_failed_rollout_is_a_retryable_error_not_a_score(with_plugin):
     from prefbench.data.model import ImageRef, Item
 

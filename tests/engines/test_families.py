@@ -12,8 +12,9 @@ import re
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.fixtures.extras import skip_without_extra
+
+skip_without_extra("vlm")
 
 from prefbench.data.model import ImageRef, Item  # noqa: E402
 from prefbench.engines.profiles import model_type_of, profile_for  # noqa: E402
@@ -138,7 +139,7 @@ def test_mistral3_prompt_does_not_depend_on_the_date(family_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_two_grpo_steps_train_the_language_model_only(family, family_dir, tmp_path):
-    pytest.importorskip("trl")
+    skip_without_extra("train")
     from prefbench.training import TrainConfig, train
 
     out = tmp_path / "trained"

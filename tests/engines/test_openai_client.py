@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("openai", reason="needs the openai extra: pip install 'prefbench[openai]'")
-pytest.importorskip("tenacity", reason="needs the openai extra: pip install 'prefbench[openai]'")
+from tests.fixtures.extras import skip_without_extra
+
+skip_without_extra("openai")
 
 from prefbench.engines.openai_client import ServerPool  # noqa: E402
 from tests.fixtures.cli import run_cli  # noqa: E402

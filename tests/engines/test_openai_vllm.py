@@ -21,8 +21,9 @@ import urllib.request
 
 import pytest
 
-pytest.importorskip("openai", reason="needs the openai extra: pip install 'prefbench[openai]'")
-pytest.importorskip("tenacity", reason="needs the openai extra: pip install 'prefbench[openai]'")
+from tests.fixtures.extras import skip_without_extra
+
+skip_without_extra("openai")
 
 from prefbench.testing.vllm_server import VLLMServer, find_vllm_python  # noqa: E402
 from tests.fixtures.cli import run_cli  # noqa: E402

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import skip_without_extra
 
-pytest.importorskip("transformers")
+skip_without_extra("vlm")
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -53,7 +54,7 @@ def test_transformers_runs_record_prompt_vision_and_generated_tokens(tmp_path, s
 
 
 def test_openai_runs_record_the_servers_prompt_tokens(tmp_path):
-    pytest.importorskip("openai")
+    skip_without_extra("openai")
     from tests.fixtures.openai_fakes import FakeServer
 
     out = tmp_path / "run"

@@ -19,7 +19,7 @@ from prefbench.generators import GeneratorConfig, bench_generators, read_prompts
 from prefbench.report import write_report
 from prefbench.report.markdown import md_escape
 from prefbench.store import read_samples
-from tests.fixtures.cli import needs_extra
+from tests.fixtures.extras import requires_extra, skip_without_extra
 from tests.fixtures.report import bernoulli_prompts, hand_run
 
 COLOURS = {"red": (215, 40, 40), "blue": (45, 80, 215), "green": (40, 160, 60)}
@@ -313,7 +313,7 @@ def test_cli_table_and_json(bench_dir, tmp_path, capsys):
     assert "no such images folder" in capsys.readouterr().err
 
 
-@needs_extra("clip")
+@requires_extra("clip")
 def test_bundled_clip_ranks_the_generator_that_draws_the_prompt_first(bench_dir, tmp_path):
     prompts, images = bench_dir
     rec = bench(prompts, images, tmp_path / "results", scorer="clip")
@@ -325,7 +325,7 @@ def test_bundled_clip_ranks_the_generator_that_draws_the_prompt_first(bench_dir,
 
 @pytest.mark.parametrize("mode", ["anchor", "round_robin"])
 def test_a_pairwise_scorer_compares_all_generators_of_a_prompt_together(bench_dir, tmp_path, mode):
-    pytest.importorskip("transformers")
+    skip_without_extra("vlm")
     prompts, images = bench_dir
     rec = bench(prompts, images, tmp_path / "results", scorer="anchor_pairwise", mode=mode, resamples=100)
     assert rec["pooled"] is True and rec["mode"] == mode and rec["counts"]["ok"] == 36

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transformers", reason="needs prefbench[vlm] (torch, transformers)")
+from tests.fixtures.extras import skip_without_extra
 
+skip_without_extra("vlm")
 
 from prefbench.report import write_report  # noqa: E402
 from prefbench.runner import RunConfig, run  # noqa: E402

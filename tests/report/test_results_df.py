@@ -7,9 +7,10 @@ import json
 import pytest
 
 from prefbench.errors import DataError
-from tests.fixtures.cli import REPO, needs_extra
+from tests.fixtures.cli import REPO
+from tests.fixtures.extras import requires_extra
 
-pytestmark = needs_extra("pandas")
+pytestmark = requires_extra("pandas")
 
 
 def test_runs_df_has_one_row_per_committed_run_with_its_numbers():

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from tests.fixtures.cli import run_cli
-from tests.fixtures.encoders import ALL, FOLDER, build_scorer, cases, needs, score_cases
+from tests.fixtures.encoders import ALL, FOLDER, build_scorer, cases, score_cases
+from tests.fixtures.extras import skip_without_extra
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -38,7 +39,7 @@ def test_listing_imports_no_framework():
 @pytest.mark.parametrize("name", ALL)
 def test_run_on_demo_offline(name, tiny_encoders, tmp_path):
     """The issue's done-criterion: `prefbench run --scorer NAME --model TINY --dataset demo --json`."""
-    needs(name)
+    skip_without_extra(name)
     proc = run_cli(["run", "--scorer", name, "--model", tiny_encoders / FOLDER[name], "--dataset", "demo", "--limit",
                     "12", "--json", "--out", tmp_path / "run", "-S", "device=cpu"], env_extra=OFFLINE, timeout=900)
     assert proc.returncode == 0, proc.stderr
@@ -52,7 +53,7 @@ def test_run_on_demo_offline(name, tiny_encoders, tmp_path):
 
 @pytest.mark.parametrize("name", ALL)
 def test_batching_and_threads_do_not_change_scores(name, tiny_encoders, parity_images):
-    needs(name)
+    skip_without_extra(name)
     one = score_cases(build_scorer(name, tiny_encoders, image_batch=1, workers=1), cases(parity_images))
     many = score_cases(build_scorer(name, tiny_encoders, image_batch=64, workers=4), cases(parity_images))
     for a, b in zip(one, many, strict=True):
@@ -63,7 +64,7 @@ def test_batching_and_threads_do_not_change_scores(name, tiny_encoders, parity_i
 def test_a_bad_image_is_an_error_and_the_rest_are_scored(name, tiny_encoders, parity_images, tmp_path):
     from prefbench.data.model import ImageRef, Item
 
-    needs(name)
+    skip_without_extra(name)
     broken = tmp_path / "broken.png"
     broken.write_bytes(parity_images[0].read_bytes()[:100])
     refs = [ImageRef("ok0", parity_images[0]), ImageRef("broken", broken), ImageRef("missing", tmp_path / "nope.png"),
@@ -75,7 +76,7 @@ def test_a_bad_image_is_an_error_and_the_rest_are_scored(name, tiny_encoders, pa
 
 
 def test_pickscore_is_logit_scale_times_clip_cosine(tiny_encoders, parity_images):
-    needs("pickscore")
+    skip_without_extra("pickscore")
     clip = build_scorer("clip", tiny_encoders, preprocess="processor")
     pick = build_scorer("pickscore", tiny_encoders)
     clip.setup()
@@ -89,7 +90,7 @@ def test_pickscore_is_logit_scale_times_clip_cosine(tiny_encoders, parity_images
 
 def test_clip_and_processor_preprocessing_agree_where_their_crops_round_alike(tiny_encoders, parity_images):
     """OpenAI's transform and transformers' processor agree on images whose crop margins are even."""
-    needs("clip")
+    skip_without_extra("clip")
     from PIL import Image
 
     scorer = build_scorer("clip", tiny_encoders)
@@ -111,7 +112,7 @@ def test_clip_and_processor_preprocessing_agree_where_their_crops_round_alike(ti
 
 def test_weights_are_never_unpickled(tiny_encoders, tmp_path):
     """A checkpoint holding a Python object (not only tensors) is refused, not executed."""
-    needs("aesthetic")
+    skip_without_extra("aesthetic")
     import shutil
 
     import torch
@@ -139,7 +140,7 @@ class _Payload:
 @pytest.mark.parametrize("name, folder_file", [("hpsv2", "HPS_v2.1_compressed.pt"), ("imagereward", "ImageReward.pt"),
                                                ("aesthetic", "sac+logos+ava1-l14-linearMSE.pth")])
 def test_missing_weights_name_the_file(name, folder_file, tmp_path):
-    needs(name)
+    skip_without_extra(name)
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = run_cli(["run", "--scorer", name, "--model", empty, "--dataset", "demo", "--limit", "2", "--out",
@@ -151,7 +152,7 @@ def test_missing_weights_name_the_file(name, folder_file, tmp_path):
 @pytest.mark.parametrize("name, hint", [("clip", "openai/clip-vit-large-patch14"), ("hpsv2", "HPS_v2.1_compressed.pt"),
                                         ("imagereward", "ImageReward.pt")])
 def test_offline_hub_default_says_what_to_download(name, hint, tmp_path):
-    needs(name)
+    skip_without_extra(name)
     # not the demo dataset: there `clip` defaults to the bundled demo checkpoint, not the hub id
     from PIL import Image
 
@@ -167,7 +168,7 @@ def test_offline_hub_default_says_what_to_download(name, hint, tmp_path):
 
 
 def test_imagereward_key_mapping_round_trips(tiny_encoders):
-    needs("imagereward")
+    skip_without_extra("imagereward")
     import torch
 
     from prefbench.scorers.encoders.imagereward import map_official_keys, official_keys
@@ -180,8 +181,8 @@ def test_imagereward_key_mapping_round_trips(tiny_encoders):
 
 
 def test_bad_options_are_usage_errors(tmp_path):
-    needs("hpsv2")
-    needs("clip")
+    skip_without_extra("hpsv2")
+    skip_without_extra("clip")
     proc = run_cli(["run", "--scorer", "hpsv2", "-S", "version=v3", "--dataset", "demo", "--out", tmp_path / "r"])
     assert proc.returncode == 2 and "version must be one of" in proc.stderr
     proc = run_cli(["run", "--scorer", "clip", "-S", "dtype=float8", "--dataset", "demo", "--out", tmp_path / "r"])
@@ -190,7 +191,7 @@ def test_bad_options_are_usage_errors(tmp_path):
 
 def test_speed_benchmark_script_runs_on_cpu(tmp_path):
     """benchmarks/encoders_speed.py (GPU numbers come from a lent card): a tiny CPU run, ours only."""
-    needs("clip")
+    skip_without_extra("clip")
     from tests.fixtures.cli import REPO
 
     out = tmp_path / "bench.json"

@@ -10,7 +10,8 @@ import pytest
 
 from prefbench.runner import RunConfig, run
 from tests.fixtures import benchmarks as bm
-from tests.fixtures.encoders import ALL, FOLDER, needs
+from tests.fixtures.encoders import ALL, FOLDER
+from tests.fixtures.extras import skip_without_extra
 
 #: few items each: the point is that every path runs, not the numbers
 SETS = {
@@ -35,7 +36,7 @@ def set_dirs(tmp_path_factory):
 @pytest.mark.parametrize("dataset", list(SETS))
 @pytest.mark.parametrize("name", ALL)
 def test_encoder_baseline_on_each_set(name, dataset, tiny_encoders, set_dirs, tmp_path):
-    needs(name)
+    skip_without_extra(name)
     split = SETS[dataset][0]
     rec = run(RunConfig(scorer=name, model=str(tiny_encoders / FOLDER[name]), dataset=dataset, split=split,
                         data_dir=str(set_dirs / dataset), params={"device": "cpu"}, results_root=str(tmp_path),

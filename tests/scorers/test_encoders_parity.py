@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.cli import REPO  # noqa: E402
-from tests.fixtures.encoders import FOLDER, build_scorer, cases, needs, score_cases
+from tests.fixtures.encoders import FOLDER, build_scorer, cases, score_cases
+from tests.fixtures.extras import skip_without_extra
 
 SCRIPT = REPO / "tests" / "reference" / "run_reference.py"
 TOL = 1e-5
@@ -66,7 +67,7 @@ def assert_same(ours: list[list[float]], ref: list[list[float]]):
 
 @pytest.mark.parametrize("name", ["pickscore", "clip", "aesthetic", "hpsv2", "imagereward"])
 def test_parity_with_reference(name, tiny_encoders, parity_images, tmp_path):
-    needs(name)
+    skip_without_extra(name)
     reference_python()
     case_list = cases(parity_images)
     ref = run_reference(name, tiny_encoders / FOLDER[name], case_list, tmp_path)
@@ -88,7 +89,7 @@ def test_parity_with_reference(name, tiny_encoders, parity_images, tmp_path):
 def test_hpsv2_without_antialias_matches_hpsv2_on_old_torchvision(tiny_encoders, parity_images, tmp_path):
     """``-S antialias=false`` reproduces HPSv2's resize as torchvision<0.17 ran it (its release era);
     the two settings differ by far more than the tolerance."""
-    needs("hpsv2")
+    skip_without_extra("hpsv2")
     reference_python()
     case_list = cases(parity_images)
     ref = run_reference("hpsv2", tiny_encoders / "hpsv2", case_list, tmp_path, antialias=False)

@@ -16,7 +16,8 @@ import pytest
 from prefbench.errors import DataError, MissingDataError
 from prefbench.scorers.hpsv3.prompt import HPSV3_WHEEL, WheelSource, cached_wheel, load_prompt
 from tests.fixtures.benchmarks import write_hpdv3
-from tests.fixtures.cli import needs_extra, run_cli
+from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import requires_extra
 from tests.fixtures.hpsv3 import MEMBER, STAND_IN, stand_in_wheel
 from tests.fixtures.serve import ServerProcess, b64, png
 
@@ -208,7 +209,7 @@ def _rows(run_dir):
     return [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
 
 
-@needs_extra("vlm")
+@requires_extra("vlm")
 def test_run_on_the_demo_and_an_hpdv3_fixture_records_sigma(tiny_hpsv3_dir, hpsv3_prompt_file, tmp_path):
     opts = ["--scorer", "hpsv3", "--model", tiny_hpsv3_dir, "-S", f"prompt_file={hpsv3_prompt_file}", "--no-progress"]
     env = {"HF_HUB_OFFLINE": "1", "PREFBENCH_CACHE": str(tmp_path / "cache")}
@@ -240,7 +241,7 @@ def test_run_on_the_demo_and_an_hpdv3_fixture_records_sigma(tiny_hpsv3_dir, hpsv
     assert rec["metrics"]["brier"] == pytest.approx(sum((1 - p) ** 2 for p in probs) / 4, abs=1e-12)
 
 
-@needs_extra("vlm")
+@requires_extra("vlm")
 def test_rank_orders_by_mu(tiny_hpsv3_dir, hpsv3_prompt_file, tmp_path):
     paths = []
     for k in range(3):
@@ -255,8 +256,8 @@ def test_rank_orders_by_mu(tiny_hpsv3_dir, hpsv3_prompt_file, tmp_path):
     assert all(r["sigma"] > 0 for r in rows)
 
 
-@needs_extra("serve")
-@needs_extra("vlm")
+@requires_extra("serve")
+@requires_extra("vlm")
 def test_serve_returns_mu_and_sigma_equal_to_the_api(tiny_hpsv3_dir, hpsv3_prompt_file, tmp_path):
     import httpx
 
@@ -290,7 +291,7 @@ def test_serve_returns_mu_and_sigma_equal_to_the_api(tiny_hpsv3_dir, hpsv3_promp
     assert [d["sigma"] for d in body["details"]] == pytest.approx([d["sigma"] for d in scored.details], rel=1e-5)
 
 
-@needs_extra("vlm")
+@requires_extra("vlm")
 def test_bench_generators_with_hpsv3(tiny_hpsv3_dir, hpsv3_prompt_file, tmp_path):
     from prefbench.generators import GeneratorConfig, bench_generators
     from tests.report.test_generators import make_bench
@@ -307,7 +308,7 @@ def test_bench_generators_with_hpsv3(tiny_hpsv3_dir, hpsv3_prompt_file, tmp_path
     assert len(rows) == 6 and all(r["sigma"] > 0 for r in rows)
 
 
-@needs_extra("serve")
+@requires_extra("serve")
 def test_a_scorer_without_sigma_refuses_return_sigma():
     from starlette.testclient import TestClient
 

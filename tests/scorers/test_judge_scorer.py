@@ -12,10 +12,10 @@ import pytest
 
 from prefbench.data import load_dataset
 from prefbench.errors import UsageError
-from tests.fixtures.cli import needs_extra
+from tests.fixtures.extras import requires_extra
 from tests.fixtures.judge_server import JudgeServer
 
-pytestmark = needs_extra("openai")
+pytestmark = requires_extra("openai")
 
 THINK_TEMPLATE = ("Compare the two images for the caption {prompt}. Reason in <think></think>, then answer "
                   "<answer>Image 1 is better</answer> or <answer>Image 2 is better</answer>.")

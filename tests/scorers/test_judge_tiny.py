@@ -13,6 +13,7 @@ import json
 import pytest
 
 from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import skip_without_extra
 
 TEMPLATE = ("Compare the two images for the caption {prompt}. Reason in <think></think>, then answer "
             "<answer>Image 1 is better</answer> or <answer>Image 2 is better</answer>.")
@@ -20,9 +21,7 @@ TEMPLATE = ("Compare the two images for the caption {prompt}. Reason in <think><
 
 @pytest.fixture(scope="module")
 def gemma3_dir(tmp_path_factory):
-    from tests.fixtures.cli import require_extra
-
-    require_extra("vlm")
+    skip_without_extra("vlm")
     from prefbench.testing.tiny_families import build_tiny_family
 
     return build_tiny_family("gemma3", tmp_path_factory.mktemp("gemma3") / "model")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.fixtures.extras import skip_without_extra
+
+skip_without_extra("vlm")
 
 import torch  # noqa: E402
 

@@ -8,8 +8,9 @@ import zlib
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.fixtures.extras import skip_without_extra
+
+skip_without_extra("vlm")
 
 from prefbench.data.model import ImageRef, Item  # noqa: E402
 from prefbench.registry import build  # noqa: E402

@@ -8,12 +8,9 @@ import asyncio
 import threading
 import time
 
-import pytest
+from tests.fixtures.extras import skip_without_extra
 
-from tests.fixtures.cli import require_extra
-
-require_extra("serve")
-pytest.importorskip("prometheus_client")
+skip_without_extra("serve")
 
 import httpx  # noqa: E402
 

@@ -11,10 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.fixtures.cli import require_extra
+from tests.fixtures.extras import skip_without_extra
 
-require_extra("serve")
-pytest.importorskip("prometheus_client")
+skip_without_extra("serve")
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from tests.fixtures.cli import require_extra
+from tests.fixtures.extras import skip_without_extra
 
-require_extra("serve")
+skip_without_extra("serve")
 
 from tests.fixtures.serve import ServerProcess, b64, png  # noqa: E402
 

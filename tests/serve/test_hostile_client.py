@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.fixtures.cli import require_extra
+from tests.fixtures.extras import skip_without_extra
 
-require_extra("serve")
+skip_without_extra("serve")
 
 from prefbench.serve import Client, ServeError  # noqa: E402
 from tests.fixtures.serve import ServerProcess, png  # noqa: E402

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from tests.fixtures.cli import require_extra
+from tests.fixtures.extras import skip_without_extra
 
-require_extra("serve")
+skip_without_extra("serve")
 
 from prefbench.api import ScoringError  # noqa: E402
 from prefbench.serve import Client, flow_grpo_reward  # noqa: E402

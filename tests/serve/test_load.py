@@ -6,12 +6,9 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
-import pytest
+from tests.fixtures.extras import skip_without_extra
 
-from tests.fixtures.cli import require_extra
-
-require_extra("serve")
-pytest.importorskip("prometheus_client")
+skip_without_extra("serve")
 
 from prefbench.api import load_scorer  # noqa: E402
 from prefbench.serve import Client  # noqa: E402

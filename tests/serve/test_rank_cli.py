@@ -8,6 +8,7 @@ import pytest
 
 from prefbench.data import load_dataset
 from tests.fixtures.cli import run_cli
+from tests.fixtures.extras import skip_without_extra
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def demo_images(tmp_path_factory):
 @pytest.mark.parametrize("scorer", ["random", "clip", "expected_rating", "anchor_pairwise"])
 def test_rank_json_orders_images_by_score(scorer, demo_images):
     if scorer != "random":
-        pytest.importorskip("transformers")
+        skip_without_extra("clip" if scorer == "clip" else "vlm")
     prompt, paths = demo_images
     proc = run_cli(["rank", "--scorer", scorer, "--prompt", prompt, *paths, "--json"])
     assert proc.returncode == 0, proc.stderr
@@ -63,7 +64,7 @@ def test_rank_refusals(demo_images):
 
 
 def test_rank_round_robin_is_a_win_rate(demo_images):
-    pytest.importorskip("transformers")
+    skip_without_extra("vlm")
     prompt, paths = demo_images
     proc = run_cli(["rank", "--scorer", "anchor_pairwise", "--mode", "round_robin", "--prompt", prompt, *paths,
                     "--json"])

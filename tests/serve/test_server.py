@@ -13,10 +13,9 @@ import time
 
 import pytest
 
-from tests.fixtures.cli import require_extra
+from tests.fixtures.extras import skip_without_extra
 
-require_extra("serve")
-pytest.importorskip("prometheus_client")
+skip_without_extra("serve")
 
 import httpx  # noqa: E402
 

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from tests.fixtures.cli import require_extra
+from tests.fixtures.extras import skip_without_extra
 
-require_extra("serve")
+skip_without_extra("serve")
 
 from prefbench.serve import Client  # noqa: E402
 from prefbench.serve.logs import BURST, RateLimit  # noqa: E402

@@ -14,7 +14,7 @@ from prefbench.errors import UsageError
 from prefbench.training import TrainConfig, train
 from prefbench.training.tasks import build_task
 from prefbench.training.trainer import RECORD_NAME, sft_completion, to_hf_dataset
-from tests.fixtures.cli import needs_extra
+from tests.fixtures.extras import requires_extra
 
 
 def test_sft_completion_is_the_scorers_forced_answer_text():
@@ -27,7 +27,7 @@ def test_sft_completion_is_the_scorers_forced_answer_text():
     assert parsed.value == 3 and parsed.format_ok
 
 
-@needs_extra("train")
+@requires_extra("train")
 def test_sft_dataset_adds_the_answer_turn_to_the_grpo_columns():
     data = build_task("pairwise", "demo", limit=6)
     ds = to_hf_dataset(data, sft=True)

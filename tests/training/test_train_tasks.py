@@ -21,7 +21,7 @@ from prefbench.training.config import TrainConfig
 from prefbench.training.rewards import approx_match_reward, exact_match_reward, format_reward
 from prefbench.training.tasks import build_pairwise, build_rating
 from tests.fixtures import benchmarks as bm
-from tests.fixtures.cli import needs_extra
+from tests.fixtures.extras import requires_extra
 
 
 @pytest.mark.parametrize("module", [rewards, tasks, backends, trainer, config, progress, ratings, demo])
@@ -410,7 +410,7 @@ def test_backend_selection():
     assert sel().name == "transformers"
 
 
-@needs_extra("train")
+@requires_extra("train")
 def test_unknown_trl_option_is_an_error(tmp_path):
     cfg = TrainConfig(task="rating", model="m", output=str(tmp_path), trl={"not_a_field": 1})
     with pytest.raises(UsageError, match="not_a_field"):
