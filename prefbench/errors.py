@@ -74,7 +74,8 @@ UnknownScorerError = UnknownNameError
 
 
 class MissingExtraError(PrefbenchError):
-    """A scorer or engine needs an install extra that is not installed."""
+    """Something (a scorer, an engine, a command, an executor) needs an install extra that is not
+    installed; the message names the modules and the command that installs them."""
 
     def __init__(self, scorer: str, extra: str, missing: str, kind: str = "scorer", hint: str | None = None):
         how = hint or f"install it with `pip install 'prefbench[{extra}]'`"

@@ -1,4 +1,6 @@
-"""Shared reading helpers for the loaders: JSON with errors that name file and line."""
+"""Shared reading helpers: JSON, JSONL and text with errors that name file and line. The dataset
+loaders use them, and so do the readers of other files users give (run.json in the store, CI
+baselines, scores and judge-output files, generator prompt sets)."""
 
 from __future__ import annotations
 
