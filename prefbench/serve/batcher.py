@@ -2,9 +2,9 @@
 
 One worker task takes the oldest waiting request, then keeps adding waiting requests until the
 batch holds ``max_batch_images`` images or ``max_wait_s`` has passed since the first one, and
-scores the batch with one :meth:`~prefbench.api.RewardScorer.score_items` call on a single
-scoring thread (the model is not thread-safe: exactly one scoring call runs at a time). Each
-request's future gets its own slice of the results.
+scores the batch on a single scoring thread (the model is not thread-safe: exactly one scoring
+call runs at a time), with one :meth:`~prefbench.api.RewardScorer.score_items` call per scoring
+mode and scorer batch (below). Each request's future gets its own slice of the results.
 
 A request whose client went away or whose deadline passed before its batch ran is dropped,
 never scored. Inside a running batch the work is stopped between the scorer's batches: each
