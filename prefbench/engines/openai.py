@@ -40,12 +40,7 @@ automatic prefix caching reuses it (``benchmarks/openai_prefix_order.py`` measur
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
-import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -58,61 +53,18 @@ from prefbench.engines.base import (
     Rollout,
     seed_for,
 )
-
-LOGIT_BIAS_MASK = -100
-#: end-of-turn tokens masked while reasoning (looked up with the server's /tokenize; absent ones are skipped)
-END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<eos>", "</s>", "<|eot_id|>", "<end_of_utterance>")
-
-
-def image_data_url(image, max_pixels: int | None = None) -> str:
-    """A PNG data URL of ``image`` (PIL), downscaled (aspect kept) to at most ``max_pixels``."""
-    img = image.convert("RGB") if image.mode not in ("RGB", "L") else image
-    w, h = img.size
-    if max_pixels and w * h > max_pixels:
-        scale = (max_pixels / (w * h)) ** 0.5
-        img = img.resize((max(1, int(w * scale)), max(1, int(h * scale))), resample=3)  # bicubic
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def answer_readout(top: Sequence[dict], candidates: Sequence[str], restricted: bool) -> tuple[list[float] | None, float | None, dict]:
-    """Log-probabilities of the answer tokens at the answer position.
-
-    ``top`` is the ``top_logprobs`` list of that position; ``restricted`` is True when the
-    server returned exactly the requested token ids (vLLM ``logprob_token_ids``) rather than
-    its top-N. Returns (one log-probability per candidate, -inf where absent or None when none
-    is present; the candidates' total probability; detail for the sample record).
-
-    >>> lp, mass, info = answer_readout([{"token": "3", "logprob": -0.5}, {"token": "x", "logprob": -1.5},
-    ...                                  {"token": "4", "logprob": -2.0}], ["1", "2", "3", "4", "5"], False)
-    >>> lp[:2], info["missing_answer_tokens"], round(mass, 4)
-    ([-inf, -inf], ['1', '2', '5'], 0.7419)
-    """
-    import math
-
-    got: dict[str, float] = {}
-    for entry in top:
-        tok, lp = entry.get("token"), entry.get("logprob")
-        if tok is None or lp is None:
-            continue
-        got[tok] = max(lp, got.get(tok, -math.inf))
-    logprobs = [got.get(c, -math.inf) for c in candidates]
-    found = [lp for lp in logprobs if lp > -math.inf]
-    info: dict[str, Any] = {"answer_logprobs": {c: got[c] for c in candidates if c in got}}
-    missing = [c for c in candidates if c not in got]
-    if missing:
-        info["missing_answer_tokens"] = missing
-        if not restricted and got:
-            total = sum(math.exp(v) for v in got.values())
-            info["top_logprobs_n"] = len(got)
-            info["top_logprobs_mass"] = round(total, 6)
-            info["mass_outside_top_logprobs"] = round(max(0.0, 1.0 - total), 6)
-            # a token outside the top-N is at most as likely as the N-th
-            info["missing_logprob_upper_bound"] = min(got.values())
-    if not found:
-        return None, None, info
-    return logprobs, sum(math.exp(v) for v in found), info
+from prefbench.engines.openai_requests import (
+    END_TOKENS,
+    answer_payload,
+    answer_readout,
+    chat_messages,
+    completion_tokens,
+    image_data_url,  # noqa: F401  (re-exported)
+    inline_answer_position,
+    reasoning_payload,
+    tokenize,
+    usage_count,
+)
 
 
 class OpenAIEngine(Engine):
@@ -214,17 +166,7 @@ class OpenAIEngine(Engine):
 
     def _tokenize(self, text: str) -> int | None:
         """vLLM's ``/tokenize`` (at the server root); None when unavailable or not one token."""
-        root = self.base_urls[0].rstrip("/")
-        root = root[:-3] if root.endswith("/v1") else root
-        body = json.dumps({"model": self.model, "prompt": text, "add_special_tokens": False}).encode()
-        req = urllib.request.Request(root + "/tokenize", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._key}"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.request_timeout) as resp:  # noqa: S310 (user's server URL)
-                tokens = json.loads(resp.read()).get("tokens") or []
-        except (urllib.error.URLError, OSError, ValueError):
-            return None
-        return int(tokens[0]) if len(tokens) == 1 else None
+        return tokenize(self.base_urls[0], self.model, self._key, text, self.request_timeout)
 
     def restricted_ids(self, candidates: Sequence[str]) -> list[int] | None:
         ids = [self._token_ids.get(c) for c in candidates]
@@ -258,27 +200,7 @@ class OpenAIEngine(Engine):
     # -- messages ---------------------------------------------------------------------------
     def messages(self, job: Job, urls: dict[str, str]) -> list[dict]:
         """The job's chat messages with each image placeholder replaced by its data URL."""
-        keys = job.image_keys or [f"id:{id(img)}" for img in job.images]
-        images = iter(zip(keys, job.images))
-        out = []
-        for msg in job.messages:
-            content = msg["content"]
-            if isinstance(content, list):
-                parts = []
-                for part in content:
-                    if part.get("type") == "image":
-                        key, img = next(images)
-                        if key not in urls:
-                            urls[key] = image_data_url(img, self.max_pixels)
-                            self.image_stats["encoded"] += 1
-                        else:
-                            self.image_stats["shared"] += 1
-                        parts.append({"type": "image_url", "image_url": {"url": urls[key]}})
-                    else:
-                        parts.append(part)
-                content = parts
-            out.append({"role": msg["role"], "content": content})
-        return out
+        return chat_messages(job, urls, self.max_pixels, self.image_stats)
 
     # -- generation -------------------------------------------------------------------------
     def generate(self, jobs: Sequence[Job], spec: GenerationSpec, stats: dict | None = None) -> list[list[Rollout]]:
@@ -324,44 +246,29 @@ class OpenAIEngine(Engine):
         elif fmt.prefix == "":  # the answer is the first token: nothing to reason before it
             prefix = ""
         else:
-            payload = {"model": self.model, "messages": messages, "max_tokens": budget, "stop": [fmt.prefix],
-                       **sampling, "extra_body": {"include_stop_str_in_output": True, "return_token_ids": True}}
-            if end_ids:
-                payload["logit_bias"] = {str(t): LOGIT_BIAS_MASK for t in end_ids}
-            gen = await pool.chat(payload, server)
+            gen = await pool.chat(reasoning_payload(self.model, messages, budget, fmt, sampling, end_ids), server)
             if gen.data is None:
                 return self._failed(gen)
             choice = gen.data["choices"][0]
             text = choice["message"].get("content") or ""
-            n_tokens += int((gen.data.get("usage") or {}).get("completion_tokens") or 0)
-            prompt_tokens = _usage(gen.data, "prompt_tokens")
+            n_tokens += completion_tokens(gen.data)
+            prompt_tokens = usage_count(gen.data, "prompt_tokens")
             ids += list(choice.get("token_ids") or [])
             if text.endswith(fmt.prefix):
                 prefix = text
             else:  # budget spent (or the server ended the turn): force the answer prefix
                 forced = True
                 prefix = text + (fmt.force_closed if fmt.think_close in text else fmt.force_open)
-        extra_body: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False,
-                                      "include_stop_str_in_output": True, "return_token_ids": True}
-        turn = [{"role": "assistant", "content": prefix}] if prefix else []
-        if not prefix:  # nothing to continue: the answer is the assistant turn's first token
-            extra_body.update(continue_final_message=False, add_generation_prompt=True)
-        payload = {"model": self.model, "messages": [*messages, *turn],
-                   "max_tokens": 1 + tail_tokens, **sampling, "logprobs": True, "extra_body": extra_body}
-        if tail_tokens and fmt.stop:
-            payload["stop"] = [fmt.stop]
-        if restricted:
-            extra_body["logprob_token_ids"] = restricted
-        else:
-            payload["top_logprobs"] = self.top_logprobs
+        payload = answer_payload(self.model, messages, prefix, tail_tokens, fmt, sampling, restricted,
+                                 self.top_logprobs)
         ans = await pool.chat(payload, server)
         if ans.data is None:
             return self._failed(ans)
         choice = ans.data["choices"][0]
         content = (choice.get("logprobs") or {}).get("content") or []
-        n_tokens += int((ans.data.get("usage") or {}).get("completion_tokens") or 0)
+        n_tokens += completion_tokens(ans.data)
         if budget == 0:  # the one request's prompt (with the pre-filled answer prefix)
-            prompt_tokens = _usage(ans.data, "prompt_tokens")
+            prompt_tokens = usage_count(ans.data, "prompt_tokens")
         ids += list(choice.get("token_ids") or [])
         answer_text = choice["message"].get("content") or ""
         top = content[0].get("top_logprobs") or [] if content else []
@@ -392,11 +299,11 @@ class OpenAIEngine(Engine):
             return self._failed(reply)
         choice = reply.data["choices"][0]
         text = choice["message"].get("content") or ""
-        n = int((reply.data.get("usage") or {}).get("completion_tokens") or 0)
+        n = completion_tokens(reply.data)
         self.readout_stats["rollouts"] += 1
         return Rollout(text=text, generated_tokens=n, generated_ids=[-1] * n,
                        trace={"finish_reason": choice.get("finish_reason")},
-                       prompt_tokens=_usage(reply.data, "prompt_tokens"))
+                       prompt_tokens=usage_count(reply.data, "prompt_tokens"))
 
     async def _inline_rollout(self, pool, messages, sampling, server, candidates, budget, tail_tokens,
                               fmt: AnswerFormat = DEFAULT_ANSWER) -> Rollout:
@@ -413,18 +320,10 @@ class OpenAIEngine(Engine):
         tokens = (choice.get("logprobs") or {}).get("content") or []
         text = choice["message"].get("content") or ""
         n = int((reply.data.get("usage") or {}).get("completion_tokens") or len(tokens))
-        prompt_tokens = _usage(reply.data, "prompt_tokens")
+        prompt_tokens = usage_count(reply.data, "prompt_tokens")
         st = self.readout_stats
         st["rollouts"] += 1
-        seen, position, missed = "", None, False
-        for i, tok in enumerate(tokens):
-            if seen.endswith(fmt.prefix):
-                position = i
-                break
-            seen += tok.get("token") or ""
-            if fmt.prefix in seen and not seen.endswith(fmt.prefix):
-                missed = True
-                break
+        position, missed = inline_answer_position(tokens, fmt.prefix)
         info: dict[str, Any] = {"answer_token_source": f"top_logprobs={self.top_logprobs} (inline)"}
         if position is None:
             info["missed_answer_position" if missed else "no_answer_position"] = True
@@ -446,9 +345,3 @@ class OpenAIEngine(Engine):
         self.readout_stats["failed"] += 1
         return Rollout(error=f"request failed: {reply.error}", retryable=bool(reply.retryable),
                        trace={"request_error": reply.error, "attempts": reply.attempts})
-
-
-def _usage(data: dict, key: str) -> int | None:
-    """A count from a reply's ``usage`` block (None when the server sends none)."""
-    value = (data.get("usage") or {}).get(key)
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
