@@ -16,8 +16,9 @@ def write_report(results: str | Path = "results", out: str | Path | None = None,
     """Write ``leaderboard.md`` and ``leaderboard.html`` into ``out`` (default: ``results``)."""
     from prefbench.report.generators import find_generator_runs
     from prefbench.report.html import render_html
+    from prefbench.report.leaderboard import build_leaderboard
     from prefbench.report.markdown import render_markdown
-    from prefbench.report.runs import build_leaderboard, find_runs
+    from prefbench.report.runs import find_runs
     from prefbench.store import write_text_atomic
 
     _, runs = find_runs(results)

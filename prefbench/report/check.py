@@ -39,7 +39,8 @@ from typing import Any
 from prefbench.data._io import read_json
 from prefbench.errors import DataError, UsageError
 from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, paired_bootstrap
-from prefbench.report.runs import RunView, Side, pairing_problem, per_prompt_from
+from prefbench.report.pairing import Side, pairing_problem
+from prefbench.report.runs import RunView, per_prompt_from
 
 FORMAT = "prefbench-baseline"
 VERSION = 1

@@ -11,9 +11,10 @@ from __future__ import annotations
 from html import escape
 
 from prefbench.report.items import load_browser, render_browser
+from prefbench.report.leaderboard import Group, Leaderboard, mean_at_k_series
 from prefbench.report.markdown import LEGEND, MARKS, count, fmt, fmt_ci, fmt_p, fmt_rate, runs_count
+from prefbench.report.pairing import unpaired_reason
 from prefbench.report.plots import ci_plot, line_plot, reliability_plot
-from prefbench.report.runs import Group, Leaderboard, mean_at_k_series, unpaired_reason
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 CSS = """

@@ -16,8 +16,9 @@ from html import escape
 from pathlib import Path
 
 from prefbench.record import DatasetInfo, RunRecord
+from prefbench.report.leaderboard import Group
 from prefbench.report.markdown import shown_text
-from prefbench.report.runs import Group, RunView
+from prefbench.report.runs import RunView
 from prefbench.store import SAMPLES_FILE, read_samples
 
 #: characters of one reasoning trace shown before it is cut (keeps the page a sane size)

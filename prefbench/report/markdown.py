@@ -7,15 +7,9 @@ byte-identical Markdown.
 
 from __future__ import annotations
 
-from prefbench.report.runs import (
-    MARK_ALPHA,
-    Group,
-    Leaderboard,
-    Pair,
-    RunView,
-    mean_at_k_series,
-    unpaired_reason,
-)
+from prefbench.report.leaderboard import MARK_ALPHA, Group, Leaderboard, mean_at_k_series
+from prefbench.report.pairing import Pair, unpaired_reason
+from prefbench.report.runs import RunView
 from prefbench.report.text import (  # noqa: F401  (re-exported)
     PROMPT_CHARS,
     _table,
