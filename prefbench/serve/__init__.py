@@ -18,8 +18,8 @@ _WHERE = {
     "Client": "prefbench.serve.client",
     "RemoteScoredItem": "prefbench.serve.client",
     "ServeError": "prefbench.serve.client",
-    "batch_to_pil": "prefbench.serve.client",
-    "flow_grpo_reward": "prefbench.serve.client",
+    "batch_to_pil": "prefbench.serve.flow_grpo",
+    "flow_grpo_reward": "prefbench.serve.flow_grpo",
     "create_app": "prefbench.serve.app",
     "serve": "prefbench.serve.server",
 }
