@@ -276,8 +276,9 @@ def stale_metadata() -> bool:
 
 # --- scorers and engines --------------------------------------------------------------------
 
-#: the VLM scorers also run in the vLLM virtualenv (scripts/setup_vllm_env.sh), which has vLLM's
-#: torch, torchvision and transformers but not the rest of the vlm extra: those are what they need
+#: the VLM scorers and the transformers engine also run in the vLLM virtualenv
+#: (scripts/setup_vllm_env.sh), which has vLLM's torch, torchvision and transformers but not the
+#: rest of the vlm extra: those are what they need
 _VLM_SCORER = ("torch", "torchvision", "transformers")
 
 BUILTIN: dict[str, Entry] = {e.name: e for e in [
@@ -314,7 +315,8 @@ BUILTIN: dict[str, Entry] = {e.name: e for e in [
 
 BUILTIN_ENGINES: dict[str, Entry] = {e.name: e for e in [
     Entry("transformers", "prefbench.engines.transformers:TransformersEngine",
-          "in-process transformers: generate with the one-pass answer read-out (CPU or GPU)", extra="vlm"),
+          "in-process transformers: generate with the one-pass answer read-out (CPU or GPU)", extra="vlm",
+          requires=_VLM_SCORER),
     Entry("openai", "prefbench.engines.openai:OpenAIEngine",
           "OpenAI-compatible servers (vLLM, SGLang, hosted APIs) over HTTP", extra="openai"),
     Entry("vllm", "prefbench.engines.vllm:VLLMEngine",
