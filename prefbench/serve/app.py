@@ -105,13 +105,7 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
     app.state.batcher, app.state.metrics, app.state.scorer = batcher, metrics, scorer
     app.add_middleware(_CountRequests, metrics=metrics)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
-        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException):
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+    _add_error_handlers(app)
 
     def check_token(request: Request) -> None:
         _check_token(request, token_bytes)
@@ -137,6 +131,19 @@ def create_app(scorer, *, max_batch_images: int = DEFAULTS["max_batch_images"],
                             body_timeout_s=body_timeout_s, request_timeout_s=request_timeout_s)
 
     return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every refusal as JSON ``{"error": ...}``: an :class:`ApiError` with its status and headers,
+    and Starlette's own (404, 405, ...) the same way."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _check_token(request: Request, token_bytes: bytes | None) -> None:
