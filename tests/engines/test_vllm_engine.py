@@ -85,3 +85,25 @@ def test_the_demo_rating_model_agrees_across_engines(tmp_path):
     diffs = [abs(hf[k]["score"] - vl[k]["score"]) for k in hf]
     assert max(diffs) < TOL, f"max |vllm - transformers| = {max(diffs):.2e} over {len(diffs)} images"
 
+
+
+THINK_TEMPLATE = ("Compare the two images for the caption {prompt}. Reason in <think></think>, then answer "
+                  "<answer>Image 1 is better</answer> or <answer>Image 2 is better</answer>.")
+
+
+def test_a_judge_soft_read_out_at_its_own_answer_prefix_equals_the_transformers_engine(tiny_vlm_dir, tmp_path):
+    """The judge scorer's answer format (``<answer>Image `` then "1"/"2") on the real vLLM engine:
+    prefill-only soft read-outs agree with the transformers engine's, as the paper scorers' do."""
+    template = tmp_path / "think.txt"
+    template.write_text(THINK_TEMPLATE)
+    opts = ["protocol=unifiedreward_think", "mode=anchor", "readout=soft", "max_new_tokens=0",
+            f"template={template}"]
+    hf, _ = _run(tmp_path, "transformers", "judge", tiny_vlm_dir, opts, limit=3)
+    vl, rec = _run(tmp_path, "vllm", "judge", tiny_vlm_dir, opts, limit=3)
+    assert hf.keys() == vl.keys() and all(r["status"] == "ok" for r in [*hf.values(), *vl.values()])
+    candidates = [k for k in hf if not hf[k]["detail"].get("anchor")]
+    assert candidates and all(0 < vl[k]["score"] < 1 for k in candidates)
+    diffs = [abs(hf[k]["score"] - vl[k]["score"]) for k in hf]
+    assert max(diffs) < TOL, f"max |vllm - transformers| = {max(diffs):.2e}"
+    assert rec["scorer_summary"]["protocol"] == "unifiedreward_think"
+    assert rec["scorer_summary"]["engine"]["missing_answer_tokens"] == 0
