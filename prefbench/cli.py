@@ -70,7 +70,7 @@ def _list(sub) -> None:
 
 
 def _run(sub) -> None:
-    from prefbench.runner import RunConfig
+    from prefbench.run_config import RunConfig
 
     p = sub.add_parser("run", help="score a split with a scorer; resumable; writes a run folder")
     add_options(p, RunConfig, RUN_FLAGS)
@@ -96,7 +96,7 @@ def _rank(sub) -> None:
 
 
 def _evaluate(sub) -> None:
-    from prefbench.runner import METRIC_OPTIONS, RunConfig
+    from prefbench.run_config import METRIC_OPTIONS, RunConfig
 
     p = sub.add_parser("evaluate", help="official accuracy + CI of your own per-image scores (JSONL)")
     p.add_argument("--dataset", required=True)
@@ -125,7 +125,7 @@ def _evaluate(sub) -> None:
 
 
 def _compare(sub) -> None:
-    from prefbench.runner import RunConfig
+    from prefbench.run_config import RunConfig
 
     p = sub.add_parser("compare", help="paired cluster bootstrap of two runs on the same split")
     p.add_argument("run_a", metavar="RUN_A")

@@ -35,8 +35,9 @@ from prefbench.generator_stats import CONFIDENCE, KIND, flat_summary, format_tex
 from prefbench.metrics.bootstrap import DEFAULT_SEED
 from prefbench.provenance import git_commit, package_versions, portable_command, portable_path
 from prefbench.record import RUN_SCHEMA_VERSION, RunRecord
+from prefbench.run_config import RunConfig
 from prefbench.run_folder import RunFolder, unscored
-from prefbench.runner import RunConfig, _hash, _slug, run_folder_name
+from prefbench.runner import _hash, _slug, run_folder_name
 from prefbench.store import SampleWriter
 
 __all__ = ["GeneratorConfig", "bench_generators", "flat_summary", "format_text", "read_prompts", "scan_images",
