@@ -155,6 +155,12 @@ class Block:
     def keys(self) -> list[str]:
         return list(self._keys)
 
+    def items(self) -> list[tuple[str, Any]]:
+        return [(key, self[key]) for key in self._keys]
+
+    def values(self) -> list[Any]:
+        return [self[key] for key in self._keys]
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Block):
             return type(self) is type(other) and self.to_json() == other.to_json()
