@@ -325,7 +325,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, scorer, spec: dict, model_info: d
     metrics, extra, counts = summarize(split, rows, cfg)
     if counts["ok"] == 0:  # not "accuracy 0": there is no accuracy when nothing was scored
         metrics.update(accuracy=None, ci_low=None, ci_high=None, kendall_tau_b=None, spearman=None)
-    summary = scorer.summary() if tasks else (previous.scorer_summary if previous else None) or {}
+    summary = scorer.summary_of_rows(rows.values()) if tasks else (previous.scorer_summary if previous else None) or {}
     throughput = folder.throughput(scored, wall)
     if setup_s is not None:  # the phases of this session: loading the model, then scoring
         throughput["setup_s"] = round(setup_s, 3)

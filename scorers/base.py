@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -142,6 +142,13 @@ class Scorer:
     def summary(self) -> dict[str, Any]:
         """Extra run-level numbers for run.json (e.g. generated tokens, position bias)."""
         return {}
+
+    def summary_of_rows(self, rows: Iterable[dict]) -> dict[str, Any]:
+        """run.json's ``scorer_summary`` when a run that scored in this process finishes; ``rows`` are
+        all of the run's sample rows, those of earlier sessions included. A scorer whose run-level
+        figures can be recounted from its rows (the judge's parse failures and position bias) does so
+        here, so that a resumed run reports all of its work; the default is :meth:`summary`."""
+        return self.summary()
 
     # -- scoring --------------------------------------------------------------------------
     def score_item(self, item: Item, indices: Sequence[int]) -> dict[int, ImageResult]:

@@ -5,7 +5,6 @@ policy applied. The row format and the policies are described in :mod:`prefbench
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -76,33 +75,50 @@ def _answer_probs(row: dict, path: Path, line: int) -> dict[str, float]:
     return probs
 
 
-def run_rows(rows, pairwise: bool):
-    """The rows of a judge-outputs file; a ``judge`` run's ``samples.jsonl`` row stands for the
-    judgements it lists (each once: a round-robin judgement sits in both images' rows), so a run's
-    texts can be scored again under another policy or convention without re-inference."""
-    done: set[tuple] = set()
-    for line, row in rows:
-        judged = row.get("detail", {}).get("judgements") if isinstance(row.get("detail"), dict) else None
-        if "item_id" not in row or not isinstance(judged, list):
-            yield line, row
+def listed_judgements(row: dict) -> list[dict] | None:
+    """The judgement records a ``judge`` run's sample row lists (None: not such a row)."""
+    detail = row.get("detail")
+    judged = detail.get("judgements") if isinstance(detail, dict) else None
+    if "item_id" not in row or not isinstance(judged, list):
+        return None
+    return [j for j in judged if isinstance(j, dict)]
+
+
+def run_judgements(rows):
+    """``(line, item_id, record)`` for each judgement that a ``judge`` run's sample rows (``(line,
+    row)`` pairs) list, each once: a comparison's judgements (one per rollout) sit in the row of
+    every image it compared (both images' rows in round robin), and are taken from the first row
+    that lists that comparison. A row that is not a judge run's is yielded as ``(line, None, row)``."""
+    owner: dict[tuple[str, tuple], int] = {}
+    for n, (line, row) in enumerate(rows):
+        judged = listed_judgements(row)
+        if judged is None:
+            yield line, None, row
             continue
         for j in judged:
-            if not isinstance(j, dict):
-                continue
-            key = (row["item_id"], tuple(j.get("shown") or ()), j.get("text"), json.dumps(j.get("answer_probs")))
-            if key in done:
-                continue
-            done.add(key)
-            shown = list(j.get("shown") or ())
-            out = {"prompt_id": row["item_id"], "text": j.get("text")}
-            if "answer_probs" in j:
-                out["answer_probs"] = j["answer_probs"]
-            if pairwise and len(shown) == 2:
-                a, b = sorted(shown)
-                out.update(image_a=a, image_b=b, order="forward" if shown[0] == a else "reverse")
-            elif len(shown) == 1:
-                out["image_index"] = shown[0]
-            yield line, out
+            key = (row["item_id"], tuple(j.get("shown") or ()))
+            if owner.setdefault(key, n) == n:
+                yield line, row["item_id"], j
+
+
+def run_rows(rows, pairwise: bool):
+    """The rows of a judge-outputs file; a ``judge`` run's ``samples.jsonl`` row stands for the
+    judgements it lists (each once, :func:`run_judgements`), so a run's texts can be scored again
+    under another policy or convention without re-inference."""
+    for line, item_id, j in run_judgements(rows):
+        if item_id is None:
+            yield line, j
+            continue
+        shown = list(j.get("shown") or ())
+        out = {"prompt_id": item_id, "text": j.get("text")}
+        if "answer_probs" in j:
+            out["answer_probs"] = j["answer_probs"]
+        if pairwise and len(shown) == 2:
+            a, b = sorted(shown)
+            out.update(image_a=a, image_b=b, order="forward" if shown[0] == a else "reverse")
+        elif len(shown) == 1:
+            out["image_index"] = shown[0]
+        yield line, out
 
 
 def read_soft(protocol: JudgeProtocol, probs: dict[str, float]) -> Parsed:

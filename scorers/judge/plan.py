@@ -123,43 +123,73 @@ def pointwise_outcomes(judgements: Sequence[Judgement], requested: Sequence[int]
     return out
 
 
-@dataclass
-class BiasTally:
-    """Position bias over a run's usable pairwise judgements: how often the image shown first wins
-    (the verdict follows the position), the mean P(shown first wins) of soft judgements, and, for
-    pairs judged in both orders, how often the two orders agree on the winner."""
+#: parse failures listed in the run summary (the count is complete; the examples are the first few)
+EXAMPLES = 10
 
+
+@dataclass
+class JudgeTally:
+    """The run-level figures of a judge run, from its judgements' sample-row records (each judgement
+    once): how many there were, how many did not parse (and the first few, with their reasons), and
+    position bias over the usable pairwise ones: how often the image shown first wins (the verdict
+    follows the position), the mean P(shown first wins) of soft judgements, and, for pairs judged in
+    both orders, how often the two orders agree on the winner.
+
+    The scorer fills one as it judges (``summary()``), and the runner recounts one from every row of
+    the run when it finishes, so that a resumed run, a merged one and one scored on Ray workers report
+    all of their judgements, not only this process's."""
+
+    judgements: int = 0
+    parse_failures: int = 0
+    filled_by_fallback: int = 0
+    examples: list[dict] = field(default_factory=list)
     decided: int = 0
     first_wins: int = 0
     soft: list[float] = field(default_factory=list)
-    pairs_both_orders: int = 0
-    agree: int = 0
+    #: (item, the pair sorted) -> {image shown first: [P(the lower index wins), ...]}
+    by_pair: dict[tuple[str, tuple[int, ...]], dict[int, list[float]]] = field(default_factory=dict)
 
-    def add(self, judgements: Sequence[Judgement]) -> None:
-        by_pair: dict[tuple[int, int], dict[int, list[float]]] = {}
-        for j in judgements:
-            if j.failed or not j.usable:
-                continue
-            if j.soft is not None:
-                self.soft.append(j.soft)
-            if j.decided in ("first", "second"):
-                self.decided += 1
-                self.first_wins += j.decided == "first"
-            low = min(j.images)
-            by_pair.setdefault(tuple(sorted(j.images)), {}).setdefault(j.images[0], []).append(j.outcome_of(low))
-        for orders in by_pair.values():
-            if len(orders) == 2:
-                a, b = (float(np.mean(v)) - 0.5 for v in orders.values())
-                self.pairs_both_orders += 1
-                self.agree += (a > 0 and b > 0) or (a < 0 and b < 0) or (a == 0 and b == 0)
+    def add(self, item_id: str, record: dict) -> None:
+        """One judgement's record (``shown``, ``status``, ``parsed``, ``policy``, ``counted_as``)."""
+        self.judgements += 1
+        shown = tuple(record.get("shown") or ())
+        if record.get("status") != "ok":
+            self.parse_failures += 1
+            self.filled_by_fallback += record.get("policy") == "fallback"
+            if len(self.examples) < EXAMPLES:
+                parsed = record.get("parsed")
+                self.examples.append({"prompt_id": item_id, "shown": list(shown),
+                                      "reason": parsed.get("reason") if isinstance(parsed, dict) else None})
+            return
+        counted = record.get("counted_as")
+        if len(shown) != 2 or not isinstance(counted, dict) or "winner" not in counted:
+            return  # a pointwise judgement: no position
+        p_first = float(counted["p_first"])
+        if "answer_probs" in record:
+            self.soft.append(p_first)
+        if counted["winner"] in ("first", "second"):
+            self.decided += 1
+            self.first_wins += counted["winner"] == "first"
+        low = min(shown)
+        self.by_pair.setdefault((item_id, tuple(sorted(shown))), {}).setdefault(shown[0], []).append(
+            p_first if shown[0] == low else 1.0 - p_first)
 
-    def to_json(self) -> dict:
+    def counts(self) -> dict:
+        return {"n_judgements": self.judgements, "n_parse_failures": self.parse_failures,
+                "n_filled_by_fallback": self.filled_by_fallback, "parse_failure_examples": list(self.examples)}
+
+    def position_bias(self) -> dict:
         out: dict = {"n_decided": self.decided}
         if self.decided:
             out["first_shown_win_rate"] = self.first_wins / self.decided
         if self.soft:
             out["mean_p_first_shown"] = float(np.mean(self.soft))
-        out["n_pairs_both_orders"] = self.pairs_both_orders
-        if self.pairs_both_orders:
-            out["order_agreement"] = self.agree / self.pairs_both_orders
+        both = [orders for orders in self.by_pair.values() if len(orders) == 2]
+        agree = 0
+        for orders in both:
+            a, b = (float(np.mean(v)) - 0.5 for v in orders.values())
+            agree += (a > 0 and b > 0) or (a < 0 and b < 0) or (a == 0 and b == 0)
+        out["n_pairs_both_orders"] = len(both)
+        if both:
+            out["order_agreement"] = agree / len(both)
         return out

@@ -33,8 +33,8 @@ from prefbench.judges.judgements import Judgement, apply_policy, read_soft
 from prefbench.scorers.base import ImageResult
 from prefbench.scorers.judge.plan import (
     MODES,
-    BiasTally,
     Comparison,
+    JudgeTally,
     pairwise_outcomes,
     plan,
     pointwise_outcomes,
@@ -42,8 +42,6 @@ from prefbench.scorers.judge.plan import (
 from prefbench.scorers.vlm.scorers import VLMScorer, anchor_index, default_budget, needs_model_hint
 
 READOUTS = ("hard", "soft")
-#: parse failures listed in the run summary (the count is complete; the examples are the first few)
-EXAMPLES = 10
 
 
 class JudgeScorer(VLMScorer):
@@ -118,9 +116,7 @@ class JudgeScorer(VLMScorer):
         self.anchor_pairwise = self.mode == "anchor"
         self._loaded = False
         self._engine_summary: dict | None = None
-        self._tally = BiasTally()
-        self._counts = {"n_judgements": 0, "n_parse_failures": 0, "n_filled_by_fallback": 0}
-        self._examples: list[dict] = []
+        self._tally = JudgeTally()
 
     # -- identity ---------------------------------------------------------------------------
     def prompt_template_hash(self) -> str:
@@ -137,7 +133,10 @@ class JudgeScorer(VLMScorer):
         self.engine.load(self._candidates(), answer=self.answer)
         self._loaded = True
 
-    def summary(self) -> dict:
+    def summary(self, tally: JudgeTally | None = None) -> dict:
+        """The run-level facts: options, template, policy, and the judgements' counts and position
+        bias (this process's, or ``tally``'s)."""
+        tally = tally or self._tally
         engine = self._engine_summary if not self._loaded and self._engine_summary else self.engine.summary()
         proto = self.proto
         out: dict[str, Any] = {
@@ -146,13 +145,13 @@ class JudgeScorer(VLMScorer):
             "template": dict(self.template_record),
             "on_parse_failure": self.on_parse_failure, "policy": self.policy,
             "policy_source": proto.policy_source if self.policy == proto.official_policy else "on_parse_failure",
-            **self._counts, "parse_failure_examples": list(self._examples),
+            **tally.counts(),
         }
         if self.readout == "soft":
             out["answer_position"] = {"prefix": proto.answer.prefix, "candidates": list(proto.answer.candidates),
                                       "score": proto.answer.score}
         if proto.kind == "pairwise":
-            out["position_bias"] = self._tally.to_json()
+            out["position_bias"] = tally.position_bias()
         out["engine"] = engine
         return out
 
@@ -252,9 +251,8 @@ class JudgeScorer(VLMScorer):
                 judgements.append(j)
                 records[id(j)] = rec
                 rows_of[id(j)] = row
-                self._count(item_id, j)
+                self._tally.add(item_id, rec)
         if self.proto.kind == "pairwise":
-            self._tally.add(judgements)
             outcomes = pairwise_outcomes(judgements, wanted, anchor, self.mode)
         else:
             outcomes = pointwise_outcomes(judgements, wanted)
@@ -286,14 +284,16 @@ class JudgeScorer(VLMScorer):
                                      order_probs=o.order_probs, **typed)
         return out
 
-    def _count(self, item_id: str, j: Judgement) -> None:
-        c = self._counts
-        c["n_judgements"] += 1
-        if j.failed:
-            c["n_parse_failures"] += 1
-            c["n_filled_by_fallback"] += self.policy == "fallback"
-            if len(self._examples) < EXAMPLES:
-                self._examples.append({"prompt_id": item_id, "shown": list(j.images), "reason": j.parsed.reason})
+    def summary_of_rows(self, rows) -> dict:
+        """The summary over every sample row of the run (a resumed, merged or Ray-scored run's rows
+        included): the judgements are counted from the records the rows list, not from this process."""
+        from prefbench.judges.judgements import run_judgements
+
+        tally = JudgeTally()
+        for _, item_id, record in run_judgements(enumerate(rows)):
+            if item_id is not None:
+                tally.add(item_id, record)
+        return self.summary(tally)
 
 
 def _candidate_probs(candidates, logits, mass) -> dict[str, float]:

@@ -286,3 +286,18 @@ def test_the_text_report_names_failures_policy_and_bias(tmp_path):
     stray = run_cli(["evaluate", "--dataset", "hpdv3", "--data-dir", tmp_path / "h", "--scores", tmp_path / "s.jsonl",
                      "--on-parse-failure", "exclude"])  # a judge option without judge outputs is not ignored
     assert stray.returncode == 2 and "--judge-outputs FILE and --protocol NAME go together" in stray.stderr
+
+
+def test_a_runs_rows_give_each_judgement_once_and_every_rollout():
+    """A round-robin comparison's judgements sit in both images' rows (read once), and two rollouts
+    that wrote the same text are two judgements, not one."""
+    from prefbench.judges.judgements import run_judgements, run_rows
+
+    same = [{"shown": [0, 1], "order": "forward", "text": "<answer>Image 1 is better</answer>"}] * 2
+    rows = [{"item_id": "p", "image_index": 0, "detail": {"judgements": same}},
+            {"item_id": "p", "image_index": 1, "detail": {"judgements": same}},
+            {"prompt_id": "q", "image_a": 0, "image_b": 1, "order": "forward", "text": "x"}]
+    got = list(run_judgements(enumerate(rows, 1)))
+    assert [(line, item) for line, item, _ in got] == [(1, "p"), (1, "p"), (3, None)]
+    assert [r for _, r in run_rows(enumerate(rows, 1), pairwise=True)] == [
+        {"prompt_id": "p", "text": same[0]["text"], "image_a": 0, "image_b": 1, "order": "forward"}] * 2 + [rows[2]]

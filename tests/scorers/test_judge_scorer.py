@@ -321,7 +321,7 @@ def test_bad_options_are_clear_errors(templates, tmp_path, monkeypatch):
 def test_plan_and_outcomes_without_a_model():
     from prefbench.judges.base import Parsed
     from prefbench.judges.judgements import Judgement
-    from prefbench.scorers.judge.plan import BiasTally, pairwise_outcomes, plan
+    from prefbench.scorers.judge.plan import JudgeTally, pairwise_outcomes, plan
 
     assert [c.shown for c in plan("anchor", [0, 1, 2], [0, 1, 2], 1, False)] == [(1, 0), (1, 2)]
     assert [c.shown for c in plan("round_robin", [2], [0, 1, 2], None, True)] == [(0, 2), (2, 0), (1, 2), (2, 1)]
@@ -330,10 +330,15 @@ def test_plan_and_outcomes_without_a_model():
           Judgement(0, "p", (1, 0), Parsed(True, winner="first"), winner="first")]
     out = pairwise_outcomes(js, [0, 1], None, "pairs")
     assert out[0].score == 0.5 and out[1].order_probs == {"anchor_first": 0.0, "candidate_first": 1.0}
-    tally = BiasTally()
-    tally.add(js)
-    assert tally.to_json() == {"n_decided": 2, "first_shown_win_rate": 1.0, "n_pairs_both_orders": 1,
-                               "order_agreement": 0.0}
+    tally = JudgeTally()
+    for shown in ((0, 1), (1, 0)):  # each picks the image shown first
+        tally.add("p", {"shown": list(shown), "status": "ok", "counted_as": {"winner": "first", "p_first": 1.0}})
+    tally.add("p", {"shown": [0, 2], "status": "parse_failure", "policy": "neutral",
+                    "parsed": {"ok": False, "reason": "empty"}, "counted_as": {"winner": "tie", "p_first": 0.5}})
+    assert tally.position_bias() == {"n_decided": 2, "first_shown_win_rate": 1.0, "n_pairs_both_orders": 1,
+                                     "order_agreement": 0.0}
+    assert tally.counts() == {"n_judgements": 3, "n_parse_failures": 1, "n_filled_by_fallback": 0,
+                              "parse_failure_examples": [{"prompt_id": "p", "shown": [0, 2], "reason": "empty"}]}
 
 
 @pytest.mark.parametrize("mode,policy", [("anchor", "wrong"), ("round_robin", "official"), ("anchor", "exclude")])
@@ -372,6 +377,48 @@ def test_a_runs_judgements_score_the_same_through_evaluate_judge_outputs(templat
     for path in (written, tmp_path / "run" / "samples.jsonl"):
         _same_as_the_run(evaluate_judge_outputs("evalmuse", path, "unifiedreward_think", data_dir=tmp_path / "data",
                                      on_parse_failure=policy, n_resamples=100), rec, tmp_path, policy)
+
+
+def test_a_resumed_run_counts_the_judgements_of_every_session(templates, tmp_path):
+    """The run summary's judgement counts and position bias cover the whole run: a run whose first
+    session lost one prompt to a dropped connection (retryable) and scored it when resumed reports the
+    same counts as one that ran through, not only the second session's."""
+    from prefbench.engines.openai import image_data_url
+    from prefbench.runner import RunConfig, run
+    from tests.fixtures import benchmarks as bm
+
+    bm.write_evalmuse(tmp_path / "data", n_prompts=4)
+    data = load_dataset("evalmuse", None, tmp_path / "data")
+    urls = {image_data_url(im.open()): (it.item_id, k) for it in data.items for k, im in enumerate(it.images)}
+    judge = _quality_judge(urls, garbage=lambda a, b: {a, b} == {1, 2})
+    lost = data.items[0].item_id
+
+    def dropping(images, body):
+        if urls[images[0]][0] == lost:
+            raise ConnectionResetError("the server went away")  # the handler dies: no answer
+        return judge(images, body)
+
+    def session(reply, out):
+        with JudgeServer(reply) as server:
+            rec = run(RunConfig(scorer="judge", model="judge", dataset="evalmuse", data_dir=str(tmp_path / "data"),
+                                engine="openai",
+                                params={"protocol": "unifiedreward_think", "mode": "round_robin", "both_orders": True,
+                                        "template": str(templates["unifiedreward_think"]), "max_new_tokens": 64,
+                                        "base_url": server.url, "max_retries": 0},
+                                progress=False, bootstrap_resamples=100, out=str(out)), log=lambda m: None)
+        return rec.to_json(), json.loads((out / "run.json").read_text())["scorer_summary"]
+
+    first, partial = session(dropping, tmp_path / "resumed")
+    assert first["status"] != "complete" and first["counts"]["error"] == data.items[0].n_images
+    resumed_rec, resumed = session(judge, tmp_path / "resumed")
+    whole_rec, whole = session(judge, tmp_path / "whole")
+    assert resumed_rec["status"] == whole_rec["status"] == "complete"
+    n_pairs = sum(it.n_images * (it.n_images - 1) // 2 for it in data.items)
+    assert whole["n_judgements"] == 2 * n_pairs and whole["n_parse_failures"] == 2 * len(data.items)
+    assert partial["n_judgements"] < whole["n_judgements"]
+    for key in ("n_judgements", "n_parse_failures", "position_bias"):
+        assert resumed[key] == whole[key], key
+    assert whole["position_bias"]["n_pairs_both_orders"] == n_pairs - len(data.items)
 
 
 def _same_as_the_run(out, rec, tmp_path, policy):
