@@ -120,7 +120,9 @@ def _evaluate(sub) -> None:
     p.add_argument("--parsed-out", metavar="FILE", help="--judge-outputs: write one JSONL row per judgement (what was "
                    "read, parse failure or not, the policy applied, what it counted as)")
     p.add_argument("--json", action="store_true")
-    add_options(p, RunConfig, METRIC_OPTIONS)
+    add_options(p, RunConfig, [*METRIC_OPTIONS, "limit"],
+                limit="evaluate only the first N items, as `prefbench run --limit N` scores them (rows of the "
+                      "others are read past): the accuracy of a run made with --limit")
     p.set_defaults(func=commands.cmd_evaluate)
 
 

@@ -19,6 +19,7 @@ and its answer names positions, flipped before comparing; an empty verdict is no
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from prefbench.data import Split, load_dataset
@@ -27,8 +28,25 @@ from prefbench.errors import DataError
 from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, accuracy_for
 
 
-def read_scores(path: Path, split: Split, elements: dict | None = None) -> dict[tuple[str, int], float]:
-    """The scores of ``path``; element predictions go into ``elements`` when given."""
+def evaluated_split(dataset: str, split: str | None, data_dir: Path | None,
+                    limit: int | None = None) -> tuple[Split, frozenset[str]]:
+    """The annotation ``evaluate`` scores: the whole split, or its first ``limit`` items as ``prefbench
+    run --limit`` takes them; and the ids of the items ``limit`` leaves out, whose rows in a file are
+    read past rather than refused (a file of the whole split, or of a longer run, scores its first N)."""
+    from prefbench.errors import UsageError
+
+    data = load_dataset(dataset, split, data_dir, with_images=False)
+    if limit is None:
+        return data, frozenset()
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    return replace(data, items=data.items[:limit]), frozenset(it.item_id for it in data.items[limit:])
+
+
+def read_scores(path: Path, split: Split, elements: dict | None = None,
+                beyond: frozenset[str] = frozenset()) -> dict[tuple[str, int], float]:
+    """The scores of ``path``; element predictions go into ``elements`` when given. Rows of the
+    ``beyond`` items (left out by ``--limit``) are read past."""
     path = Path(path)
     if not path.is_file():
         raise DataError("scores file not found", path)
@@ -49,6 +67,8 @@ def read_scores(path: Path, split: Split, elements: dict | None = None) -> dict[
         if not finite:
             shown = repr(score) if len(repr(score)) <= 40 else repr(score)[:37] + "..."
             raise DataError(f"score must be a finite number, got {shown}", path, lineno)
+        if pid in beyond:
+            continue
         if pid not in n_images:
             unknown.append(f"{pid!r} (line {lineno})")
             continue
@@ -77,7 +97,8 @@ def read_scores(path: Path, split: Split, elements: dict | None = None) -> dict[
     return scores
 
 
-def read_verdicts(path: Path, split: Split, convention: str) -> dict[str, dict]:
+def read_verdicts(path: Path, split: Split, convention: str,
+                  beyond: frozenset[str] = frozenset()) -> dict[str, dict]:
     """``{item_id: {"verdict": text}}`` (genai_judge) or ``{item_id: {"forward": ..., "reverse": ...}}``
     (mmrb2) from a verdict file; every item gets an entry (empty when the file has none for it:
     genai_judge refuses that, mmrb2 reports the pair missing). What a row holds is the
@@ -98,6 +119,8 @@ def read_verdicts(path: Path, split: Split, convention: str) -> dict[str, dict]:
         if "prompt_id" not in row or "verdict" not in row:
             raise DataError("a verdict row needs prompt_id and verdict", path, lineno)
         pid, verdict = str(row["prompt_id"]), row["verdict"]
+        if pid in beyond:
+            continue
         if pid not in ids:
             raise DataError(f"prompt_id {pid!r} is not in {split.dataset}/{split.split}", path, lineno)
         if verdict is not None and not isinstance(verdict, str):
@@ -122,6 +145,7 @@ def evaluate_file(
     dataset: str, scores_path: Path | None = None, split: str | None = None, data_dir: Path | None = None,
     convention: str | None = None, tie_threshold: float = 0.0,
     n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, verdicts_path: Path | None = None,
+    limit: int | None = None,
 ) -> dict:
     from prefbench.errors import UsageError
     from prefbench.metrics import lookup_convention
@@ -130,18 +154,20 @@ def evaluate_file(
         lookup_convention(convention)
     if scores_path is None and verdicts_path is None:
         raise UsageError("give --scores (per-image scores), --verdicts (a judge's answers), or both")
-    data = load_dataset(dataset, split, data_dir, with_images=False)
+    data, beyond = evaluated_split(dataset, split, data_dir, limit)
     convention = convention or data.convention
     elements: dict = {}
-    scores = read_scores(scores_path, data, elements) if scores_path is not None else {}
+    scores = read_scores(scores_path, data, elements, beyond) if scores_path is not None else {}
     outputs = {"element_scores": elements}
     if verdicts_path is not None:
-        outputs["verdicts"] = read_verdicts(verdicts_path, data, convention)
+        outputs["verdicts"] = read_verdicts(verdicts_path, data, convention, beyond)
     try:
         metrics, _ = accuracy_for(data, scores, convention, tie_threshold, n_resamples, seed, outputs=outputs)
     except ValueError as exc:  # a convention that needs labels or outputs this input lacks
         raise UsageError(f"{convention} on {data.dataset}/{data.split}: {exc}") from None
     out = {"dataset": data.dataset, "split": data.split, **metrics}
+    if limit is not None:
+        out["limit"] = limit
     if scores_path is not None:
         out["scores"] = str(scores_path)
     if verdicts_path is not None:

@@ -161,7 +161,8 @@ def cmd_evaluate(args) -> int:
     from prefbench.evaluate import evaluate_file
 
     result = evaluate_file(args.dataset, args.scores, args.split, args.data_dir, args.convention,
-                           args.tie_threshold, args.bootstrap_resamples, verdicts_path=args.verdicts)
+                           args.tie_threshold, args.bootstrap_resamples, verdicts_path=args.verdicts,
+                           limit=args.limit)
     if args.json:
         _print_json(_clean(result))
     else:

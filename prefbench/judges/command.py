@@ -16,11 +16,13 @@ def evaluate_command(args) -> int:
     r = evaluate_judge_outputs(args.dataset, args.judge_outputs, args.protocol, args.split, args.data_dir,
                                args.convention, args.tie_threshold, args.bootstrap_resamples,
                                on_parse_failure=args.on_parse_failure, read_out=args.read_out,
-                               parsed_out=args.parsed_out)
+                               parsed_out=args.parsed_out, limit=args.limit)
     if args.json:
         _print_json(_clean(r))
         return 0
     print(f"{r['judge_outputs']} ({r['protocol']}, {r['read_out']} read-out) on {r['dataset']}/{r['split']} — {r['convention']} convention")
+    if r.get("limit"):
+        print(f"  the first {r['limit']} items (--limit)")
     print(f"  {r.get('measure', 'accuracy')} {_fmt(r['accuracy'])}  95% CI [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
           f"  ({r['n_prompts']} prompts, {r['n_pairs']} pairs)")
     print(f"  {r['n_judgements']} judgements, {r['n_parse_failures']} parse failure(s)"

@@ -130,9 +130,10 @@ def read_soft(protocol: JudgeProtocol, probs: dict[str, float]) -> Parsed:
 
 
 def read_judgements(path: Path, split: Split, protocol: JudgeProtocol, policy: str,
-                    read_out: str = "hard") -> list[Judgement]:
+                    read_out: str = "hard", beyond: frozenset[str] = frozenset()) -> list[Judgement]:
     """Every row of ``path``, parsed by ``protocol`` (``hard``: its text; ``soft``: the probabilities of
-    the candidate tokens at its answer position) with ``policy`` applied to its parse failures."""
+    the candidate tokens at its answer position) with ``policy`` applied to its parse failures; rows
+    of the ``beyond`` items (left out by ``--limit``) are read past."""
     if read_out not in ("hard", "soft"):
         raise UsageError(f"read_out must be 'hard' or 'soft', got {read_out!r}")
     if read_out == "soft" and protocol.answer is None:
@@ -157,6 +158,8 @@ def read_judgements(path: Path, split: Split, protocol: JudgeProtocol, policy: s
         if isinstance(pid, bool) or not isinstance(pid, (str, int)):
             raise DataError(f"prompt_id must be a string or an integer, got {pid!r}"[:200], path, line)
         pid = str(pid)
+        if pid in beyond:
+            continue
         if pid not in n_images:
             raise DataError(f"prompt_id {pid!r} is not in {split.dataset}/{split.split}", path, line)
         text = row["text"]

@@ -189,18 +189,19 @@ def evaluate_judge_outputs(
     dataset: str, path: Path, protocol: str, split: str | None = None, data_dir: Path | None = None,
     convention: str | None = None, tie_threshold: float = 0.0, n_resamples: int | None = None, seed: int | None = None,
     on_parse_failure: str = "official", read_out: str = "hard", parsed_out: Path | None = None,
+    limit: int | None = None,
 ) -> dict:
     """The convention's accuracy and CI of a file of raw judge texts, with the parse-failure count and policy."""
-    from prefbench.data import load_dataset
+    from prefbench.evaluate import evaluated_split
     from prefbench.judges import lookup
     from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, accuracy_for, lookup_convention
 
     proto = lookup(protocol)
     policy = proto.policy(on_parse_failure)
-    data = load_dataset(dataset, split, data_dir, with_images=False)
+    data, beyond = evaluated_split(dataset, split, data_dir, limit)
     convention = convention or data.convention
     rule = lookup_convention(convention)
-    judgements = read_judgements(path, data, proto, policy, read_out)
+    judgements = read_judgements(path, data, proto, policy, read_out, beyond)
     if parsed_out is not None:
         import json
 
@@ -241,6 +242,8 @@ def evaluate_judge_outputs(
            "n_excluded_items": len(excluded), "n_unjudged_images": unjudged,
            "parse_failure_lines": [j.line for j in failures][:20],
            "parse_failures": [{"line": j.line, "reason": j.parsed.reason} for j in failures][:20]}
+    if limit is not None:
+        out["limit"] = limit
     if proto.kind == "pairwise":
         out.update(position_bias(judgements))
     if parsed_out is not None:

@@ -421,6 +421,48 @@ def test_a_resumed_run_counts_the_judgements_of_every_session(templates, tmp_pat
     assert whole["position_bias"]["n_pairs_both_orders"] == n_pairs - len(data.items)
 
 
+def test_evaluate_with_the_runs_limit_gives_a_limited_runs_accuracy(templates, tmp_path):
+    """A run made with --limit judged only its first N prompts: `evaluate --judge-outputs` of its
+    samples.jsonl with the same --limit gives the run's accuracy; without it, the other prompts'
+    images are unjudged and count wrong. --limit on --scores reads past the rows of the others."""
+    from prefbench.engines.openai import image_data_url
+    from prefbench.runner import RunConfig, run
+    from tests.fixtures import benchmarks as bm
+    from tests.fixtures.cli import run_cli
+
+    bm.write_evalmuse(tmp_path / "data", n_prompts=6)
+    data = load_dataset("evalmuse", None, tmp_path / "data")
+    urls = {image_data_url(im.open()): (it.item_id, k) for it in data.items for k, im in enumerate(it.images)}
+    with JudgeServer(_quality_judge(urls, garbage=lambda a, b: {a, b} == {0, 1})) as server:
+        rec = run(RunConfig(scorer="judge", model="judge", dataset="evalmuse", data_dir=str(tmp_path / "data"),
+                            engine="openai", limit=2,
+                            params={"protocol": "unifiedreward_think", "mode": "anchor",
+                                    "template": str(templates["unifiedreward_think"]), "max_new_tokens": 64,
+                                    "base_url": server.url},
+                            progress=False, bootstrap_resamples=100, out=str(tmp_path / "run")), log=lambda m: None)
+    rec = rec.to_json()
+
+    def evaluate(*extra, what=("--judge-outputs", tmp_path / "run" / "samples.jsonl", "--protocol",
+                               "unifiedreward_think")):
+        proc = run_cli(["evaluate", "--dataset", "evalmuse", "--data-dir", tmp_path / "data", *what,
+                        "--bootstrap-resamples", "100", "--json", *extra])
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    limited, whole = evaluate("--limit", "2"), evaluate()
+    assert limited["limit"] == 2 and limited["n_unjudged_images"] == 0 and limited["n_prompts"] == 2
+    assert limited["accuracy"] == pytest.approx(rec["metrics"]["accuracy"])
+    assert limited["n_judgements"] == rec["scorer_summary"]["n_judgements"]
+    assert whole["n_unjudged_images"] == sum(it.n_images for it in data.items[2:])
+    assert whole["accuracy"] != pytest.approx(rec["metrics"]["accuracy"])
+    # per-image scores: a file of the whole split, evaluated on the first 2 prompts
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("".join(json.dumps({"prompt_id": it.item_id, "image_index": k, "score": float(k)}) + "\n"
+                              for it in data.items for k in range(it.n_images)))
+    first_two = evaluate("--limit", "2", what=("--scores", scores))
+    assert first_two["n_prompts"] == 2 and first_two["limit"] == 2
+
+
 def _same_as_the_run(out, rec, tmp_path, policy):
     summary = json.loads((tmp_path / "run" / "run.json").read_text())["scorer_summary"]
     assert out["n_parse_failures"] == summary["n_parse_failures"] > 0
