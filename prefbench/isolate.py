@@ -10,8 +10,8 @@ not a finite number (NaN, inf from an encoder or a plugin), is that image's ``er
 A caller with a deadline (the reward server) sets :func:`stop_when` around its scoring call:
 before each scorer batch (a round-robin item's pairs included, and each retry of a split batch)
 the check runs, and :class:`Stopped` ends the call once it says so. Inside a running batch the
-transformers engine asks again before each of its sub-batches (:mod:`prefbench.stopping`); an
-engine call already running on the device, or one server request, is not interrupted.
+engines and encoders ask again at their own steps (:mod:`prefbench.stopping` lists them); one
+forward pass, or an in-process vLLM ``generate`` call, is not interrupted.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
 from prefbench.engines.base import ANSWER_CLOSE, ANSWER_PREFIX, THINK_CLOSE, Rollout
+from prefbench.stopping import check_stop
 
 THINKING, FORCING, TAIL, DONE = 0, 1, 2, 3
 _TAIL_CHARS = 64
@@ -220,4 +221,5 @@ class _RowsDone(StoppingCriteria):
         self.readout = readout
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        check_stop("while generating")  # a caller's deadline stops a long reasoning at its next token
         return torch.tensor([p == DONE for p in self.readout.phase], device=input_ids.device)

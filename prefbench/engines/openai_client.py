@@ -127,7 +127,26 @@ class ServerPool:
                 for u in self.base_urls]
 
     def _call(self, coro: Awaitable):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        """Run ``coro`` on the pool's loop and wait for it. A caller with a deadline
+        (:func:`prefbench.stopping.stop_when`, e.g. the reward server) is asked every ``POLL_S``; once
+        it says stop, the requests in flight are cancelled (their connections closed, which a vLLM
+        server takes as an abort) and :class:`~prefbench.stopping.Stopped` is raised."""
+        import concurrent.futures
+
+        from prefbench.stopping import POLL_S, Stopped, armed, check_stop
+
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        if not armed():
+            return future.result()
+        while True:
+            try:
+                return future.result(timeout=POLL_S)
+            except concurrent.futures.TimeoutError:
+                try:
+                    check_stop("while the engine's requests were in flight")
+                except Stopped:
+                    future.cancel()
+                    raise
 
     def redact(self, text: str) -> str:
         """``text`` with the API key and URL credentials blanked out (servers may echo request

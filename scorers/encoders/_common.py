@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from prefbench.errors import ImageError
 from prefbench.scorers.base import ImageResult, Scorer, Task
+from prefbench.stopping import Stopped, check_stop
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -123,6 +124,7 @@ class EncoderScorer(Scorer):
         def flush():
             if not ready:
                 return
+            check_stop("before an encoder's forward pass")  # a caller's deadline stops a long batch here
             pixels = torch.stack([p for _, _, p in ready])
             scores = self._forward(pixels, [tasks[t][0].prompt for t, _, _ in ready])
             for (t, k, _), s in zip(ready, scores, strict=True):
@@ -130,13 +132,18 @@ class EncoderScorer(Scorer):
             ready.clear()
 
         # futures are consumed in order, so the threads run ahead of the forward passes
-        with torch.inference_mode():
-            for (t, k), fut in zip(jobs, futures, strict=True):
-                try:
-                    ready.append((t, k, fut.result()))
-                except ImageError as exc:
-                    out[t][k] = ImageResult.failed(str(exc))
-                if len(ready) >= self.image_batch:
-                    flush()
-            flush()
+        try:
+            with torch.inference_mode():
+                for (t, k), fut in zip(jobs, futures, strict=True):
+                    try:
+                        ready.append((t, k, fut.result()))
+                    except ImageError as exc:
+                        out[t][k] = ImageResult.failed(str(exc))
+                    if len(ready) >= self.image_batch:
+                        flush()
+                flush()
+        except Stopped:
+            for fut in futures:  # the decodes not started yet are not wanted either
+                fut.cancel()
+            raise
         return out

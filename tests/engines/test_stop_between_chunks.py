@@ -1,8 +1,12 @@
-"""A caller's deadline stops a long batch between the transformers engine's sub-batches
-(prefbench.stopping): the engine asks the thread's stop check before each planned chunk, and
-score_isolated lets Stopped through instead of splitting the batch to find a culprit."""
+"""A caller's deadline stops a long batch (prefbench.stopping): the transformers engine asks the
+thread's stop check before each planned chunk and at each generated token, an encoder before each
+forward pass, the OpenAI-compatible engine's waiting thread while its requests are in flight (and
+cancels them); score_isolated lets Stopped through instead of splitting the batch to find a culprit."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import pytest
 
@@ -60,3 +64,87 @@ def test_score_isolated_lets_a_stop_through_instead_of_splitting_the_batch():
     with pytest.raises(Stopped):
         score_isolated(Stopping(), [(Item(), [0, 1]), (Item(), [0])])
     assert calls == [2]  # not retried item by item, as a raising batch is
+
+
+def test_a_long_generation_stops_at_its_next_token(engine):
+    spec = GenerationSpec(("1", "2"), budget=48, temperature=1.0, seed=3)
+    asked = []
+
+    def check():  # the chunk starts, two tokens are generated, then the deadline passes
+        asked.append(1)
+        return len(asked) > 3
+
+    start = time.perf_counter()
+    with stop_when(check), pytest.raises(Stopped, match="while generating"):
+        engine.generate(_jobs(1), spec)
+    assert len(asked) == 4  # one check before the chunk, then one per token: not 48 tokens
+    [[row]] = engine.generate(_jobs(1), spec)  # no check: the whole reasoning runs
+    assert row.generated_tokens > 3, row
+    assert time.perf_counter() - start < 120
+
+
+def test_an_encoder_stops_before_its_next_forward_pass(tiny_encoders):
+    from prefbench.data import load_dataset
+    from tests.fixtures.encoders import build_scorer
+
+    scorer = build_scorer("clip", tiny_encoders, image_batch=2, workers=1)
+    scorer.setup()
+    item = load_dataset("demo", None, None).items[0]
+    forwards = []
+    real = scorer._forward
+    scorer._forward = lambda pixels, prompts: forwards.append(len(prompts)) or real(pixels, prompts)
+    try:
+        with stop_when(lambda: len(forwards) >= 1), pytest.raises(Stopped, match="encoder's forward pass"):
+            scorer.score_batch([(item, list(range(item.n_images)))])
+        assert forwards == [2]  # one forward pass of 2 images, then stopped (the item has more)
+        assert item.n_images > 2
+        [res] = scorer.score_batch([(item, list(range(item.n_images)))])  # no check: all are scored
+        assert sorted(res) == list(range(item.n_images)) and all(r.status == "ok" for r in res.values())
+    finally:
+        scorer.close()
+
+
+def test_requests_in_flight_are_cancelled_when_the_caller_stops():
+    """A server that takes 5 s per answer: the OpenAI-compatible engine's pool stops waiting within a
+    poll of the deadline and closes the connections, and works normally afterwards."""
+    pytest.importorskip("openai")
+    from http.server import ThreadingHTTPServer
+
+    from prefbench.engines.openai_client import ServerPool
+    from tests.fixtures.json_http import JsonHandler
+
+    slow = threading.Event()
+    finished = []
+
+    class Handler(JsonHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_json()
+            if slow.is_set():
+                time.sleep(5)
+            try:
+                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                                              "finish_reason": "stop"}]})
+                finished.append("answered")
+            except OSError:
+                finished.append("client gone")
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    pool = ServerPool([f"http://127.0.0.1:{httpd.server_address[1]}/v1"], "k", max_retries=0, timeout=30)
+    payload = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        slow.set()
+        start = time.monotonic()
+        with stop_when(lambda: time.monotonic() > start + 0.5), pytest.raises(Stopped, match="in flight"):
+            pool.chat_many([payload] * 3)
+        assert time.monotonic() - start < 2.0  # not the server's 5 s
+        slow.clear()
+        [reply] = pool.chat_many([payload])  # the pool is usable after the cancel
+        assert reply.error is None, reply
+        time.sleep(5)
+        assert finished.count("answered") == 1  # the three cancelled requests were never read back
+    finally:
+        pool.close()
+        httpd.shutdown()
