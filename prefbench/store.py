@@ -25,7 +25,7 @@ from typing import Any
 
 from prefbench.errors import DataError, UsageError
 from prefbench.provenance import git_commit, package_versions, redact_url  # noqa: F401  (re-exported)
-from prefbench.record import RUN_SCHEMA_VERSION, RunRecord  # noqa: F401  (re-exported)
+from prefbench.record import RUN_SCHEMA_VERSION, RunRecord, SampleRow  # noqa: F401  (re-exported)
 
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -153,17 +153,14 @@ def _parse(raw: bytes) -> tuple[dict | None, str | None]:
     return (None, problem) if problem else (row, None)
 
 
-#: typed sample fields that rows written before they existed kept inside ``detail``
-LEGACY_DETAIL_FIELDS = ("prob", "anchor_index", "forced", "generated_tokens")
-
-
 def upgrade_row(row: dict) -> dict:
     """A sample row in today's shape: typed fields that an older row kept in ``detail``
-    (``prob``, ``anchor_index``, ``forced``, ``generated_tokens``) are lifted to the row (the
-    file itself is not rewritten)."""
+    (:attr:`SampleRow.LEGACY_DETAIL_FIELDS <prefbench.record.SampleRow.LEGACY_DETAIL_FIELDS>`) are
+    lifted to the row (the file itself is not rewritten); :meth:`SampleRow.read` does the same for
+    the typed row."""
     detail = row.get("detail")
     if isinstance(detail, dict):
-        for key in LEGACY_DETAIL_FIELDS:
+        for key in SampleRow.LEGACY_DETAIL_FIELDS:
             if key not in row and key in detail:
                 row[key] = detail[key]
     return row
