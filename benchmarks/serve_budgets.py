@@ -28,8 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from serve_batching import start, stop  # noqa: E402  (the same server start and stop)
+
+from tests.fixtures.hostile import repeat_smallest_scan  # noqa: E402  (the scan bomb's construction)
 
 #: name -> (scorer, mode, images, side, extra serve flags)
 CASES = {
@@ -51,15 +53,8 @@ def scan_jpeg(side: int, seed: int, scans: int = 64) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", progressive=True, quality=80)
     data = buf.getvalue()
-    starts = []
-    i = data.find(b"\xff\xda")
-    while i != -1:
-        starts.append(i)
-        i = data.find(b"\xff\xda", i + 2)
-    if len(starts) >= scans:
-        return data
-    parts = [data[a:b] for a, b in zip(starts, starts[1:] + [len(data) - 2])]
-    return data[:-2] + min(parts[1:], key=len) * (scans - len(starts)) + b"\xff\xd9"
+    have = data.count(b"\xff\xda")  # entropy-coded data stuffs 0xFF bytes: only markers match
+    return data if have >= scans else repeat_smallest_scan(data, scans - have)
 
 
 def memory(pid: int) -> dict[str, float]:
