@@ -8,9 +8,16 @@ real vLLM server). The README's test command passes both: it is the full suite.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# No telemetry pings from the libraries under test (TRL's trainer sends one from a thread, which
+# resolves huggingface.co; on a machine without the hub that thread once crashed a test worker
+# with a segfault inside getaddrinfo). Set before any test imports huggingface_hub, and inherited
+# by the CLI subprocesses the tests start.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 pytest_plugins = ["tests.fixtures.data", "tests.fixtures.plugins", "tests.fixtures.vlm", "tests.fixtures.encoders",
                   "tests.fixtures.hpsv3"]
