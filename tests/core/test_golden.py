@@ -26,6 +26,9 @@ from tests.fixtures.golden_inputs import CASES, build, digest
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
 TOL = 1e-12
+#: PLCC comes from an iterative fit of a four-parameter logistic (scipy's curve_fit): the same code
+#: on another CPU (numpy's AVX-512 exp and log vs AVX2) lands 1.6e-11 away, so it is held to 1e-9
+PLCC_TOL = 1e-9
 
 
 def test_runs_the_prefbench_it_should():
@@ -185,6 +188,6 @@ def test_evalmuse_train_list_and_metrics_match_the_authors_code(tmp_path):
     got = {c: evaluate_file("evalmuse", scores, "train", tmp_path, c, n_resamples=20)["accuracy"]
            for c in ("srcc", "plcc", "evalmuse_element", "evalmuse")}
     assert got["srcc"] == pytest.approx(expected["srcc"], abs=TOL)
-    assert got["plcc"] == pytest.approx(expected["plcc"], abs=TOL)
+    assert got["plcc"] == pytest.approx(expected["plcc"], abs=PLCC_TOL)
     assert got["evalmuse_element"] == pytest.approx(expected["element_accuracy"], abs=TOL)
-    assert got["evalmuse"] == pytest.approx(expected["final"], abs=TOL)
+    assert got["evalmuse"] == pytest.approx(expected["final"], abs=PLCC_TOL)  # PLCC/4 + SRCC/4 + acc/2
