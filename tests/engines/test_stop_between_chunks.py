@@ -109,10 +109,8 @@ def test_requests_in_flight_are_cancelled_when_the_caller_stops():
     """A server that takes 5 s per answer: the OpenAI-compatible engine's pool stops waiting within a
     poll of the deadline and closes the connections, and works normally afterwards."""
     pytest.importorskip("openai")
-    from http.server import ThreadingHTTPServer
-
     from prefbench.engines.openai_client import ServerPool
-    from tests.fixtures.json_http import JsonHandler
+    from tests.fixtures.json_http import JsonHandler, LocalServer, chat_completion
 
     slow = threading.Event()
 
@@ -122,35 +120,29 @@ def test_requests_in_flight_are_cancelled_when_the_caller_stops():
             if slow.is_set():
                 time.sleep(5)
             try:
-                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
-                                              "finish_reason": "stop"}]})
+                self._send(200, chat_completion("ok", None, 1, model="m", prompt_tokens=1))
             except OSError:  # the client closed the connection
                 pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    pool = ServerPool([f"http://127.0.0.1:{httpd.server_address[1]}/v1"], "k", max_retries=0, timeout=30)
+    async def in_flight():
+        return sum(1 for t in asyncio.all_tasks() if t is not asyncio.current_task())
+
     payload = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-    try:
-        slow.set()
-        start = time.monotonic()
-        with stop_when(lambda: time.monotonic() > start + 0.5), pytest.raises(Stopped, match="in flight"):
-            pool.chat_many([payload] * 3)
-        assert time.monotonic() - start < 2.0  # not the server's 5 s
-
-        async def in_flight():
-            return sum(1 for t in asyncio.all_tasks() if t is not asyncio.current_task())
-
-        # the three requests' tasks were cancelled on the pool's loop, not left running
-        deadline = time.monotonic() + 2
-        while asyncio.run_coroutine_threadsafe(in_flight(), pool._loop).result() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert asyncio.run_coroutine_threadsafe(in_flight(), pool._loop).result() == 0
-        slow.clear()
-        [reply] = pool.chat_many([payload])  # the pool is usable after the cancel
-        assert reply.error is None, reply
-    finally:
-        pool.close()
-        httpd.shutdown()
+    with LocalServer(Handler) as server:
+        pool = ServerPool([server.url], "k", max_retries=0, timeout=30)
+        try:
+            slow.set()
+            start = time.monotonic()
+            with stop_when(lambda: time.monotonic() > start + 0.5), pytest.raises(Stopped, match="in flight"):
+                pool.chat_many([payload] * 3)
+            assert time.monotonic() - start < 2.0  # not the server's 5 s
+            # the three requests' tasks were cancelled on the pool's loop, not left running
+            deadline = time.monotonic() + 2
+            while asyncio.run_coroutine_threadsafe(in_flight(), pool._loop).result() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert asyncio.run_coroutine_threadsafe(in_flight(), pool._loop).result() == 0
+            slow.clear()
+            [reply] = pool.chat_many([payload])  # the pool is usable after the cancel
+            assert reply.error is None, reply
+        finally:
+            pool.close()
