@@ -22,7 +22,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from prefbench.data import Split, load_dataset
+from prefbench.data import Split, load_dataset, split_at_limit
 from prefbench.data._io import read_jsonl
 from prefbench.errors import DataError
 from prefbench.metrics import DEFAULT_RESAMPLES, DEFAULT_SEED, accuracy_for
@@ -33,14 +33,11 @@ def evaluated_split(dataset: str, split: str | None, data_dir: Path | None,
     """The annotation ``evaluate`` scores: the whole split, or its first ``limit`` items as ``prefbench
     run --limit`` takes them; and the ids of the items ``limit`` leaves out, whose rows in a file are
     read past rather than refused (a file of the whole split, or of a longer run, scores its first N)."""
-    from prefbench.errors import UsageError
-
     data = load_dataset(dataset, split, data_dir, with_images=False)
     if limit is None:
         return data, frozenset()
-    if limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {limit}")
-    return replace(data, items=data.items[:limit]), frozenset(it.item_id for it in data.items[limit:])
+    kept, rest = split_at_limit(data.items, limit)
+    return replace(data, items=kept), frozenset(it.item_id for it in rest)
 
 
 def read_scores(path: Path, split: Split, elements: dict | None = None,

@@ -120,6 +120,13 @@ def training_spec(name: str, task: str, split: str, data_dir: str | Path | None 
     return info
 
 
+def split_at_limit(items: list, limit: int) -> tuple[list, list]:
+    """``--limit N``: the first N items, and the rest."""
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    return items[:limit], items[limit:]
+
+
 def load_dataset(
     name: str,
     split: str | None = None,
@@ -148,9 +155,7 @@ def load_dataset(
     load = info.loader()
     result: Split = load(split=split, data_dir=Path(data_dir) if data_dir else None, with_images=with_images)
     if limit is not None:
-        if limit < 1:
-            raise UsageError(f"--limit must be at least 1, got {limit}")
-        result.items = result.items[:limit]
+        result.items, _ = split_at_limit(result.items, limit)
     if result.root is None and data_dir is not None:
         data_dir = Path(data_dir)
         result.root = data_dir if data_dir.is_dir() else data_dir.parent

@@ -6,8 +6,10 @@ policy applied. The row format and the policies are described in :mod:`prefbench
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from prefbench.data import Split
 from prefbench.errors import DataError, UsageError
@@ -121,6 +123,22 @@ def run_rows(rows, pairwise: bool):
         yield line, out
 
 
+def judgement_record(j: Judgement, kind: str) -> dict:
+    """What a judgement came to, as a run's sample row and ``--parsed-out`` list it: ``status``, what
+    was ``parsed``, the ``policy`` applied to a failure, and what it was ``counted_as`` (the winner
+    and P(shown first wins), the score, or ``wrong`` / ``exclude``)."""
+    out: dict = {"status": "parse_failure" if j.failed else "ok", "parsed": j.parsed.to_json()}
+    if j.failed:
+        out["policy"] = j.action
+    if j.action in ("wrong", "exclude"):
+        out["counted_as"] = j.action
+    elif kind == "pairwise":
+        out["counted_as"] = {"winner": j.decided, "p_first": j.outcome_of(j.images[0])}
+    else:
+        out["counted_as"] = {"score": j.score}
+    return out
+
+
 def read_soft(protocol: JudgeProtocol, probs: dict[str, float]) -> Parsed:
     """A soft judgement: the value at the protocol's answer position (pairwise: P(shown first wins))."""
     value = protocol.answer.read(probs)
@@ -224,3 +242,76 @@ def apply_policy(j: Judgement, protocol: JudgeProtocol, policy: str) -> Judgemen
             return j
     j.winner, j.score = p.winner, p.score
     return j
+
+
+#: parse failures listed in the run summary (the count is complete; the examples are the first few)
+EXAMPLES = 10
+
+
+@dataclass
+class JudgeTally:
+    """The run-level figures of a judge run, from its judgements' sample-row records (each judgement
+    once): how many there were, how many did not parse (and the first few, with their reasons), and
+    position bias over the usable pairwise ones: how often the image shown first wins (the verdict
+    follows the position), the mean P(shown first wins) of soft judgements, and, for pairs judged in
+    both orders, how often the two orders agree on the winner.
+
+    The ``judge`` scorer fills one as it judges (``summary()``), the runner recounts one from every
+    row of the run when it finishes, and ``evaluate --judge-outputs`` fills one from its file, so that a resumed run, a merged one and one scored on Ray workers report
+    all of their judgements, not only this process's."""
+
+    judgements: int = 0
+    parse_failures: int = 0
+    filled_by_fallback: int = 0
+    examples: list[dict] = field(default_factory=list)
+    decided: int = 0
+    first_wins: int = 0
+    soft: list[float] = field(default_factory=list)
+    #: (item, the pair sorted) -> {image shown first: [P(the lower index wins), ...]}
+    by_pair: dict[tuple[str, tuple[int, ...]], dict[int, list[float]]] = field(default_factory=dict)
+
+    def add(self, item_id: str, record: dict, soft: bool | None = None) -> None:
+        """One judgement's record (:func:`judgement_record`); ``soft``: a soft read-out's judgement
+        (by default: the record carries ``answer_probs``, as a run's does)."""
+        self.judgements += 1
+        shown = tuple(record.get("shown") or ())
+        if record.get("status") != "ok":
+            self.parse_failures += 1
+            self.filled_by_fallback += record.get("policy") == "fallback"
+            if len(self.examples) < EXAMPLES:
+                parsed = record.get("parsed")
+                self.examples.append({"prompt_id": item_id, "shown": list(shown),
+                                      "reason": parsed.get("reason") if isinstance(parsed, dict) else None})
+            return
+        counted = record.get("counted_as")
+        if len(shown) != 2 or not isinstance(counted, dict) or "winner" not in counted:
+            return  # a pointwise judgement: no position
+        p_first = float(counted["p_first"])
+        if soft if soft is not None else "answer_probs" in record:
+            self.soft.append(p_first)
+        if counted["winner"] in ("first", "second"):
+            self.decided += 1
+            self.first_wins += counted["winner"] == "first"
+        low = min(shown)
+        self.by_pair.setdefault((item_id, tuple(sorted(shown))), {}).setdefault(shown[0], []).append(
+            p_first if shown[0] == low else 1.0 - p_first)
+
+    def counts(self) -> dict:
+        return {"n_judgements": self.judgements, "n_parse_failures": self.parse_failures,
+                "n_filled_by_fallback": self.filled_by_fallback, "parse_failure_examples": list(self.examples)}
+
+    def position_bias(self) -> dict:
+        out: dict = {"n_decided": self.decided}
+        if self.decided:
+            out["first_shown_win_rate"] = self.first_wins / self.decided
+        if self.soft:
+            out["mean_p_first_shown"] = float(np.mean(self.soft))
+        both = [orders for orders in self.by_pair.values() if len(orders) == 2]
+        agree = 0
+        for orders in both:
+            a, b = (float(np.mean(v)) - 0.5 for v in orders.values())
+            agree += (a > 0 and b > 0) or (a < 0 and b < 0) or (a == 0 and b == 0)
+        out["n_pairs_both_orders"] = len(both)
+        if both:
+            out["order_agreement"] = agree / len(both)
+        return out

@@ -44,7 +44,7 @@ import numpy as np
 from prefbench.data import Split
 from prefbench.errors import DataError, UsageError
 from prefbench.judges.base import JudgeProtocol
-from prefbench.judges.judgements import Judgement, read_judgements
+from prefbench.judges.judgements import Judgement, JudgeTally, judgement_record, read_judgements
 
 _SWAP = {"first": "second", "second": "first"}
 
@@ -140,25 +140,13 @@ def point_scores(judgements: list[Judgement], split: Split) -> tuple[dict, set, 
 
 
 def position_bias(judgements: list[Judgement]) -> dict:
-    """How often the image shown first wins (decided, parsed judgements), and how often a pair judged in
-    both orders gets the same winner both times."""
-    decided = [j for j in judgements if not j.failed and j.decided in ("first", "second")]
-    out: dict = {"n_decided": len(decided)}
-    if decided:
-        out["first_shown_win_rate"] = sum(j.decided == "first" for j in decided) / len(decided)
-    by_pair: dict[tuple, dict] = {}
+    """How often the image shown first wins (decided, parsed judgements), the mean P(shown first
+    wins) of soft ones, and how often a pair judged in both orders gets the same winner both times:
+    the figures a ``judge`` run reports (:class:`~prefbench.judges.judgements.JudgeTally`)."""
+    tally = JudgeTally()
     for j in judgements:
-        if j.failed or j.decided is None:
-            continue
-        pair = (j.item_id, *sorted(j.images))
-        winner = j.decided
-        by_pair.setdefault(pair, {})[j.images[0]] = "tie" if winner not in ("first", "second") else \
-            (j.images[0] if winner == "first" else j.images[1])
-    both = [v for v in by_pair.values() if len(v) == 2]
-    out["n_pairs_both_orders"] = len(both)
-    if both:
-        out["order_agreement"] = sum(len(set(v.values())) == 1 for v in both) / len(both)
-    return out
+        tally.add(j.item_id, {"shown": list(j.images), **judgement_record(j, "pairwise")}, soft=j.soft is not None)
+    return tally.position_bias()
 
 
 def judgement_rows(judgements: list[Judgement], protocol: JudgeProtocol) -> list[dict]:
@@ -171,16 +159,7 @@ def judgement_rows(judgements: list[Judgement], protocol: JudgeProtocol) -> list
             row["shown"] = list(j.images)
         else:
             row["image_index"] = j.images[0]
-        row["status"] = "parse_failure" if j.failed else "ok"
-        row["parsed"] = j.parsed.to_json()
-        if j.failed:
-            row["policy"] = j.action
-        if j.action in ("wrong", "exclude"):
-            row["counted_as"] = j.action
-        elif protocol.kind == "pairwise":
-            row["counted_as"] = {"winner": j.decided, "p_first": j.outcome_of(j.images[0])}
-        else:
-            row["counted_as"] = {"score": j.score}
+        row.update(judgement_record(j, protocol.kind))
         rows.append(row)
     return rows
 

@@ -29,12 +29,11 @@ import numpy as np
 
 from prefbench.engines.base import AnswerFormat, Engine, GenerationSpec, Job
 from prefbench.judges.base import Parsed
-from prefbench.judges.judgements import Judgement, apply_policy, read_soft
+from prefbench.judges.judgements import Judgement, JudgeTally, apply_policy, judgement_record, read_soft
 from prefbench.scorers.base import ImageResult
 from prefbench.scorers.judge.plan import (
     MODES,
     Comparison,
-    JudgeTally,
     pairwise_outcomes,
     plan,
     pointwise_outcomes,
@@ -221,16 +220,7 @@ class JudgeScorer(VLMScorer):
         j = apply_policy(Judgement(0, item_id, comp.shown, parsed), self.proto, self.policy)
         if self.readout == "soft" and self.proto.kind == "pairwise" and not j.failed:
             j.soft, j.score = parsed.score, None
-        record["status"] = "parse_failure" if j.failed else "ok"
-        record["parsed"] = parsed.to_json()
-        if j.failed:
-            record["policy"] = j.action
-        if j.action in ("wrong", "exclude"):
-            record["counted_as"] = j.action
-        elif self.proto.kind == "pairwise":
-            record["counted_as"] = {"winner": j.decided, "p_first": j.outcome_of(comp.shown[0])}
-        else:
-            record["counted_as"] = {"score": j.score}
+        record.update(judgement_record(j, self.proto.kind))
         return j, record
 
     def _item_results(self, item_id: str, wanted, parts, anchor) -> dict[int, ImageResult]:

@@ -320,8 +320,8 @@ def test_bad_options_are_clear_errors(templates, tmp_path, monkeypatch):
 
 def test_plan_and_outcomes_without_a_model():
     from prefbench.judges.base import Parsed
-    from prefbench.judges.judgements import Judgement
-    from prefbench.scorers.judge.plan import JudgeTally, pairwise_outcomes, plan
+    from prefbench.judges.judgements import Judgement, JudgeTally
+    from prefbench.scorers.judge.plan import pairwise_outcomes, plan
 
     assert [c.shown for c in plan("anchor", [0, 1, 2], [0, 1, 2], 1, False)] == [(1, 0), (1, 2)]
     assert [c.shown for c in plan("round_robin", [2], [0, 1, 2], None, True)] == [(0, 2), (2, 0), (1, 2), (2, 1)]
